@@ -1,0 +1,60 @@
+//! Settings from the environment, with defaults that run on a local machine.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/dhune";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`
+    pub database_url: String,
+    /// `DHUNE_ADDR`
+    pub addr: SocketAddr,
+    /// `DHUNE_SWEEP_SECS`: how often the background sweeps run.
+    pub sweep_interval: Duration,
+    /// `DHUNE_SECURE_COOKIES`: mark the session cookie `Secure` (behind HTTPS).
+    pub secure_cookies: bool,
+    /// `DHUNE_COMMISSION_BPS`: the platform's cut of each order, in basis points.
+    pub commission_bps: i32,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            database_url: var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            addr: parse_var("DHUNE_ADDR", "127.0.0.1:3000")?,
+            sweep_interval: Duration::from_secs(parse_var("DHUNE_SWEEP_SECS", "30")?),
+            secure_cookies: parse_var("DHUNE_SECURE_COOKIES", "false")?,
+            commission_bps: parse_var("DHUNE_COMMISSION_BPS", "1000")?,
+        })
+    }
+
+    /// Settings for tests: defaults, nothing read from the environment.
+    pub fn for_tests() -> Self {
+        Self {
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            sweep_interval: Duration::from_secs(30),
+            secure_cookies: false,
+            commission_bps: 1000,
+        }
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_var<T>(name: &str, default: &str) -> anyhow::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let raw = var(name).unwrap_or_else(|| default.to_owned());
+    raw.trim()
+        .parse()
+        .with_context(|| format!("{name}={raw:?} is not valid (default: {default})"))
+}

@@ -1,0 +1,114 @@
+//! Pure rules, no I/O: validated inputs, roles and statuses.
+
+pub mod account;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Messages for the fields of a refused form, keyed by the field's name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(BTreeMap<&'static str, String>);
+
+impl FieldErrors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn single(field: &'static str, message: impl Into<String>) -> Self {
+        let mut errors = Self::new();
+        errors.add(field, message);
+        errors
+    }
+
+    /// Records the first message for `field`; later ones for it are dropped.
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.entry(field).or_insert_with(|| message.into());
+    }
+
+    /// Keeps the value when `result` is ok, records its message otherwise.
+    pub fn check<T>(&mut self, field: &'static str, result: Result<T, String>) -> Option<T> {
+        result.map_err(|message| self.add(field, message)).ok()
+    }
+
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.get(field).map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(value)` when nothing was recorded.
+    pub fn finish<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, FieldErrors> {
+        match (self.is_empty(), value()) {
+            (true, Some(value)) => Ok(value),
+            _ => Err(self),
+        }
+    }
+}
+
+impl fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (field, message) in &self.0 {
+            if !first {
+                f.write_str("; ")?;
+            }
+            first = false;
+            write!(f, "{field}: {message}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Trims `raw` and checks it holds between `min` and `max` characters and no
+/// control characters (newlines allowed only when `multiline`).
+pub fn clean_text(raw: &str, min: usize, max: usize, multiline: bool) -> Result<String, String> {
+    let text = raw.trim();
+    let bad_char =
+        |c: char| c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t'));
+    if text.chars().any(bad_char) {
+        return Err("Please remove the control characters.".into());
+    }
+    let len = text.chars().count();
+    if len < min {
+        return Err(if min == 1 {
+            "This field is required.".into()
+        } else {
+            format!("Please enter at least {min} characters.")
+        });
+    }
+    if len > max {
+        return Err(format!(
+            "Please keep this under {max} characters (you entered {len})."
+        ));
+    }
+    Ok(text.replace("\r\n", "\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_text_trims_and_bounds() {
+        assert_eq!(clean_text("  hi  ", 1, 10, false), Ok("hi".into()));
+        assert!(clean_text("   ", 1, 10, false).is_err());
+        assert!(clean_text("abcdefghijk", 1, 10, false).is_err());
+        assert!(clean_text("a\u{0}b", 0, 10, false).is_err());
+        assert!(clean_text("a\nb", 0, 10, false).is_err());
+        assert_eq!(clean_text("a\r\nb", 0, 10, true), Ok("a\nb".into()));
+    }
+
+    #[test]
+    fn field_errors_keep_the_first_message() {
+        let mut errors = FieldErrors::new();
+        errors.add("email", "first");
+        errors.add("email", "second");
+        assert_eq!(errors.get("email"), Some("first"));
+        assert_eq!(
+            errors.finish(|| Some(1)),
+            Err(FieldErrors::single("email", "first"))
+        );
+    }
+}

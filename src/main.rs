@@ -1,0 +1,161 @@
+//! The `dhune` command: serve | migrate | create-admin | seed-demo.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use dhune::{Config, db, demo, jobs};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "dhune",
+    version,
+    about = "Dhune, a marketplace for laundry services"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending migrations and serve the app on DHUNE_ADDR.
+    Serve {
+        /// Seed demo accounts and data first when the database is empty.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Create the database if needed and apply pending migrations.
+    Migrate,
+    /// Create an admin account (or reset the password of an existing admin).
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+    },
+    /// Fill an empty database with demo accounts and data.
+    SeedDemo,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn")),
+        )
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let pool = db::connect(&config.database_url).await?;
+    db::migrate(&pool).await?;
+    match cli.command {
+        Command::Migrate => {
+            println!("The database is up to date.");
+            Ok(())
+        }
+        Command::CreateAdmin { email, password } => {
+            let admin = dhune::market::accounts::create_admin(&pool, &email, &password)
+                .await
+                .context("creating the admin")?;
+            println!("Admin {} is ready; log in at /login.", admin.email);
+            Ok(())
+        }
+        Command::SeedDemo => {
+            seed(&pool).await?;
+            Ok(())
+        }
+        Command::Serve { demo } => {
+            if demo {
+                seed(&pool).await?;
+            }
+            serve(pool, config).await
+        }
+    }
+}
+
+async fn seed(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    if demo::seed_if_empty(pool)
+        .await
+        .context("seeding the demo data")?
+    {
+        println!(
+            "Demo data seeded. Log in with any of these (password: {}):",
+            demo::DEMO_PASSWORD
+        );
+    } else {
+        println!(
+            "The database already has accounts, so no demo data was added. The demo logins, \
+             if this database was seeded before (password: {}):",
+            demo::DEMO_PASSWORD
+        );
+    }
+    for (role, email) in demo::DEMO_LOGINS {
+        println!("  {role:<9} {email}");
+    }
+    Ok(())
+}
+
+async fn serve(pool: sqlx::PgPool, config: Config) -> anyhow::Result<()> {
+    let cleanup = jobs::spawn_session_cleanup(pool.clone(), config.sweep_interval);
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| {
+            format!(
+                "listening on {} (set DHUNE_ADDR to use another address)",
+                config.addr
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "Dhune is listening");
+    println!("Dhune is running at http://{addr}/");
+    let app = dhune::build_app(pool.clone(), config);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    cleanup.abort();
+    pool.close().await;
+    tracing::info!("Dhune stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

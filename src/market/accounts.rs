@@ -1,0 +1,206 @@
+//! Accounts: sign-up, login with throttling, lookup, admins.
+
+use anyhow::Context;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use super::{MarketError, MarketResult, is_unique_violation, password};
+use crate::domain::FieldErrors;
+use crate::domain::account::{
+    Email, LOGIN_WINDOW, MAX_FAILED_LOGINS, NewAccount, Password, Role, UserStatus, login_lockout,
+};
+
+/// A signed-up user as the app sees them.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub status: UserStatus,
+    /// Changes when the password or the status changes, which ends the
+    /// user's sessions.
+    pub session_hash: Vec<u8>,
+}
+
+struct UserRow {
+    id: i64,
+    email: String,
+    name: String,
+    role: String,
+    status: String,
+    password_hash: String,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = MarketError;
+
+    fn try_from(row: UserRow) -> MarketResult<Self> {
+        let role = row.role.parse().map_err(anyhow::Error::msg)?;
+        let status = row.status.parse().map_err(anyhow::Error::msg)?;
+        let session_hash = format!("{}|{}", row.password_hash, row.status).into_bytes();
+        Ok(User {
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            role,
+            status,
+            session_hash,
+        })
+    }
+}
+
+const DUPLICATE_EMAIL: &str =
+    "This email is already registered. Log in instead, or use another address.";
+const BAD_LOGIN: &str = "The email or password is not right. Please try again.";
+
+/// Creates a customer or vendor account (with the vendor's profile).
+pub async fn sign_up(pool: &PgPool, account: NewAccount) -> MarketResult<User> {
+    let password_hash = password::hash(&account.password).await?;
+    let mut tx = pool.begin().await?;
+    let inserted = sqlx::query_as!(
+        UserRow,
+        r#"INSERT INTO users (email, name, phone, password_hash, role)
+           VALUES ($1, $2, $3, $4, $5)
+           RETURNING id, email, name, role, status, password_hash"#,
+        account.email.as_str(),
+        account.name,
+        account.phone.as_str(),
+        password_hash,
+        account.role.as_str(),
+    )
+    .fetch_one(&mut *tx)
+    .await;
+    let row = match inserted {
+        Err(err) if is_unique_violation(&err, "users_email_key") => {
+            return Err(MarketError::Invalid(FieldErrors::single(
+                "email",
+                DUPLICATE_EMAIL,
+            )));
+        }
+        other => other?,
+    };
+    if let Some(vendor) = &account.vendor {
+        sqlx::query!(
+            "INSERT INTO vendors (user_id, business_name, city) VALUES ($1, $2, $3)",
+            row.id,
+            vendor.business_name,
+            vendor.city,
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    row.try_into()
+}
+
+/// Checks an email and password. At most [`MAX_FAILED_LOGINS`] failures per
+/// account per window; the messages never tell whether an account exists.
+pub async fn log_in(pool: &PgPool, email: &str, password_typed: &str) -> MarketResult<User> {
+    let email = Email::parse(email)
+        .map_err(|msg| MarketError::Invalid(FieldErrors::single("email", msg)))?;
+    let window_start = OffsetDateTime::now_utc() - LOGIN_WINDOW;
+    let recent = sqlx::query!(
+        r#"SELECT count(*) AS "failures!", min(failed_at) AS oldest
+           FROM (SELECT failed_at FROM login_failures
+                 WHERE email = $1 AND failed_at > $2
+                 ORDER BY failed_at DESC LIMIT $3) AS last"#,
+        email.as_str(),
+        window_start,
+        MAX_FAILED_LOGINS,
+    )
+    .fetch_one(pool)
+    .await?;
+    if let Some(minutes) = login_lockout(recent.failures, recent.oldest, OffsetDateTime::now_utc())
+    {
+        return Err(MarketError::Throttled { minutes });
+    }
+
+    let row = sqlx::query_as!(
+        UserRow,
+        "SELECT id, email, name, role, status, password_hash FROM users WHERE lower(email) = $1",
+        email.as_str(),
+    )
+    .fetch_optional(pool)
+    .await?;
+    let stored = row.as_ref().map(|row| row.password_hash.clone());
+    if !password::verify(password_typed, stored).await? {
+        sqlx::query!(
+            "INSERT INTO login_failures (email) VALUES ($1)",
+            email.as_str()
+        )
+        .execute(pool)
+        .await?;
+        return Err(MarketError::Invalid(FieldErrors::single(
+            "password", BAD_LOGIN,
+        )));
+    }
+    let user: User = row
+        .context("verified password without an account")?
+        .try_into()?;
+    if user.status == UserStatus::Suspended {
+        return Err(MarketError::Forbidden(
+            "This account is suspended. Please contact Dhune support.".into(),
+        ));
+    }
+    sqlx::query!(
+        "DELETE FROM login_failures WHERE email = $1",
+        email.as_str()
+    )
+    .execute(pool)
+    .await?;
+    Ok(user)
+}
+
+/// The user with this id, whatever their status.
+pub async fn find_user(pool: &PgPool, id: i64) -> MarketResult<Option<User>> {
+    let row = sqlx::query_as!(
+        UserRow,
+        "SELECT id, email, name, role, status, password_hash FROM users WHERE id = $1",
+        id,
+    )
+    .fetch_optional(pool)
+    .await?;
+    row.map(User::try_from).transpose()
+}
+
+/// Creates an admin, or resets the password of the admin with this email.
+pub async fn create_admin(pool: &PgPool, email: &str, password_typed: &str) -> MarketResult<User> {
+    let mut errors = FieldErrors::new();
+    let email = errors.check("email", Email::parse(email));
+    let password_ok = errors.check("password", Password::parse(password_typed));
+    let (email, password_ok) = match (email, password_ok) {
+        (Some(email), Some(password_ok)) if errors.is_empty() => (email, password_ok),
+        _ => return Err(MarketError::Invalid(errors)),
+    };
+    let password_hash = password::hash(&password_ok).await?;
+    let row = sqlx::query_as!(
+        UserRow,
+        r#"INSERT INTO users (email, name, phone, password_hash, role)
+           VALUES ($1, 'Administrator', '0000000', $2, 'admin')
+           ON CONFLICT (lower(email)) DO UPDATE SET password_hash = EXCLUDED.password_hash,
+               updated_at = now()
+           WHERE users.role = 'admin'
+           RETURNING id, email, name, role, status, password_hash"#,
+        email.as_str(),
+        password_hash,
+    )
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        Some(row) => row.try_into(),
+        None => Err(MarketError::Conflict(format!(
+            "{} already belongs to a customer or vendor account.",
+            email.as_str()
+        ))),
+    }
+}
+
+/// How many accounts exist.
+pub async fn count_users(pool: &PgPool) -> MarketResult<i64> {
+    Ok(
+        sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM users"#)
+            .fetch_one(pool)
+            .await?,
+    )
+}

@@ -1,0 +1,314 @@
+//! Sign-up, login and logout, and the axum-login backend.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_login::{AuthUser, AuthnBackend, UserId};
+use serde::Deserialize;
+use sqlx::PgPool;
+
+use super::AppState;
+use super::error::AppError;
+use super::extract::{FlashKind, Shell, flash};
+use super::form::FormField;
+use crate::domain::FieldErrors;
+use crate::domain::account::{NewAccount, SignupInput};
+use crate::market::{self, MarketError, accounts::User};
+
+pub type AuthSession = axum_login::AuthSession<Backend>;
+
+impl AuthUser for User {
+    type Id = i64;
+
+    fn id(&self) -> i64 {
+        self.id
+    }
+
+    fn session_auth_hash(&self) -> &[u8] {
+        &self.session_hash
+    }
+}
+
+/// Loads the signed-in user on each request. Credentials are checked by the
+/// login handler through `market::accounts::log_in`, which also throttles.
+#[derive(Clone)]
+pub struct Backend {
+    pool: PgPool,
+}
+
+impl Backend {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+impl AuthnBackend for Backend {
+    type User = User;
+    type Credentials = (String, String);
+    type Error = MarketError;
+
+    async fn authenticate(
+        &self,
+        (email, password): Self::Credentials,
+    ) -> Result<Option<User>, MarketError> {
+        market::accounts::log_in(&self.pool, &email, &password)
+            .await
+            .map(Some)
+    }
+
+    async fn get_user(&self, id: &UserId<Self>) -> Result<Option<User>, MarketError> {
+        market::accounts::find_user(&self.pool, *id).await
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/signup", get(signup_page).post(signup))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+}
+
+/// A local path to return to after login, or `None` for anything that could
+/// leave the site (`//host`, `/\host`, absolute URLs, control characters).
+pub fn safe_next(next: &str) -> Option<&str> {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control() || c == '\\')
+        && next.len() <= 2000;
+    local.then_some(next)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SignupForm {
+    name: String,
+    email: String,
+    phone: String,
+    password: String,
+    role: String,
+    business_name: String,
+    city: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "auth/signup.html")]
+struct SignupPage {
+    shell: Shell,
+    form: SignupForm,
+    fields: Vec<FormField>,
+    errors: FieldErrors,
+}
+
+impl SignupPage {
+    fn new(shell: Shell, form: SignupForm, errors: FieldErrors) -> Self {
+        let fields = vec![
+            FormField::new("name", "Your name", "text", 100)
+                .autocomplete("name")
+                .with(&form.name, &errors),
+            FormField::new("email", "Email", "email", 254)
+                .autocomplete("email")
+                .with(&form.email, &errors),
+            FormField::new("phone", "Phone", "tel", 20)
+                .autocomplete("tel")
+                .hint("So your laundry can call you about a pickup.")
+                .with(&form.phone, &errors),
+            FormField::new("password", "Password", "password", 128)
+                .autocomplete("new-password")
+                .hint("8 to 128 characters.")
+                .with(&form.password, &errors),
+            FormField::new(
+                "business_name",
+                "Laundry's name (laundries only)",
+                "text",
+                100,
+            )
+            .autocomplete("organization")
+            .with(&form.business_name, &errors),
+            FormField::new("city", "City (laundries only)", "text", 60)
+                .autocomplete("address-level2")
+                .with(&form.city, &errors),
+        ];
+        Self {
+            shell,
+            form,
+            fields,
+            errors,
+        }
+    }
+}
+
+async fn signup_page(shell: Shell) -> impl IntoResponse {
+    SignupPage::new(shell, SignupForm::default(), FieldErrors::new())
+}
+
+async fn signup(
+    State(state): State<AppState>,
+    mut auth: AuthSession,
+    shell: Shell,
+    Form(form): Form<SignupForm>,
+) -> Result<Response, AppError> {
+    let input = SignupInput {
+        name: &form.name,
+        email: &form.email,
+        phone: &form.phone,
+        password: &form.password,
+        role: &form.role,
+        business_name: &form.business_name,
+        city: &form.city,
+    };
+    let created = match NewAccount::parse(&input) {
+        Ok(account) => market::accounts::sign_up(&state.pool, account).await,
+        Err(errors) => Err(MarketError::Invalid(errors)),
+    };
+    let user = match created {
+        Ok(user) => user,
+        Err(MarketError::Invalid(errors)) => {
+            return Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                SignupPage::new(shell, form, errors),
+            )
+                .into_response());
+        }
+        Err(err) => return Err(err.into()),
+    };
+    auth.login(&user)
+        .await
+        .map_err(|err| anyhow::anyhow!("starting the session: {err}"))?;
+    flash(
+        &auth.session,
+        FlashKind::Success,
+        format!("Welcome to Dhune, {}!", user.name),
+    )
+    .await?;
+    Ok(Redirect::to(user.role.home()).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    next: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NextQuery {
+    next: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "auth/login.html")]
+struct LoginPage {
+    shell: Shell,
+    fields: Vec<FormField>,
+    next: String,
+    problem: Option<String>,
+}
+
+impl LoginPage {
+    fn new(shell: Shell, form: &LoginForm, errors: &FieldErrors, problem: Option<String>) -> Self {
+        let fields = vec![
+            FormField::new("email", "Email", "email", 254)
+                .autocomplete("username")
+                .with(&form.email, errors),
+            FormField::new("password", "Password", "password", 128)
+                .autocomplete("current-password")
+                .with(&form.password, errors),
+        ];
+        let next = safe_next(&form.next).unwrap_or_default().to_owned();
+        Self {
+            shell,
+            fields,
+            next,
+            problem,
+        }
+    }
+}
+
+async fn login_page(shell: Shell, auth: AuthSession, Query(query): Query<NextQuery>) -> Response {
+    if let Some(user) = &auth.user {
+        return Redirect::to(user.role.home()).into_response();
+    }
+    let form = LoginForm {
+        next: query.next,
+        ..LoginForm::default()
+    };
+    LoginPage::new(shell, &form, &FieldErrors::new(), None).into_response()
+}
+
+async fn login(
+    mut auth: AuthSession,
+    shell: Shell,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, AppError> {
+    let credentials = (form.email.clone(), form.password.clone());
+    let refused = |status: StatusCode, errors: FieldErrors, problem: Option<String>| {
+        (status, LoginPage::new(shell, &form, &errors, problem)).into_response()
+    };
+    let user = match auth.authenticate(credentials).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return Err(anyhow::anyhow!("login backend returned no user").into()),
+        Err(axum_login::Error::Backend(err)) => {
+            return match err {
+                MarketError::Invalid(errors) => {
+                    Ok(refused(StatusCode::UNPROCESSABLE_ENTITY, errors, None))
+                }
+                MarketError::Throttled { minutes } => Ok(refused(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    FieldErrors::new(),
+                    Some(format!(
+                        "Too many failed attempts for this account. Please try again in {minutes} minute{}.",
+                        if minutes == 1 { "" } else { "s" }
+                    )),
+                )),
+                MarketError::Forbidden(message) => Ok(refused(
+                    StatusCode::FORBIDDEN,
+                    FieldErrors::new(),
+                    Some(message),
+                )),
+                other => Err(other.into()),
+            };
+        }
+        Err(err) => return Err(anyhow::anyhow!("login failed: {err}").into()),
+    };
+    auth.login(&user)
+        .await
+        .map_err(|err| anyhow::anyhow!("starting the session: {err}"))?;
+    let target = safe_next(&form.next).unwrap_or(user.role.home()).to_owned();
+    Ok(Redirect::to(&target).into_response())
+}
+
+async fn logout(mut auth: AuthSession) -> Result<Redirect, AppError> {
+    auth.logout()
+        .await
+        .map_err(|err| anyhow::anyhow!("ending the session: {err}"))?;
+    Ok(Redirect::to("/login"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        assert_eq!(safe_next("/requests?page=2"), Some("/requests?page=2"));
+        for bad in [
+            "",
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "evil",
+            "/a\\b",
+            "/a\nb",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad:?}");
+        }
+    }
+}

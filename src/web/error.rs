@@ -1,0 +1,190 @@
+//! One error type for handlers, and the middleware that renders error pages.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_htmx::HX_REQUEST;
+use tower_http::csrf::ProtectionError;
+
+use super::REQUEST_ID;
+use super::extract::Shell;
+use crate::market::MarketError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Market(#[from] MarketError),
+    /// Not signed in; carries the local path to come back to.
+    #[error("login required")]
+    LoginRequired(String),
+    #[error("the user's role may not open this page")]
+    WrongRole,
+    #[error("CSRF token missing or wrong")]
+    CsrfToken,
+    #[error("the form is too large")]
+    TooLarge,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(err: sqlx::Error) -> Self {
+        AppError::Market(err.into())
+    }
+}
+
+/// Put on an error response; [`render_error_pages`] turns it into a page.
+#[derive(Debug, Clone)]
+pub struct ErrorPage {
+    pub title: &'static str,
+    pub message: String,
+}
+
+fn page(status: StatusCode, title: &'static str, message: impl Into<String>) -> Response {
+    let message = message.into();
+    let mut response = (status, message.clone()).into_response();
+    response
+        .extensions_mut()
+        .insert(ErrorPage { title, message });
+    response
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match self {
+            AppError::LoginRequired(next) => {
+                let target = if next == "/" {
+                    "/login".to_owned()
+                } else {
+                    format!("/login?next={}", urlencode(&next))
+                };
+                Redirect::to(&target).into_response()
+            }
+            AppError::WrongRole => page(
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                "Your account cannot open this page.",
+            ),
+            AppError::CsrfToken => page(
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "This form was not accepted because it did not come with a valid security \
+                 token. Nothing was changed. Please go back, reload the page and try again.",
+            ),
+            AppError::TooLarge => page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Too large",
+                "What you sent is too large. Nothing was changed.",
+            ),
+            AppError::Market(MarketError::NotFound) => page(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing here, or you may not see it.",
+            ),
+            AppError::Market(MarketError::Forbidden(message)) => {
+                page(StatusCode::FORBIDDEN, "Not allowed", message)
+            }
+            AppError::Market(MarketError::Conflict(message)) => {
+                page(StatusCode::CONFLICT, "Changed meanwhile", message)
+            }
+            AppError::Market(MarketError::Invalid(errors)) => page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Please check what you entered",
+                errors.to_string(),
+            ),
+            AppError::Market(MarketError::Throttled { minutes }) => page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                format!("Too many attempts. Please try again in {minutes} minutes."),
+            ),
+            AppError::Market(MarketError::Internal(err)) | AppError::Internal(err) => {
+                tracing::error!(error = ?err, "request failed");
+                page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Something went wrong on our side. It has been logged; please try again.",
+                )
+            }
+        }
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    serde_urlencoded::to_string([("", text)])
+        .map(|pair| pair.trim_start_matches('=').to_owned())
+        .unwrap_or_default()
+}
+
+/// The cross-origin check's refusal, as our 403 page.
+pub fn cross_origin_rejected(_: ProtectionError) -> Response {
+    page(
+        StatusCode::FORBIDDEN,
+        "Cross-site request refused",
+        "This form was sent from another site, so it was refused. Nothing was changed.",
+    )
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+struct ErrorTemplate {
+    shell: Shell,
+    status: u16,
+    title: &'static str,
+    message: String,
+    request_id: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html", block = "content")]
+struct ErrorFragment {
+    status: u16,
+    title: &'static str,
+    message: String,
+    request_id: String,
+}
+
+/// Renders responses that carry an [`ErrorPage`] as a full page (or, for
+/// htmx requests, a fragment), with the user's navigation and the request id.
+pub async fn render_error_pages(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let htmx = request.headers().contains_key(HX_REQUEST);
+    let shell_source = Shell::source(&request);
+    let response = next.run(request).await;
+    let Some(error) = response.extensions().get::<ErrorPage>().cloned() else {
+        return response;
+    };
+    let status = response.status();
+    let (title, message, code) = (error.title, error.message, status.as_u16());
+    if htmx {
+        let fragment = ErrorFragment {
+            status: code,
+            title,
+            message,
+            request_id,
+        };
+        return (status, fragment).into_response();
+    }
+    let shell = match shell_source {
+        Some(source) => source.shell().await,
+        None => Shell::anonymous(),
+    };
+    (
+        status,
+        ErrorTemplate {
+            shell,
+            status: code,
+            title,
+            message,
+            request_id,
+        },
+    )
+        .into_response()
+}

@@ -1,0 +1,191 @@
+//! Extractors: the page shell (user, CSRF token, flash messages) and the
+//! role guards every handler states explicitly.
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use super::auth::AuthSession;
+use super::csrf;
+use super::error::AppError;
+use crate::domain::account::Role;
+use crate::market::accounts::User;
+
+const FLASH_KEY: &str = "flash";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FlashKind {
+    Success,
+    Info,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Flash {
+    pub kind: FlashKind,
+    pub text: String,
+}
+
+impl Flash {
+    pub fn class(&self) -> &'static str {
+        match self.kind {
+            FlashKind::Success => "success",
+            FlashKind::Info => "info",
+        }
+    }
+}
+
+/// Queues a message for the next page this browser shows.
+pub async fn flash(
+    session: &Session,
+    kind: FlashKind,
+    text: impl Into<String>,
+) -> Result<(), AppError> {
+    let mut queued: Vec<Flash> = session
+        .get(FLASH_KEY)
+        .await
+        .map_err(|err| anyhow::anyhow!("reading flash messages: {err}"))?
+        .unwrap_or_default();
+    queued.push(Flash {
+        kind,
+        text: text.into(),
+    });
+    session
+        .insert(FLASH_KEY, queued)
+        .await
+        .map_err(|err| anyhow::anyhow!("storing a flash message: {err}"))?;
+    Ok(())
+}
+
+/// What the base layout needs: who is signed in, the CSRF token for its
+/// forms, and the flash messages to show once.
+#[derive(Debug, Clone, Default)]
+pub struct Shell {
+    pub user: Option<User>,
+    pub csrf_token: String,
+    pub flashes: Vec<Flash>,
+}
+
+impl Shell {
+    pub fn anonymous() -> Self {
+        Self::default()
+    }
+
+    /// The session and login state of a request, kept to build a shell later.
+    pub fn source(request: &Request) -> Option<ShellSource> {
+        let session = request.extensions().get::<Session>()?.clone();
+        let auth = request.extensions().get::<AuthSession>()?.clone();
+        Some(ShellSource {
+            session,
+            user: auth.user,
+        })
+    }
+
+    pub fn role(&self) -> Option<&'static str> {
+        self.user.as_ref().map(|user| user.role.as_str())
+    }
+}
+
+pub struct ShellSource {
+    session: Session,
+    user: Option<User>,
+}
+
+impl ShellSource {
+    pub async fn shell(self) -> Shell {
+        let csrf_token = csrf::token(&self.session).await.unwrap_or_else(|err| {
+            tracing::warn!(error = ?err, "no CSRF token for the page");
+            String::new()
+        });
+        let flashes = self
+            .session
+            .remove::<Vec<Flash>>(FLASH_KEY)
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "could not read flash messages");
+                None
+            })
+            .unwrap_or_default();
+        Shell {
+            user: self.user,
+            csrf_token,
+            flashes,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Shell {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, msg)| anyhow::anyhow!("session layer missing: {msg}"))?;
+        let auth = AuthSession::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, msg)| anyhow::anyhow!("auth layer missing: {msg}"))?;
+        Ok(ShellSource {
+            session,
+            user: auth.user,
+        }
+        .shell()
+        .await)
+    }
+}
+
+/// The signed-in user; anonymous visitors are sent to the login page.
+async fn signed_in<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<User, AppError> {
+    let auth = AuthSession::from_request_parts(parts, state)
+        .await
+        .map_err(|(_, msg)| anyhow::anyhow!("auth layer missing: {msg}"))?;
+    match auth.user {
+        Some(user) => Ok(user),
+        None => {
+            let next = parts
+                .uri
+                .path_and_query()
+                .map(|pq| pq.as_str().to_owned())
+                .unwrap_or_else(|| "/".to_owned());
+            Err(AppError::LoginRequired(next))
+        }
+    }
+}
+
+macro_rules! role_guard {
+    ($name:ident, $role:expr, $doc:literal) => {
+        #[doc = $doc]
+        pub struct $name(pub User);
+
+        impl<S: Send + Sync> FromRequestParts<S> for $name {
+            type Rejection = AppError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                let user = signed_in(parts, state).await?;
+                if user.role == $role {
+                    Ok($name(user))
+                } else {
+                    Err(AppError::WrongRole)
+                }
+            }
+        }
+    };
+}
+
+role_guard!(
+    Customer,
+    Role::Customer,
+    "A signed-in customer; other roles get 403."
+);
+role_guard!(
+    Vendor,
+    Role::Vendor,
+    "A signed-in vendor; other roles get 403."
+);
+role_guard!(
+    Admin,
+    Role::Admin,
+    "A signed-in admin; other roles get 403."
+);

@@ -1,0 +1,108 @@
+//! The HTTP layer: router, middleware, extractors and one module per portal.
+//! Handlers parse input, call one `market::` operation and render the result.
+
+mod admin;
+mod auth;
+mod csrf;
+mod customer;
+mod error;
+mod extract;
+mod form;
+mod pages;
+mod vendor;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
+use axum::middleware;
+use axum_login::AuthManagerLayerBuilder;
+use sqlx::PgPool;
+use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::csrf::CsrfLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::Config;
+pub use auth::Backend;
+pub use error::AppError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub config: Config,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application: routes, sessions, login, CSRF, static files.
+pub fn build_app(pool: PgPool, config: Config) -> Router {
+    let session_layer = SessionManagerLayer::new(PostgresStore::new(pool.clone()))
+        .with_name("dhune_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.secure_cookies)
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::days(7),
+        ));
+    let auth_layer =
+        AuthManagerLayerBuilder::new(Backend::new(pool.clone()), session_layer).build();
+
+    let state = AppState { pool, config };
+    let static_files = Router::new()
+        .nest_service(
+            "/static",
+            ServeDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
+        )
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=86400"),
+        ));
+
+    Router::new()
+        .merge(pages::router())
+        .merge(auth::router())
+        .merge(customer::router())
+        .merge(vendor::router())
+        .merge(admin::router())
+        .fallback(pages::not_found)
+        .layer(middleware::from_fn(csrf::verify_token))
+        .layer(CsrfLayer::new().with_rejection_response(error::cross_origin_rejected))
+        .layer(middleware::from_fn(error::render_error_pages))
+        .layer(auth_layer)
+        .merge(static_files)
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                        let request_id = request
+                            .headers()
+                            .get(&REQUEST_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!(
+                            "request",
+                            id = %request_id,
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                        )
+                    }),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    Duration::from_secs(30),
+                ))
+                .layer(CompressionLayer::new()),
+        )
+}
