@@ -1,0 +1,7 @@
+//! Integration tests: the app on a random port, a fresh database per test
+//! (`#[sqlx::test]`), and browsers that keep cookies and CSRF tokens.
+
+mod accounts;
+mod helpers;
+mod security;
+mod shell;
