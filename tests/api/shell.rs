@@ -105,3 +105,100 @@ async fn an_unreachable_server_gets_a_message_saying_what_to_do() {
         "{message}"
     );
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn an_internal_error_shows_a_request_id_and_no_internals(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let browser = app.browser();
+    browser.csrf_token().await;
+    sqlx::query("DROP TABLE login_failures")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let page = browser.login("c@example.com", "whatever-password").await;
+
+    assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let request_id = page.headers["x-request-id"].to_str().unwrap().to_owned();
+    assert!(
+        page.body.contains(&format!("<code>{request_id}</code>")),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Something went wrong on our side."));
+    assert!(
+        !page.body.contains("login_failures") && !page.body.contains("relation"),
+        "{}",
+        page.body
+    );
+}
+
+/// The real binary: `create-admin`, then `serve` on a free port, then SIGTERM
+/// ends it cleanly.
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn the_binary_creates_an_admin_serves_and_stops_on_sigterm(pool: PgPool) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let database = pool.connect_options().get_database().unwrap().to_owned();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+    let bin = env!("CARGO_BIN_EXE_dhune");
+
+    let created = Command::new(bin)
+        .args([
+            "create-admin",
+            "--email",
+            "Boss@Example.com",
+            "--password",
+            "a-long-secret",
+        ])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let role: String =
+        sqlx::query_scalar("SELECT role FROM users WHERE email = 'boss@example.com'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(role, "admin");
+
+    let mut server = Command::new(bin)
+        .arg("serve")
+        .env("DATABASE_URL", &url)
+        .env("DHUNE_ADDR", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = server.stdout.take().unwrap();
+    let address = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| line.strip_prefix("Dhune is running at ").map(str::to_owned))
+    })
+    .await
+    .unwrap()
+    .expect("the server prints its address");
+    let health = reqwest::get(format!("{address}healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || server.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        status.success(),
+        "graceful shutdown exits 0, got {status:?}"
+    );
+}
