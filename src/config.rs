@@ -19,6 +19,9 @@ pub struct Config {
     pub secure_cookies: bool,
     /// `DHUNE_COMMISSION_BPS`: the platform's cut of each order, in basis points.
     pub commission_bps: i32,
+    /// `DHUNE_DISPUTE_WINDOW_HOURS`: how long after completion a customer may
+    /// open a dispute.
+    pub dispute_window: time::Duration,
 }
 
 impl Config {
@@ -29,6 +32,7 @@ impl Config {
             sweep_interval: Duration::from_secs(parse_var("DHUNE_SWEEP_SECS", "30")?),
             secure_cookies: parse_var("DHUNE_SECURE_COOKIES", "false")?,
             commission_bps: parse_var("DHUNE_COMMISSION_BPS", "1000")?,
+            dispute_window: time::Duration::hours(parse_var("DHUNE_DISPUTE_WINDOW_HOURS", "72")?),
         })
     }
 
@@ -40,6 +44,7 @@ impl Config {
             sweep_interval: Duration::from_secs(30),
             secure_cookies: false,
             commission_bps: 1000,
+            dispute_window: time::Duration::hours(72),
         }
     }
 }

@@ -1,66 +1,262 @@
 //! Demo data for `serve --demo` and `seed-demo`: accounts a newcomer can log
-//! in with. Seeding is skipped when the database already has users.
+//! in with, and a living marketplace made through the same `market::`
+//! operations the app uses. Seeding is skipped when users already exist.
 
 use sqlx::PgPool;
+use time::{Duration, OffsetDateTime};
 
 use crate::domain::account::{NewAccount, SignupInput};
-use crate::market::{self, MarketResult};
+use crate::domain::money::Money;
+use crate::domain::offer::NewOffer;
+use crate::domain::request::NewRequest;
+use crate::domain::status::OrderStatus;
+use crate::market::accounts::User;
+use crate::market::{self, MarketError, MarketResult, offers, orders, requests};
 
 /// The password of every demo account.
 pub const DEMO_PASSWORD: &str = "dhune-demo";
 
 /// The demo logins: (role, email).
-pub const DEMO_LOGINS: [(&str, &str); 4] = [
+pub const DEMO_LOGINS: [(&str, &str); 5] = [
     ("admin", "admin@demo.dhune.test"),
     ("customer", "sita@demo.dhune.test"),
+    ("customer", "arjun@demo.dhune.test"),
     ("vendor", "sparkle@demo.dhune.test"),
     ("vendor", "himalayan@demo.dhune.test"),
 ];
 
+async fn account(pool: &PgPool, input: SignupInput<'_>) -> MarketResult<User> {
+    let account = NewAccount::parse(&input).map_err(MarketError::Invalid)?;
+    market::accounts::sign_up(pool, account).await
+}
+
+fn person<'a>(name: &'a str, email: &'a str, phone: &'a str) -> SignupInput<'a> {
+    SignupInput {
+        name,
+        email,
+        phone,
+        password: DEMO_PASSWORD,
+        role: "customer",
+        business_name: "",
+        city: "",
+    }
+}
+
+fn laundry<'a>(
+    name: &'a str,
+    email: &'a str,
+    business_name: &'a str,
+    city: &'a str,
+) -> SignupInput<'a> {
+    SignupInput {
+        role: "vendor",
+        business_name,
+        city,
+        ..person(name, email, "9812345678")
+    }
+}
+
+fn request(
+    address: &str,
+    area: &str,
+    city: &str,
+    in_hours: i64,
+    items: &[(&str, i32)],
+    notes: &str,
+) -> NewRequest {
+    let now = OffsetDateTime::now_utc();
+    NewRequest {
+        pickup_address: address.into(),
+        city: city.into(),
+        area: area.into(),
+        pickup_from: now + Duration::hours(in_hours),
+        pickup_to: now + Duration::hours(in_hours + 3),
+        notes: notes.into(),
+        expires_at: now + Duration::hours(48),
+        items: items
+            .iter()
+            .map(|(code, qty)| ((*code).to_owned(), *qty))
+            .collect(),
+    }
+}
+
+fn offer(rupees: i64, in_hours: i64, message: &str) -> NewOffer {
+    let now = OffsetDateTime::now_utc();
+    NewOffer {
+        price: Money::from_paisa(rupees * 100),
+        pickup_at: now + Duration::hours(in_hours),
+        delivery_at: now + Duration::hours(in_hours + 48),
+        message: message.into(),
+    }
+}
+
 /// Seeds the demo when no user exists yet; returns whether it seeded.
-pub async fn seed_if_empty(pool: &PgPool) -> MarketResult<bool> {
+pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<bool> {
     if market::accounts::count_users(pool).await? > 0 {
         return Ok(false);
     }
     market::accounts::create_admin(pool, DEMO_LOGINS[0].1, DEMO_PASSWORD).await?;
-    let people = [
-        (
-            "Sita Sharma",
-            DEMO_LOGINS[1].1,
-            "9801234567",
-            "customer",
-            "",
-            "",
-        ),
-        (
+    let sita = account(pool, person("Sita Sharma", DEMO_LOGINS[1].1, "9801234567")).await?;
+    let arjun = account(pool, person("Arjun Karki", DEMO_LOGINS[2].1, "9807654321")).await?;
+    let sparkle = account(
+        pool,
+        laundry(
             "Ram Thapa",
-            DEMO_LOGINS[2].1,
-            "9812345678",
-            "vendor",
+            DEMO_LOGINS[3].1,
             "Sparkle Laundry",
             "Kathmandu",
         ),
-        (
+    )
+    .await?;
+    let himalayan = account(
+        pool,
+        laundry(
             "Maya Gurung",
-            DEMO_LOGINS[3].1,
-            "9823456789",
-            "vendor",
+            DEMO_LOGINS[4].1,
             "Himalayan Dry Cleaners",
             "Lalitpur",
         ),
+    )
+    .await?;
+    let window = Duration::hours(72);
+
+    // Open requests: one fresh, one with competing offers, one with a withdrawn offer.
+    let fresh = request(
+        "House 12, Tinkune Marg",
+        "Tinkune",
+        "Kathmandu",
+        3,
+        &[("wash_fold", 6), ("iron_only", 8)],
+        "Two school uniforms, please press them.",
+    );
+    requests::create_request(pool, &sita, &fresh).await?;
+    let busy = request(
+        "Flat 3B, Jhamsikhel Road",
+        "Jhamsikhel",
+        "Lalitpur",
+        5,
+        &[("dry_clean", 3), ("bedding", 1)],
+        "A silk sari and a wool coat.",
+    );
+    let busy_id = requests::create_request(pool, &arjun, &busy).await?;
+    offers::submit_offer(
+        pool,
+        &sparkle,
+        busy_id,
+        &offer(1450, 6, "Pickup by scooter, 48 h turnaround."),
+    )
+    .await?;
+    offers::submit_offer(
+        pool,
+        &himalayan,
+        busy_id,
+        &offer(1250, 7, "Silk handled by hand; eco solvent."),
+    )
+    .await?;
+    let quiet = request(
+        "Near Boudha Stupa gate 2",
+        "Boudha",
+        "Kathmandu",
+        8,
+        &[("shoes", 2)],
+        "",
+    );
+    let quiet_id = requests::create_request(pool, &sita, &quiet).await?;
+    let withdrawn = offers::submit_offer(pool, &sparkle, quiet_id, &offer(600, 9, "")).await?;
+    offers::withdraw_offer(pool, &sparkle, withdrawn).await?;
+
+    // A cancelled request (its offer is rejected).
+    let cancelled = request(
+        "Ward 4, Bhaktapur Durbar Square",
+        "Durbar Square",
+        "Bhaktapur",
+        4,
+        &[("wash_iron", 4)],
+        "",
+    );
+    let cancelled_id = requests::create_request(pool, &arjun, &cancelled).await?;
+    offers::submit_offer(pool, &himalayan, cancelled_id, &offer(700, 5, "")).await?;
+    requests::cancel_request(pool, &arjun, cancelled_id).await?;
+
+    // Orders at every stage.
+    let stages: [(&[OrderStatus], &str); 6] = [
+        (&[], ""),
+        (&[OrderStatus::PickedUp], ""),
+        (&[OrderStatus::PickedUp, OrderStatus::InProgress], ""),
+        (
+            &[
+                OrderStatus::PickedUp,
+                OrderStatus::InProgress,
+                OrderStatus::Delivering,
+            ],
+            "",
+        ),
+        (
+            &[
+                OrderStatus::PickedUp,
+                OrderStatus::InProgress,
+                OrderStatus::Delivering,
+                OrderStatus::Completed,
+            ],
+            "",
+        ),
+        (
+            &[OrderStatus::PickedUp, OrderStatus::InProgress],
+            "One shirt came back with a new stain.",
+        ),
     ];
-    for (name, email, phone, role, business_name, city) in people {
-        let input = SignupInput {
-            name,
-            email,
-            phone,
-            password: DEMO_PASSWORD,
-            role,
-            business_name,
-            city,
+    for (n, (steps, dispute)) in stages.iter().enumerate() {
+        let n = n as i64;
+        let customer = if n % 2 == 0 { &sita } else { &arjun };
+        let (winner, loser) = if n % 2 == 0 {
+            (&sparkle, &himalayan)
+        } else {
+            (&himalayan, &sparkle)
         };
-        let account = NewAccount::parse(&input).map_err(market::MarketError::Invalid)?;
-        market::accounts::sign_up(pool, account).await?;
+        let new = request(
+            "Bagmati Apartments 7",
+            "Baneshwor",
+            "Kathmandu",
+            2 + n,
+            &[("wash_fold", 4 + n as i32)],
+            "",
+        );
+        let request_id = requests::create_request(pool, customer, &new).await?;
+        let winning = offers::submit_offer(
+            pool,
+            winner,
+            request_id,
+            &offer(500 + 50 * n, 3 + n, "On time, every time."),
+        )
+        .await?;
+        offers::submit_offer(pool, loser, request_id, &offer(650 + 50 * n, 4 + n, "")).await?;
+        let order_id = offers::accept_offer(pool, customer, winning, commission_bps).await?;
+        for &step in steps.iter() {
+            orders::update_order_status(pool, winner, order_id, step, window).await?;
+        }
+        if !dispute.is_empty() {
+            orders::open_dispute(pool, customer, order_id, dispute, window).await?;
+        }
     }
+    // And one cancelled before pickup.
+    let new = request(
+        "Kupondole Height 21",
+        "Kupondole",
+        "Lalitpur",
+        6,
+        &[("bedding", 2)],
+        "",
+    );
+    let request_id = requests::create_request(pool, &sita, &new).await?;
+    let winning = offers::submit_offer(pool, &himalayan, request_id, &offer(900, 7, "")).await?;
+    let order_id = offers::accept_offer(pool, &sita, winning, commission_bps).await?;
+    orders::cancel_order(
+        pool,
+        &sita,
+        order_id,
+        "My plans changed; I will be away.",
+        window,
+    )
+    .await?;
     Ok(true)
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod events;
 pub mod jobs;
 pub mod market;
 pub mod web;

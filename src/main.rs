@@ -73,20 +73,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::SeedDemo => {
-            seed(&pool).await?;
+            seed(&pool, config.commission_bps).await?;
             Ok(())
         }
         Command::Serve { demo } => {
             if demo {
-                seed(&pool).await?;
+                seed(&pool, config.commission_bps).await?;
             }
             serve(pool, config).await
         }
     }
 }
 
-async fn seed(pool: &sqlx::PgPool) -> anyhow::Result<()> {
-    if demo::seed_if_empty(pool)
+async fn seed(pool: &sqlx::PgPool, commission_bps: i32) -> anyhow::Result<()> {
+    if demo::seed_if_empty(pool, commission_bps)
         .await
         .context("seeding the demo data")?
     {

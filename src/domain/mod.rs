@@ -1,6 +1,10 @@
 //! Pure rules, no I/O: validated inputs, roles and statuses.
 
 pub mod account;
+pub mod money;
+pub mod offer;
+pub mod request;
+pub mod status;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -2,9 +2,13 @@
 //! transaction lives here; each operation checks the rules from `domain`.
 
 pub mod accounts;
+pub mod offers;
+pub mod orders;
 mod password;
+pub mod requests;
 
 use crate::domain::FieldErrors;
+use crate::events::NewEvent;
 
 /// Why an operation was refused, in words a user understands.
 #[derive(Debug, thiserror::Error)]
@@ -50,3 +54,80 @@ pub async fn ping(pool: &sqlx::PgPool) -> MarketResult<()> {
         .await?;
     Ok(())
 }
+
+/// Parses a status word read from the database.
+fn status<T>(word: &str) -> MarketResult<T>
+where
+    T: std::str::FromStr<Err = String>,
+{
+    word.parse()
+        .map_err(|err: String| MarketError::Internal(anyhow::anyhow!(err)))
+}
+
+/// A page of a list: 1-based page number, fixed size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl Paging {
+    pub const PER_PAGE: i64 = 20;
+
+    /// Page `page` (numbers below 1, or absurdly high, are clamped).
+    pub fn new(page: Option<i64>) -> Self {
+        Self {
+            page: page.unwrap_or(1).clamp(1, 100_000),
+            per_page: Self::PER_PAGE,
+        }
+    }
+
+    fn offset(self) -> i64 {
+        (self.page - 1) * self.per_page
+    }
+
+    /// One more than a page, to learn whether a next page exists.
+    fn limit(self) -> i64 {
+        self.per_page + 1
+    }
+
+    fn finish<T>(self, mut items: Vec<T>) -> Paged<T> {
+        let has_next = items.len() as i64 > self.per_page;
+        items.truncate(self.per_page as usize);
+        Paged {
+            items,
+            page: self.page,
+            has_next,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub page: i64,
+    pub has_next: bool,
+}
+
+/// Writes an outbox row in the caller's transaction.
+async fn record(tx: &mut sqlx::PgConnection, event: &NewEvent) -> MarketResult<i64> {
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO events (kind, actor_id, request_id, offer_id, order_id, dispute_id,
+                               audience_users, all_vendors)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"#,
+        event.kind.as_str(),
+        event.actor_id,
+        event.request_id,
+        event.offer_id,
+        event.order_id,
+        event.dispute_id,
+        &event.audience,
+        event.all_vendors,
+    )
+    .fetch_one(tx)
+    .await?;
+    Ok(id)
+}
+
+const CHANGED_MEANWHILE: &str =
+    "This changed while you were looking. Please reload the page to see where it stands now.";

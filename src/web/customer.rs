@@ -1,20 +1,276 @@
-//! The customer portal.
+//! The customer portal: my requests, posting a request, cancelling it, and
+//! accepting an offer.
 
-use axum::Router;
-use axum::routing::get;
+use std::collections::HashMap;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use time::OffsetDateTime;
+use tower_sessions::Session;
 
 use super::AppState;
-use super::extract::{Customer, Shell};
-use super::pages::Placeholder;
+use super::error::AppError;
+use super::extract::{Customer, FlashKind, Id, Shell, flash};
+use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
+use super::form::FormField;
+use crate::domain::FieldErrors;
+use crate::domain::request::{CatalogEntry, NewRequest, RequestInput};
+use crate::domain::status::RequestStatus;
+use crate::market::requests::{self, RequestSummary, Service};
+use crate::market::{MarketError, Paging, offers};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/requests", get(my_requests))
+    Router::new()
+        .route("/requests", get(my_requests).post(create_request))
+        .route("/requests/new", get(new_request))
+        .route("/requests/{id}/cancel", post(cancel_request))
+        .route("/offers/{id}/accept", get(confirm_accept).post(accept))
 }
 
-async fn my_requests(Customer(_user): Customer, shell: Shell) -> Placeholder {
-    Placeholder {
+#[derive(Template, WebTemplate)]
+#[template(path = "customer/requests.html")]
+struct RequestsPage {
+    shell: Shell,
+    list: Vec<RequestSummary>,
+    filter_action: &'static str,
+    filter_options: Vec<FilterOption>,
+    pager: Pager,
+}
+
+async fn my_requests(
+    State(state): State<AppState>,
+    Customer(user): Customer,
+    shell: Shell,
+    Query(query): Query<ListQuery>,
+) -> Result<RequestsPage, AppError> {
+    let filter = query.status::<RequestStatus>();
+    let page =
+        requests::list_my_requests(&state.pool, &user, filter, Paging::new(query.page())).await?;
+    Ok(RequestsPage {
         shell,
-        heading: "My requests",
-        text: "Your laundry requests and the offers on them will appear here.",
+        pager: Pager::new(
+            "/requests",
+            &[("status", filter.map_or("", RequestStatus::as_str))],
+            page.page,
+            page.has_next,
+        ),
+        list: page.items,
+        filter_action: "/requests",
+        filter_options: filter_options(
+            &RequestStatus::ALL,
+            filter,
+            RequestStatus::as_str,
+            RequestStatus::label,
+        ),
+    })
+}
+
+/// A catalog line of the form: the service and the quantity typed.
+struct ServiceField {
+    code: String,
+    name: String,
+    description: String,
+    unit: &'static str,
+    max: i32,
+    value: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "customer/new_request.html")]
+struct NewRequestPage {
+    shell: Shell,
+    services: Vec<ServiceField>,
+    services_error: Option<String>,
+    fields: Vec<FormField>,
+}
+
+type RequestForm = HashMap<String, String>;
+
+impl NewRequestPage {
+    fn new(shell: Shell, catalog: &[Service], form: &RequestForm, errors: &FieldErrors) -> Self {
+        let typed = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+        let services = catalog
+            .iter()
+            .map(|service| ServiceField {
+                code: service.code.clone(),
+                name: service.name.clone(),
+                description: service.description.clone(),
+                unit: service.unit.label(2),
+                max: service.unit.max(),
+                value: typed(&format!("qty_{}", service.code)).to_owned(),
+            })
+            .collect();
+        let fields = vec![
+            FormField::new("pickup_address", "Pickup address", "text", 300)
+                .autocomplete("street-address")
+                .hint("Only the laundry you choose sees the street address.")
+                .with(typed("pickup_address"), errors),
+            FormField::new("area", "Neighbourhood", "text", 60)
+                .hint("Shown to laundries, e.g. Baneshwor.")
+                .with(typed("area"), errors),
+            FormField::new("city", "City", "text", 60)
+                .autocomplete("address-level2")
+                .with(typed("city"), errors),
+            FormField::new("pickup_from", "Pick up from", "datetime-local", 20)
+                .with(typed("pickup_from"), errors),
+            FormField::new("pickup_to", "Pick up by", "datetime-local", 20)
+                .with(typed("pickup_to"), errors),
+            FormField::new("notes", "Notes for the laundry", "textarea", 2000)
+                .hint("Optional: stains, delicate items, gate code.")
+                .with(typed("notes"), errors),
+            FormField::new("expires_in_hours", "Take offers for (hours)", "number", 3)
+                .hint("From 1 hour to 168 hours (7 days).")
+                .with(typed("expires_in_hours"), errors),
+        ];
+        Self {
+            shell,
+            services,
+            services_error: errors.get("services").map(str::to_owned),
+            fields,
+        }
     }
+}
+
+fn catalog_entries(catalog: &[Service]) -> Vec<CatalogEntry<'_>> {
+    catalog
+        .iter()
+        .map(|s| CatalogEntry {
+            code: &s.code,
+            name: &s.name,
+            unit: s.unit,
+        })
+        .collect()
+}
+
+async fn new_request(
+    State(state): State<AppState>,
+    Customer(_): Customer,
+    shell: Shell,
+) -> Result<NewRequestPage, AppError> {
+    let catalog = requests::catalog(&state.pool).await?;
+    let start = OffsetDateTime::now_utc() + time::Duration::hours(2);
+    let start = start.replace_minute(0).unwrap_or(start);
+    let form: RequestForm = [
+        ("pickup_from", super::fmt::input(&start)),
+        (
+            "pickup_to",
+            super::fmt::input(&(start + time::Duration::hours(3))),
+        ),
+        ("expires_in_hours", "24".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    Ok(NewRequestPage::new(
+        shell,
+        &catalog,
+        &form,
+        &FieldErrors::new(),
+    ))
+}
+
+async fn create_request(
+    State(state): State<AppState>,
+    Customer(user): Customer,
+    shell: Shell,
+    session: Session,
+    Form(form): Form<RequestForm>,
+) -> Result<Response, AppError> {
+    let catalog = requests::catalog(&state.pool).await?;
+    let typed = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let input = RequestInput {
+        pickup_address: typed("pickup_address"),
+        city: typed("city"),
+        area: typed("area"),
+        pickup_from: typed("pickup_from"),
+        pickup_to: typed("pickup_to"),
+        notes: typed("notes"),
+        expires_in_hours: typed("expires_in_hours"),
+        quantities: form
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("qty_").map(|code| (code, v.as_str())))
+            .collect(),
+        now: OffsetDateTime::now_utc(),
+    };
+    let created = match NewRequest::parse(&input, &catalog_entries(&catalog)) {
+        Ok(new) => requests::create_request(&state.pool, &user, &new).await,
+        Err(errors) => Err(MarketError::Invalid(errors)),
+    };
+    match created {
+        Ok(id) => {
+            flash(
+                &session,
+                FlashKind::Success,
+                "Your request is posted. Laundries can now send offers.",
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/requests/{id}")).into_response())
+        }
+        Err(MarketError::Invalid(errors)) => {
+            let page = NewRequestPage::new(shell, &catalog, &form, &errors);
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn cancel_request(
+    State(state): State<AppState>,
+    Customer(user): Customer,
+    session: Session,
+    Id(id): Id,
+) -> Result<Redirect, AppError> {
+    requests::cancel_request(&state.pool, &user, id).await?;
+    flash(
+        &session,
+        FlashKind::Info,
+        "The request is cancelled; its offers were declined.",
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/requests/{id}")))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "customer/accept.html")]
+struct AcceptPage {
+    shell: Shell,
+    offer: crate::market::requests::OfferView,
+    can_accept: bool,
+}
+
+/// The confirmation step before accepting (works without JavaScript).
+async fn confirm_accept(
+    State(state): State<AppState>,
+    Customer(user): Customer,
+    shell: Shell,
+    Id(offer_id): Id,
+) -> Result<AcceptPage, AppError> {
+    let offer = offers::pending_offer_for_owner(&state.pool, &user, offer_id).await?;
+    Ok(AcceptPage {
+        shell,
+        offer,
+        can_accept: false,
+    })
+}
+
+async fn accept(
+    State(state): State<AppState>,
+    Customer(user): Customer,
+    session: Session,
+    Id(offer_id): Id,
+) -> Result<Redirect, AppError> {
+    let order_id =
+        offers::accept_offer(&state.pool, &user, offer_id, state.config.commission_bps).await?;
+    flash(
+        &session,
+        FlashKind::Success,
+        "Offer accepted. Your order is created.",
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/orders/{order_id}")))
 }

@@ -1,7 +1,7 @@
 //! Extractors: the page shell (user, CSRF token, flash messages) and the
 //! role guards every handler states explicitly.
 
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
@@ -10,6 +10,7 @@ use super::auth::AuthSession;
 use super::csrf;
 use super::error::AppError;
 use crate::domain::account::Role;
+use crate::market::MarketError;
 use crate::market::accounts::User;
 
 const FLASH_KEY: &str = "flash";
@@ -133,7 +134,34 @@ impl<S: Send + Sync> FromRequestParts<S> for Shell {
     }
 }
 
-/// The signed-in user; anonymous visitors are sent to the login page.
+/// The signed-in user, of any role; anonymous visitors go to the login page.
+pub struct SignedIn(pub User);
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        signed_in(parts, state).await.map(SignedIn)
+    }
+}
+
+/// A record id from the path; anything but a positive integer is not found.
+pub struct Id(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::Market(MarketError::NotFound))?;
+        match raw.parse::<i64>() {
+            Ok(id) if id > 0 => Ok(Id(id)),
+            _ => Err(AppError::Market(MarketError::NotFound)),
+        }
+    }
+}
+
 async fn signed_in<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<User, AppError> {
     let auth = AuthSession::from_request_parts(parts, state)
         .await

@@ -7,8 +7,11 @@ mod csrf;
 mod customer;
 mod error;
 mod extract;
+mod fmt;
 mod form;
+mod orders;
 mod pages;
+mod requests;
 mod vendor;
 
 use std::time::Duration;
@@ -73,6 +76,8 @@ pub fn build_app(pool: PgPool, config: Config) -> Router {
         .merge(customer::router())
         .merge(vendor::router())
         .merge(admin::router())
+        .merge(requests::router())
+        .merge(orders::router())
         .fallback(pages::not_found)
         .layer(middleware::from_fn(csrf::verify_token))
         .layer(CsrfLayer::new().with_rejection_response(error::cross_origin_rejected))

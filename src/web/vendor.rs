@@ -1,20 +1,179 @@
-//! The vendor portal.
+//! The vendor portal: the board, making, updating and withdrawing offers,
+//! and my offers.
 
-use axum::Router;
-use axum::routing::get;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use time::OffsetDateTime;
+use tower_sessions::Session;
 
 use super::AppState;
-use super::extract::{Shell, Vendor};
-use super::pages::Placeholder;
+use super::error::AppError;
+use super::extract::{FlashKind, Id, Shell, Vendor, flash};
+use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
+use super::requests::{OfferForm, refused_offer};
+use crate::domain::offer::{NewOffer, OfferInput};
+use crate::domain::status::OfferStatus;
+use crate::market::offers::{self, MyOffer};
+use crate::market::requests::{self, RequestSummary};
+use crate::market::{MarketError, Paging};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/board", get(board))
+    Router::new()
+        .route("/board", get(board))
+        .route("/requests/{id}/offers", post(submit_offer))
+        .route("/offers", get(my_offers))
+        .route("/offers/{id}/update", post(update_offer))
+        .route("/offers/{id}/withdraw", post(withdraw_offer))
 }
 
-async fn board(Vendor(_user): Vendor, shell: Shell) -> Placeholder {
-    Placeholder {
+#[derive(Template, WebTemplate)]
+#[template(path = "vendor/board.html")]
+struct BoardPage {
+    shell: Shell,
+    list: Vec<RequestSummary>,
+    city: String,
+    pager: Pager,
+}
+
+async fn board(
+    State(state): State<AppState>,
+    Vendor(user): Vendor,
+    shell: Shell,
+    Query(query): Query<ListQuery>,
+) -> Result<BoardPage, AppError> {
+    let city = query.city.trim().chars().take(60).collect::<String>();
+    let city_filter = (!city.is_empty()).then_some(city.as_str());
+    let page = requests::open_requests_for_board(
+        &state.pool,
+        &user,
+        city_filter,
+        Paging::new(query.page()),
+    )
+    .await?;
+    Ok(BoardPage {
         shell,
-        heading: "Open requests",
-        text: "Laundry requests from customers in your city will appear here.",
+        pager: Pager::new("/board", &[("city", &city)], page.page, page.has_next),
+        list: page.items,
+        city,
+    })
+}
+
+fn parse_offer(form: &OfferForm) -> Result<NewOffer, MarketError> {
+    NewOffer::parse(&OfferInput {
+        price: &form.price,
+        pickup_at: &form.pickup_at,
+        delivery_at: &form.delivery_at,
+        message: &form.message,
+        now: OffsetDateTime::now_utc(),
+    })
+    .map_err(MarketError::Invalid)
+}
+
+async fn submit_offer(
+    State(state): State<AppState>,
+    Vendor(user): Vendor,
+    shell: Shell,
+    session: Session,
+    Id(request_id): Id,
+    Form(form): Form<OfferForm>,
+) -> Result<Response, AppError> {
+    let submitted = match parse_offer(&form) {
+        Ok(new) => offers::submit_offer(&state.pool, &user, request_id, &new).await,
+        Err(err) => Err(err),
+    };
+    match submitted {
+        Ok(_) => {
+            flash(
+                &session,
+                FlashKind::Success,
+                "Your offer is sent. The customer sees it now.",
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/requests/{request_id}")).into_response())
+        }
+        Err(MarketError::Invalid(errors)) => Ok(refused_offer(
+            &state, shell, &user, request_id, form, errors,
+        )
+        .await?
+        .into_response()),
+        Err(err) => Err(err.into()),
     }
+}
+
+async fn update_offer(
+    State(state): State<AppState>,
+    Vendor(user): Vendor,
+    shell: Shell,
+    session: Session,
+    Id(offer_id): Id,
+    Form(form): Form<OfferForm>,
+) -> Result<Response, AppError> {
+    let new = match parse_offer(&form) {
+        Ok(new) => new,
+        Err(MarketError::Invalid(errors)) => {
+            let request_id = offers::request_of_own_offer(&state.pool, &user, offer_id).await?;
+            return Ok(
+                refused_offer(&state, shell, &user, request_id, form, errors)
+                    .await?
+                    .into_response(),
+            );
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let request_id = offers::update_offer(&state.pool, &user, offer_id, &new).await?;
+    flash(&session, FlashKind::Success, "Your offer is updated.").await?;
+    Ok(Redirect::to(&format!("/requests/{request_id}")).into_response())
+}
+
+async fn withdraw_offer(
+    State(state): State<AppState>,
+    Vendor(user): Vendor,
+    session: Session,
+    Id(offer_id): Id,
+) -> Result<Redirect, AppError> {
+    let request_id = offers::withdraw_offer(&state.pool, &user, offer_id).await?;
+    flash(&session, FlashKind::Info, "Your offer is withdrawn.").await?;
+    Ok(Redirect::to(&format!("/requests/{request_id}")))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "vendor/offers.html")]
+struct MyOffersPage {
+    shell: Shell,
+    list: Vec<MyOffer>,
+    filter_action: &'static str,
+    filter_options: Vec<FilterOption>,
+    pager: Pager,
+}
+
+async fn my_offers(
+    State(state): State<AppState>,
+    Vendor(user): Vendor,
+    shell: Shell,
+    Query(query): Query<ListQuery>,
+) -> Result<MyOffersPage, AppError> {
+    let filter = query.status::<OfferStatus>();
+    let page =
+        offers::list_my_offers(&state.pool, &user, filter, Paging::new(query.page())).await?;
+    Ok(MyOffersPage {
+        shell,
+        pager: Pager::new(
+            "/offers",
+            &[("status", filter.map_or("", OfferStatus::as_str))],
+            page.page,
+            page.has_next,
+        ),
+        list: page.items,
+        filter_action: "/offers",
+        filter_options: filter_options(
+            &OfferStatus::ALL,
+            filter,
+            OfferStatus::as_str,
+            OfferStatus::label,
+        ),
+    })
 }

@@ -210,3 +210,83 @@ fn csrf_token_in(body: &str) -> Option<String> {
     let end = body[start..].find('"')? + start;
     Some(body[start..end].to_owned())
 }
+
+/// A local (Nepal time) `datetime-local` value `hours` from now.
+pub fn local_in(hours: i64) -> String {
+    dhune::domain::request::format_local_input(
+        time::OffsetDateTime::now_utc() + time::Duration::hours(hours),
+    )
+}
+
+/// A complete, valid new-request form.
+pub fn request_fields() -> Vec<(&'static str, String)> {
+    vec![
+        ("pickup_address", "House 7, Tinkune Marg".into()),
+        ("area", "Tinkune".into()),
+        ("city", "Kathmandu".into()),
+        ("pickup_from", local_in(3)),
+        ("pickup_to", local_in(6)),
+        ("notes", "Gate code 1234".into()),
+        ("expires_in_hours", "24".into()),
+        ("qty_wash_fold", "6".into()),
+        ("qty_dry_clean", "2".into()),
+    ]
+}
+
+/// A complete, valid offer form.
+pub fn offer_fields(price: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("price", price.into()),
+        ("pickup_at", local_in(4)),
+        ("delivery_at", local_in(52)),
+        ("message", "Fresh and folded in two days.".into()),
+    ]
+}
+
+impl Browser {
+    /// Posts a valid request; returns its id.
+    pub async fn create_request(&self) -> i64 {
+        let page = self.post("/requests", &request_fields()).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+        id_after(page.location().expect("location"), "/requests/")
+    }
+
+    /// Makes a valid offer at `price` rupees on a request.
+    pub async fn make_offer(&self, request_id: i64, price: &str) -> Page {
+        self.post(
+            &format!("/requests/{request_id}/offers"),
+            &offer_fields(price),
+        )
+        .await
+    }
+}
+
+pub fn id_after(location: &str, prefix: &str) -> i64 {
+    location
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.parse().ok())
+        .unwrap_or_else(|| panic!("{location} is not {prefix}<id>"))
+}
+
+impl TestApp {
+    /// The id of the newest offer a vendor made on a request.
+    pub async fn offer_id(&self, request_id: i64, vendor_email: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT o.id FROM offers o JOIN users u ON u.id = o.vendor_id
+             WHERE o.request_id = $1 AND u.email = $2 ORDER BY o.id DESC LIMIT 1",
+        )
+        .bind(request_id)
+        .bind(vendor_email)
+        .fetch_one(&self.pool)
+        .await
+        .expect("offer")
+    }
+
+    pub async fn status_of(&self, table: &str, id: i64) -> String {
+        sqlx::query_scalar(&format!("SELECT status FROM {table} WHERE id = $1"))
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .expect("status")
+    }
+}

@@ -3,5 +3,8 @@
 
 mod accounts;
 mod helpers;
+mod hostile;
+mod marketplace;
+mod races;
 mod security;
 mod shell;

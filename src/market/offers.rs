@@ -1,0 +1,451 @@
+//! Offers: submit, update, withdraw, list, and the accept transaction.
+
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+
+use super::accounts::User;
+use super::requests::{OfferRow, OfferView};
+use super::{
+    CHANGED_MEANWHILE, MarketError, MarketResult, Paged, Paging, is_unique_violation, record,
+    status,
+};
+use crate::domain::account::Role;
+use crate::domain::money::Money;
+use crate::domain::offer::{NewOffer, offer_expiry};
+use crate::domain::status::{OfferStatus, RequestStatus};
+use crate::events::{EventKind, NewEvent};
+
+const NOT_OPEN: &str = "This request is no longer open for offers.";
+
+/// The request of an offer, locked for the rest of the transaction: shared
+/// for vendors' changes, exclusive for the accept.
+struct LockedRequest {
+    customer_id: i64,
+    status: RequestStatus,
+    expires_at: OffsetDateTime,
+}
+
+async fn lock_request(
+    tx: &mut PgConnection,
+    id: i64,
+    exclusive: bool,
+) -> MarketResult<Option<LockedRequest>> {
+    let row = if exclusive {
+        sqlx::query!(
+            "SELECT customer_id, status, expires_at FROM requests WHERE id = $1 FOR UPDATE",
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| (r.customer_id, r.status, r.expires_at))
+    } else {
+        sqlx::query!(
+            "SELECT customer_id, status, expires_at FROM requests WHERE id = $1 FOR SHARE",
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| (r.customer_id, r.status, r.expires_at))
+    };
+    row.map(|(customer_id, word, expires_at)| {
+        Ok(LockedRequest {
+            customer_id,
+            status: status(&word)?,
+            expires_at,
+        })
+    })
+    .transpose()
+}
+
+impl LockedRequest {
+    fn is_open(&self, now: OffsetDateTime) -> bool {
+        self.status == RequestStatus::Open && self.expires_at > now
+    }
+}
+
+/// Makes an offer on an open request; vendors only, one pending offer each.
+pub async fn submit_offer(
+    pool: &PgPool,
+    actor: &User,
+    request_id: i64,
+    new: &NewOffer,
+) -> MarketResult<i64> {
+    if actor.role != Role::Vendor {
+        return Err(MarketError::Forbidden(
+            "Only laundries can make offers.".into(),
+        ));
+    }
+    let now = OffsetDateTime::now_utc();
+    let mut tx = pool.begin().await?;
+    let request = lock_request(&mut tx, request_id, false)
+        .await?
+        .ok_or(MarketError::NotFound)?;
+    if request.status != RequestStatus::Open {
+        return Err(MarketError::NotFound);
+    }
+    if !request.is_open(now) {
+        return Err(MarketError::Conflict(NOT_OPEN.into()));
+    }
+    let inserted = sqlx::query_scalar!(
+        r#"INSERT INTO offers (request_id, vendor_id, price_paisa, pickup_at, delivery_at, message, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"#,
+        request_id,
+        actor.id,
+        new.price.paisa(),
+        new.pickup_at,
+        new.delivery_at,
+        new.message,
+        offer_expiry(now, request.expires_at),
+    )
+    .fetch_one(&mut *tx)
+    .await;
+    let id = match inserted {
+        Err(err) if is_unique_violation(&err, "offers_one_pending_per_vendor") => {
+            return Err(MarketError::Conflict(
+                "You already have a pending offer on this request. Update that one instead.".into(),
+            ));
+        }
+        other => other?,
+    };
+    let event = NewEvent::new(EventKind::OfferCreated, Some(actor.id))
+        .request(request_id)
+        .offer(id)
+        .to(&[request.customer_id, actor.id]);
+    record(&mut tx, &event).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Finds a vendor's own offer and locks its request (shared) and then the
+/// offer itself, in the same order as the accept, so the two serialise.
+async fn lock_own_offer(
+    tx: &mut PgConnection,
+    actor: &User,
+    offer_id: i64,
+) -> MarketResult<(i64, LockedRequest)> {
+    let request_id = sqlx::query_scalar!(
+        "SELECT request_id FROM offers WHERE id = $1 AND vendor_id = $2",
+        offer_id,
+        actor.id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(MarketError::NotFound)?;
+    let request = lock_request(tx, request_id, false)
+        .await?
+        .ok_or(MarketError::NotFound)?;
+    let word = sqlx::query_scalar!(
+        "SELECT status FROM offers WHERE id = $1 FOR UPDATE",
+        offer_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let current: OfferStatus = status(&word)?;
+    if current != OfferStatus::Pending {
+        return Err(MarketError::Conflict(format!(
+            "This offer can no longer be changed: it is {}.",
+            current.label().to_lowercase()
+        )));
+    }
+    if !request.is_open(OffsetDateTime::now_utc()) {
+        return Err(MarketError::Conflict(NOT_OPEN.into()));
+    }
+    Ok((request_id, request))
+}
+
+/// Changes a pending offer on an open request (its vendor only).
+/// Returns the offer's request id.
+pub async fn update_offer(
+    pool: &PgPool,
+    actor: &User,
+    offer_id: i64,
+    new: &NewOffer,
+) -> MarketResult<i64> {
+    let mut tx = pool.begin().await?;
+    let (request_id, request) = lock_own_offer(&mut tx, actor, offer_id).await?;
+    let updated = sqlx::query!(
+        r#"UPDATE offers SET price_paisa = $2, pickup_at = $3, delivery_at = $4, message = $5,
+                             updated_at = now()
+           WHERE id = $1 AND status = 'PENDING'"#,
+        offer_id,
+        new.price.paisa(),
+        new.pickup_at,
+        new.delivery_at,
+        new.message,
+    )
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(MarketError::Conflict(CHANGED_MEANWHILE.into()));
+    }
+    let event = NewEvent::new(EventKind::OfferUpdated, Some(actor.id))
+        .request(request_id)
+        .offer(offer_id)
+        .to(&[request.customer_id, actor.id]);
+    record(&mut tx, &event).await?;
+    tx.commit().await?;
+    Ok(request_id)
+}
+
+/// Withdraws a pending offer (its vendor only).
+/// Returns the offer's request id.
+pub async fn withdraw_offer(pool: &PgPool, actor: &User, offer_id: i64) -> MarketResult<i64> {
+    let mut tx = pool.begin().await?;
+    let (request_id, request) = lock_own_offer(&mut tx, actor, offer_id).await?;
+    let updated = sqlx::query!(
+        "UPDATE offers SET status = 'WITHDRAWN', updated_at = now() WHERE id = $1 AND status = 'PENDING'",
+        offer_id,
+    )
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(MarketError::Conflict(CHANGED_MEANWHILE.into()));
+    }
+    let event = NewEvent::new(EventKind::OfferWithdrawn, Some(actor.id))
+        .request(request_id)
+        .offer(offer_id)
+        .to(&[request.customer_id, actor.id]);
+    record(&mut tx, &event).await?;
+    tx.commit().await?;
+    Ok(request_id)
+}
+
+/// An offer with what the vendor may know of its request.
+#[derive(Debug, Clone)]
+pub struct MyOffer {
+    pub offer: OfferView,
+    pub request_city: String,
+    pub request_area: String,
+    pub request_status: RequestStatus,
+    pub order_id: Option<i64>,
+}
+
+/// The vendor's own offers, newest first.
+pub async fn list_my_offers(
+    pool: &PgPool,
+    actor: &User,
+    filter: Option<OfferStatus>,
+    paging: Paging,
+) -> MarketResult<Paged<MyOffer>> {
+    let rows = sqlx::query!(
+        r#"SELECT o.id, o.request_id, o.vendor_id, v.business_name, v.city AS vendor_city,
+                  o.price_paisa, o.pickup_at, o.delivery_at, o.message, o.status, o.expires_at,
+                  o.created_at, r.city, r.area, r.status AS request_status,
+                  (SELECT d.id FROM orders d WHERE d.offer_id = o.id) AS "order_id?"
+           FROM offers o JOIN vendors v ON v.user_id = o.vendor_id
+                JOIN requests r ON r.id = o.request_id
+           WHERE o.vendor_id = $1 AND ($2::text IS NULL OR o.status = $2)
+           ORDER BY o.created_at DESC, o.id DESC
+           LIMIT $3 OFFSET $4"#,
+        actor.id,
+        filter.map(OfferStatus::as_str),
+        paging.limit(),
+        paging.offset(),
+    )
+    .fetch_all(pool)
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(|row| {
+            let offer = OfferView::try_from(OfferRow {
+                id: row.id,
+                request_id: row.request_id,
+                vendor_id: row.vendor_id,
+                business_name: row.business_name,
+                vendor_city: row.vendor_city,
+                completed_orders: 0,
+                price_paisa: row.price_paisa,
+                pickup_at: row.pickup_at,
+                delivery_at: row.delivery_at,
+                message: row.message,
+                status: row.status,
+                expires_at: row.expires_at,
+                created_at: row.created_at,
+            })?;
+            Ok(MyOffer {
+                offer,
+                request_city: row.city,
+                request_area: row.area,
+                request_status: status(&row.request_status)?,
+                order_id: row.order_id,
+            })
+        })
+        .collect::<MarketResult<Vec<_>>>()?;
+    Ok(paging.finish(items))
+}
+
+/// The critical transaction: the request's owner accepts one pending offer.
+/// In one transaction the request row is locked, the offer is accepted, every
+/// other pending offer is rejected, the order is created with a snapshot of
+/// price and commission, and the request becomes ORDER_CREATED. Any number
+/// of simultaneous accepts on one request make exactly one order.
+pub async fn accept_offer(
+    pool: &PgPool,
+    actor: &User,
+    offer_id: i64,
+    commission_bps: i32,
+) -> MarketResult<i64> {
+    let now = OffsetDateTime::now_utc();
+    let mut tx = pool.begin().await?;
+    let request_id = sqlx::query_scalar!("SELECT request_id FROM offers WHERE id = $1", offer_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(MarketError::NotFound)?;
+    let request = lock_request(&mut tx, request_id, true)
+        .await?
+        .ok_or(MarketError::NotFound)?;
+    if actor.role != Role::Customer || request.customer_id != actor.id {
+        return Err(MarketError::NotFound);
+    }
+    match request.status {
+        RequestStatus::Open if request.expires_at > now => {}
+        RequestStatus::Open | RequestStatus::Expired => {
+            return Err(MarketError::Conflict(
+                "This request has expired; offers can no longer be accepted.".into(),
+            ));
+        }
+        RequestStatus::OrderCreated => {
+            return Err(MarketError::Conflict(
+                "This request already has an order.".into(),
+            ));
+        }
+        RequestStatus::Cancelled => {
+            return Err(MarketError::Conflict("This request was cancelled.".into()));
+        }
+    }
+    let offer = sqlx::query!(
+        r#"SELECT vendor_id, price_paisa, status, expires_at, pickup_at, delivery_at
+           FROM offers WHERE id = $1 FOR UPDATE"#,
+        offer_id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let offer_status: OfferStatus = status(&offer.status)?;
+    if offer_status != OfferStatus::Pending {
+        return Err(MarketError::Conflict(format!(
+            "This offer is no longer available: it is {}.",
+            offer_status.label().to_lowercase()
+        )));
+    }
+    if offer.expires_at <= now {
+        return Err(MarketError::Conflict("This offer has expired.".into()));
+    }
+
+    sqlx::query!(
+        "UPDATE offers SET status = 'ACCEPTED', updated_at = now() WHERE id = $1",
+        offer_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let rejected = sqlx::query!(
+        r#"UPDATE offers SET status = 'REJECTED', updated_at = now()
+           WHERE request_id = $1 AND status = 'PENDING' AND id <> $2 RETURNING id, vendor_id"#,
+        request_id,
+        offer_id,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let price = Money::from_paisa(offer.price_paisa);
+    let commission_bps = commission_bps.clamp(0, 10_000);
+    let inserted = sqlx::query_scalar!(
+        r#"INSERT INTO orders (request_id, offer_id, customer_id, vendor_id, price_paisa,
+                               commission_bps, commission_paisa, pickup_at, delivery_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"#,
+        request_id,
+        offer_id,
+        actor.id,
+        offer.vendor_id,
+        price.paisa(),
+        commission_bps,
+        price.commission(commission_bps).paisa(),
+        offer.pickup_at,
+        offer.delivery_at,
+    )
+    .fetch_one(&mut *tx)
+    .await;
+    let order_id = match inserted {
+        Err(err) if is_unique_violation(&err, "orders_request_id_key") => {
+            return Err(MarketError::Conflict(
+                "This request already has an order.".into(),
+            ));
+        }
+        other => other?,
+    };
+    sqlx::query!(
+        "UPDATE requests SET status = 'ORDER_CREATED', updated_at = now() WHERE id = $1",
+        request_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        r#"INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note)
+           VALUES ($1, NULL, 'CREATED', $2, 'Offer accepted')"#,
+        order_id,
+        actor.id,
+    )
+    .execute(&mut *tx)
+    .await?;
+
+    let parties = [actor.id, offer.vendor_id];
+    let accepted = NewEvent::new(EventKind::OfferAccepted, Some(actor.id))
+        .request(request_id)
+        .offer(offer_id)
+        .order(order_id)
+        .to(&parties);
+    record(&mut tx, &accepted).await?;
+    for loser in rejected {
+        let event = NewEvent::new(EventKind::OfferRejected, Some(actor.id))
+            .request(request_id)
+            .offer(loser.id)
+            .to(&[actor.id, loser.vendor_id]);
+        record(&mut tx, &event).await?;
+    }
+    let created = NewEvent::new(EventKind::OrderCreated, Some(actor.id))
+        .request(request_id)
+        .order(order_id)
+        .to(&parties);
+    record(&mut tx, &created).await?;
+    tx.commit().await?;
+    Ok(order_id)
+}
+
+/// A pending offer on one of the customer's own open requests, for the
+/// confirmation step before accepting it.
+pub async fn pending_offer_for_owner(
+    pool: &PgPool,
+    actor: &User,
+    offer_id: i64,
+) -> MarketResult<OfferView> {
+    let request_id = sqlx::query_scalar!("SELECT request_id FROM offers WHERE id = $1", offer_id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(MarketError::NotFound)?;
+    let request = super::requests::get_request(pool, actor, request_id).await?;
+    if !request.is_owner {
+        return Err(MarketError::NotFound);
+    }
+    let offer = request
+        .offers
+        .into_iter()
+        .find(|offer| offer.id == offer_id)
+        .ok_or(MarketError::NotFound)?;
+    if offer.status != OfferStatus::Pending || !request.is_open {
+        return Err(MarketError::Conflict(format!(
+            "This offer can no longer be accepted: it is {}.",
+            offer.status.label().to_lowercase()
+        )));
+    }
+    Ok(offer)
+}
+
+/// The request of one of the vendor's own offers (not found otherwise).
+pub async fn request_of_own_offer(pool: &PgPool, actor: &User, offer_id: i64) -> MarketResult<i64> {
+    sqlx::query_scalar!(
+        "SELECT request_id FROM offers WHERE id = $1 AND vendor_id = $2",
+        offer_id,
+        actor.id
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(MarketError::NotFound)
+}

@@ -1,0 +1,472 @@
+//! Orders: lists, the order page with its timeline, and every status change
+//! (advance, cancel, dispute, resolve) through one conditional update.
+
+use sqlx::PgPool;
+use time::{Duration, OffsetDateTime};
+
+use super::accounts::User;
+use super::requests::{Item, items};
+use super::{
+    CHANGED_MEANWHILE, MarketError, MarketResult, Paged, Paging, is_unique_violation, record,
+    status,
+};
+use crate::domain::FieldErrors;
+use crate::domain::account::Role;
+use crate::domain::money::Money;
+use crate::domain::status::{
+    Actor, OrderStatus, Rule, Transition, TransitionError, check_order_transition,
+    may_ever_move_to, order_moves,
+};
+use crate::events::{EventKind, NewEvent};
+
+/// An order in a list.
+#[derive(Debug, Clone)]
+pub struct OrderSummary {
+    pub id: i64,
+    pub status: OrderStatus,
+    pub price: Money,
+    pub customer_name: String,
+    pub business_name: String,
+    pub services: String,
+    pub delivery_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
+/// Orders the viewer takes part in (all of them for admins), newest first.
+pub async fn list_orders(
+    pool: &PgPool,
+    viewer: &User,
+    filter: Option<OrderStatus>,
+    paging: Paging,
+) -> MarketResult<Paged<OrderSummary>> {
+    let (customer, vendor) = match viewer.role {
+        Role::Customer => (Some(viewer.id), None),
+        Role::Vendor => (None, Some(viewer.id)),
+        Role::Admin => (None, None),
+    };
+    let rows = sqlx::query!(
+        r#"SELECT o.id, o.status, o.price_paisa, c.name AS customer_name, v.business_name,
+                  o.delivery_at, o.created_at,
+                  (SELECT string_agg(s.name || ' ' || rs.quantity || ' ' || s.unit
+                                     || CASE WHEN s.unit <> 'kg' AND rs.quantity <> 1 THEN 's' ELSE '' END,
+                                     ', ' ORDER BY s.sort_order)
+                     FROM request_services rs JOIN services s ON s.code = rs.service_code
+                    WHERE rs.request_id = o.request_id) AS "services!"
+           FROM orders o JOIN users c ON c.id = o.customer_id
+                JOIN vendors v ON v.user_id = o.vendor_id
+           WHERE ($1::bigint IS NULL OR o.customer_id = $1)
+             AND ($2::bigint IS NULL OR o.vendor_id = $2)
+             AND ($3::text IS NULL OR o.status = $3)
+           ORDER BY o.created_at DESC, o.id DESC
+           LIMIT $4 OFFSET $5"#,
+        customer,
+        vendor,
+        filter.map(OrderStatus::as_str),
+        paging.limit(),
+        paging.offset(),
+    )
+    .fetch_all(pool)
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(|row| {
+            Ok(OrderSummary {
+                id: row.id,
+                status: status(&row.status)?,
+                price: Money::from_paisa(row.price_paisa),
+                customer_name: row.customer_name,
+                business_name: row.business_name,
+                services: row.services,
+                delivery_at: row.delivery_at,
+                created_at: row.created_at,
+            })
+        })
+        .collect::<MarketResult<Vec<_>>>()?;
+    Ok(paging.finish(items))
+}
+
+/// A line of an order's timeline.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub from: Option<OrderStatus>,
+    pub to: OrderStatus,
+    pub actor_name: String,
+    pub note: String,
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dispute {
+    pub id: i64,
+    pub opened_by_name: String,
+    pub reason: String,
+    pub is_open: bool,
+    pub outcome: Option<String>,
+    pub resolution_note: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// One order as a party to it (or an admin) sees it.
+#[derive(Debug, Clone)]
+pub struct OrderView {
+    pub id: i64,
+    pub request_id: i64,
+    pub status: OrderStatus,
+    pub price: Money,
+    pub commission_bps: i32,
+    pub commission: Money,
+    pub customer_id: i64,
+    pub customer_name: String,
+    pub customer_phone: String,
+    pub vendor_id: i64,
+    pub business_name: String,
+    pub vendor_phone: String,
+    pub pickup_address: String,
+    pub city: String,
+    pub area: String,
+    pub notes: String,
+    pub pickup_at: OffsetDateTime,
+    pub delivery_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+    pub completed_at: Option<OffsetDateTime>,
+    pub items: Vec<Item>,
+    pub timeline: Vec<HistoryEntry>,
+    pub dispute: Option<Dispute>,
+    /// The moves the viewer may make now.
+    pub moves: Vec<&'static Rule>,
+}
+
+impl OrderView {
+    /// The viewer's one forward step, if any (the vendor's next-status button,
+    /// the customer's "confirm delivery").
+    pub fn advance(&self) -> Option<OrderStatus> {
+        self.moves
+            .iter()
+            .find(|r| r.kind == Transition::Advance)
+            .map(|r| r.to)
+    }
+
+    pub fn can(&self, kind: Transition) -> bool {
+        self.moves.iter().any(|r| r.kind == kind)
+    }
+}
+
+fn actor_of(user: &User) -> Actor {
+    Actor::from(user.role)
+}
+
+/// The order for its customer, its vendor and admins; not found for anyone else.
+pub async fn get_order(
+    pool: &PgPool,
+    viewer: &User,
+    id: i64,
+    dispute_window: Duration,
+) -> MarketResult<OrderView> {
+    let row = sqlx::query!(
+        r#"SELECT o.id, o.request_id, o.status, o.price_paisa, o.commission_bps, o.commission_paisa,
+                  o.customer_id, c.name AS customer_name, c.phone AS customer_phone,
+                  o.vendor_id, v.business_name, vu.phone AS vendor_phone,
+                  r.pickup_address, r.city, r.area, r.notes,
+                  o.pickup_at, o.delivery_at, o.created_at, o.completed_at
+           FROM orders o JOIN requests r ON r.id = o.request_id
+                JOIN users c ON c.id = o.customer_id
+                JOIN vendors v ON v.user_id = o.vendor_id
+                JOIN users vu ON vu.id = o.vendor_id
+           WHERE o.id = $1"#,
+        id,
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(MarketError::NotFound)?;
+    let party = viewer.id == row.customer_id || viewer.id == row.vendor_id;
+    if !party && viewer.role != Role::Admin {
+        return Err(MarketError::NotFound);
+    }
+    let history = sqlx::query!(
+        r#"SELECT h.from_status, h.to_status, COALESCE(u.name, 'Dhune') AS "actor_name!", h.note, h.created_at
+           FROM order_status_history h LEFT JOIN users u ON u.id = h.actor_id
+           WHERE h.order_id = $1 ORDER BY h.id"#,
+        id,
+    )
+    .fetch_all(pool)
+    .await?;
+    let timeline = history
+        .into_iter()
+        .map(|h| {
+            Ok(HistoryEntry {
+                from: h.from_status.as_deref().map(status).transpose()?,
+                to: status(&h.to_status)?,
+                actor_name: h.actor_name,
+                note: h.note,
+                at: h.created_at,
+            })
+        })
+        .collect::<MarketResult<Vec<_>>>()?;
+    let dispute = sqlx::query!(
+        r#"SELECT d.id, u.name AS opened_by_name, d.reason, d.status, d.outcome, d.resolution_note,
+                  d.created_at
+           FROM disputes d JOIN users u ON u.id = d.opened_by
+           WHERE d.order_id = $1 ORDER BY d.id DESC LIMIT 1"#,
+        id,
+    )
+    .fetch_optional(pool)
+    .await?
+    .map(|d| Dispute {
+        id: d.id,
+        opened_by_name: d.opened_by_name,
+        reason: d.reason,
+        is_open: d.status == "OPEN",
+        outcome: d.outcome,
+        resolution_note: d.resolution_note,
+        created_at: d.created_at,
+    });
+    let current: OrderStatus = status(&row.status)?;
+    let now = OffsetDateTime::now_utc();
+    let actor = actor_of(viewer);
+    let moves = order_moves(current, actor)
+        .into_iter()
+        .filter(|rule| {
+            check_order_transition(
+                rule.from,
+                rule.to,
+                actor,
+                "-",
+                row.completed_at,
+                dispute_window,
+                now,
+            )
+            .is_ok()
+        })
+        .collect();
+    Ok(OrderView {
+        id: row.id,
+        request_id: row.request_id,
+        status: current,
+        price: Money::from_paisa(row.price_paisa),
+        commission_bps: row.commission_bps,
+        commission: Money::from_paisa(row.commission_paisa),
+        customer_id: row.customer_id,
+        customer_name: row.customer_name,
+        customer_phone: row.customer_phone,
+        vendor_id: row.vendor_id,
+        business_name: row.business_name,
+        vendor_phone: row.vendor_phone,
+        pickup_address: row.pickup_address,
+        city: row.city,
+        area: row.area,
+        notes: row.notes,
+        pickup_at: row.pickup_at,
+        delivery_at: row.delivery_at,
+        created_at: row.created_at,
+        completed_at: row.completed_at,
+        items: items(pool, row.request_id).await?,
+        timeline,
+        dispute,
+        moves,
+    })
+}
+
+/// Moves an order to `to` if the state machine lets this actor do it now.
+/// The update is conditional on the status the actor saw, so of two racing
+/// changes one wins and the other is told plainly.
+pub async fn transition(
+    pool: &PgPool,
+    actor: &User,
+    order_id: i64,
+    to: OrderStatus,
+    reason: &str,
+    dispute_window: Duration,
+) -> MarketResult<()> {
+    let reason = reason.trim();
+    if reason.chars().count() > 2000 {
+        return Err(MarketError::Invalid(FieldErrors::single(
+            "reason",
+            "Please keep the reason under 2000 characters.",
+        )));
+    }
+    if reason
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(MarketError::Invalid(FieldErrors::single(
+            "reason",
+            "Please remove the control characters.",
+        )));
+    }
+    let mut tx = pool.begin().await?;
+    let order = sqlx::query!(
+        "SELECT status, customer_id, vendor_id, completed_at, request_id FROM orders WHERE id = $1",
+        order_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(MarketError::NotFound)?;
+    let party = actor.id == order.customer_id || actor.id == order.vendor_id;
+    if !party && actor.role != Role::Admin {
+        return Err(MarketError::NotFound);
+    }
+    let from: OrderStatus = status(&order.status)?;
+    if from == to {
+        return Err(MarketError::Conflict(format!(
+            "This order is already {}.",
+            to.label().to_lowercase()
+        )));
+    }
+    let now = OffsetDateTime::now_utc();
+    let rule = check_order_transition(
+        from,
+        to,
+        actor_of(actor),
+        reason,
+        order.completed_at,
+        dispute_window,
+        now,
+    )
+    .map_err(|err| match err {
+        TransitionError::ReasonRequired => {
+            MarketError::Invalid(FieldErrors::single("reason", err.to_string()))
+        }
+        TransitionError::WrongActor { .. } if !may_ever_move_to(to, actor_of(actor)) => {
+            MarketError::Forbidden(err.to_string())
+        }
+        TransitionError::WrongActor { .. } => MarketError::Conflict(err.to_string()),
+        TransitionError::NotAllowed { .. } | TransitionError::DisputeWindowClosed => {
+            MarketError::Conflict(err.to_string())
+        }
+    })?;
+    let updated = sqlx::query!(
+        r#"UPDATE orders SET status = $3, status_changed_at = now(), updated_at = now(),
+                  completed_at = CASE WHEN $3 = 'COMPLETED' THEN now() ELSE completed_at END
+           WHERE id = $1 AND status = $2"#,
+        order_id,
+        from.as_str(),
+        to.as_str(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(MarketError::Conflict(CHANGED_MEANWHILE.into()));
+    }
+    sqlx::query!(
+        r#"INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note)
+           VALUES ($1, $2, $3, $4, $5)"#,
+        order_id,
+        from.as_str(),
+        to.as_str(),
+        actor.id,
+        reason,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let parties = [order.customer_id, order.vendor_id];
+    let base = |kind| {
+        NewEvent::new(kind, Some(actor.id))
+            .request(order.request_id)
+            .order(order_id)
+            .to(&parties)
+    };
+    let event = match rule.kind {
+        Transition::Advance => base(EventKind::OrderStatusUpdated),
+        Transition::Cancel => base(EventKind::OrderCancelled),
+        Transition::Dispute => {
+            let inserted = sqlx::query_scalar!(
+                "INSERT INTO disputes (order_id, opened_by, reason) VALUES ($1, $2, $3) RETURNING id",
+                order_id,
+                actor.id,
+                reason,
+            )
+            .fetch_one(&mut *tx)
+            .await;
+            let dispute_id = match inserted {
+                Err(err) if is_unique_violation(&err, "disputes_one_open_per_order") => {
+                    return Err(MarketError::Conflict(
+                        "This order already has an open dispute.".into(),
+                    ));
+                }
+                other => other?,
+            };
+            base(EventKind::DisputeOpened).dispute(dispute_id)
+        }
+        Transition::Resolve => {
+            let outcome = if to == OrderStatus::Completed {
+                "RELEASE"
+            } else {
+                "REFUND"
+            };
+            let dispute_id = sqlx::query_scalar!(
+                r#"UPDATE disputes SET status = 'RESOLVED', outcome = $2, resolution_note = $3,
+                          resolved_by = $4, resolved_at = now()
+                   WHERE order_id = $1 AND status = 'OPEN' RETURNING id"#,
+                order_id,
+                outcome,
+                reason,
+                actor.id,
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| MarketError::Conflict(CHANGED_MEANWHILE.into()))?;
+            base(EventKind::DisputeResolved).dispute(dispute_id)
+        }
+    };
+    record(&mut tx, &event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The vendor moves the order forward, or the customer confirms delivery.
+pub async fn update_order_status(
+    pool: &PgPool,
+    actor: &User,
+    order_id: i64,
+    to: OrderStatus,
+    dispute_window: Duration,
+) -> MarketResult<()> {
+    if matches!(
+        to,
+        OrderStatus::Cancelled | OrderStatus::Disputed | OrderStatus::Created
+    ) {
+        return Err(MarketError::Invalid(FieldErrors::single(
+            "status",
+            "Choose picked up, in progress, delivering or completed.",
+        )));
+    }
+    transition(pool, actor, order_id, to, "", dispute_window).await
+}
+
+/// Cancels an order, with a reason (before pickup; admins until completion).
+pub async fn cancel_order(
+    pool: &PgPool,
+    actor: &User,
+    order_id: i64,
+    reason: &str,
+    dispute_window: Duration,
+) -> MarketResult<()> {
+    transition(
+        pool,
+        actor,
+        order_id,
+        OrderStatus::Cancelled,
+        reason,
+        dispute_window,
+    )
+    .await
+}
+
+/// Opens a dispute on an order, with a reason.
+pub async fn open_dispute(
+    pool: &PgPool,
+    actor: &User,
+    order_id: i64,
+    reason: &str,
+    dispute_window: Duration,
+) -> MarketResult<()> {
+    transition(
+        pool,
+        actor,
+        order_id,
+        OrderStatus::Disputed,
+        reason,
+        dispute_window,
+    )
+    .await
+}

@@ -1,0 +1,473 @@
+//! Laundry requests: the catalog, posting, listing, viewing, cancelling, and
+//! the vendors' board.
+
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use super::accounts::User;
+use super::{MarketError, MarketResult, Paged, Paging, record, status};
+use crate::domain::account::Role;
+use crate::domain::money::Money;
+use crate::domain::request::{NewRequest, Unit};
+use crate::domain::status::{OfferStatus, RequestStatus};
+use crate::events::{EventKind, NewEvent};
+
+/// A service of the catalog.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    pub unit: Unit,
+}
+
+/// The active catalog, in display order.
+pub async fn catalog(pool: &PgPool) -> MarketResult<Vec<Service>> {
+    let rows = sqlx::query!(
+        "SELECT code, name, description, unit FROM services WHERE active ORDER BY sort_order, code"
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let unit = Unit::parse(&row.unit)
+                .ok_or_else(|| anyhow::anyhow!("unknown unit {:?} in the catalog", row.unit))?;
+            Ok(Service {
+                code: row.code,
+                name: row.name,
+                description: row.description,
+                unit,
+            })
+        })
+        .collect()
+}
+
+/// Posts a request with its services; customers only.
+pub async fn create_request(pool: &PgPool, actor: &User, new: &NewRequest) -> MarketResult<i64> {
+    if actor.role != Role::Customer {
+        return Err(MarketError::Forbidden(
+            "Only customers can post laundry requests.".into(),
+        ));
+    }
+    let (codes, quantities): (Vec<String>, Vec<i32>) = new.items.iter().cloned().unzip();
+    let mut tx = pool.begin().await?;
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO requests (customer_id, pickup_address, city, area, pickup_from, pickup_to,
+                                 notes, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"#,
+        actor.id,
+        new.pickup_address,
+        new.city,
+        new.area,
+        new.pickup_from,
+        new.pickup_to,
+        new.notes,
+        new.expires_at,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query!(
+        r#"INSERT INTO request_services (request_id, service_code, quantity)
+           SELECT $1, code, quantity FROM UNNEST($2::text[], $3::int[]) AS item(code, quantity)"#,
+        id,
+        &codes,
+        &quantities,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let event = NewEvent::new(EventKind::RequestCreated, Some(actor.id))
+        .request(id)
+        .to(&[actor.id])
+        .to_all_vendors();
+    record(&mut tx, &event).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// A request in a list.
+#[derive(Debug, Clone)]
+pub struct RequestSummary {
+    pub id: i64,
+    pub status: RequestStatus,
+    pub city: String,
+    pub area: String,
+    pub pickup_from: OffsetDateTime,
+    pub pickup_to: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+    pub services: String,
+    pub pending_offers: i64,
+    pub order_id: Option<i64>,
+}
+
+struct SummaryRow {
+    id: i64,
+    status: String,
+    city: String,
+    area: String,
+    pickup_from: OffsetDateTime,
+    pickup_to: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    created_at: OffsetDateTime,
+    services: String,
+    pending_offers: i64,
+    order_id: Option<i64>,
+}
+
+impl TryFrom<SummaryRow> for RequestSummary {
+    type Error = MarketError;
+
+    fn try_from(row: SummaryRow) -> MarketResult<Self> {
+        Ok(RequestSummary {
+            id: row.id,
+            status: status(&row.status)?,
+            city: row.city,
+            area: row.area,
+            pickup_from: row.pickup_from,
+            pickup_to: row.pickup_to,
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+            services: row.services,
+            pending_offers: row.pending_offers,
+            order_id: row.order_id,
+        })
+    }
+}
+
+fn summaries(rows: Vec<SummaryRow>, paging: Paging) -> MarketResult<Paged<RequestSummary>> {
+    let items = rows
+        .into_iter()
+        .map(RequestSummary::try_from)
+        .collect::<MarketResult<Vec<_>>>()?;
+    Ok(paging.finish(items))
+}
+
+/// The customer's own requests, newest first.
+pub async fn list_my_requests(
+    pool: &PgPool,
+    actor: &User,
+    filter: Option<RequestStatus>,
+    paging: Paging,
+) -> MarketResult<Paged<RequestSummary>> {
+    let rows = sqlx::query_as!(
+        SummaryRow,
+        r#"SELECT r.id, r.status, r.city, r.area, r.pickup_from, r.pickup_to, r.expires_at,
+                  r.created_at,
+                  (SELECT count(*) FROM offers o
+                    WHERE o.request_id = r.id AND o.status = 'PENDING') AS "pending_offers!",
+                  (SELECT string_agg(s.name || ' ' || rs.quantity || ' ' || s.unit
+                                     || CASE WHEN s.unit <> 'kg' AND rs.quantity <> 1 THEN 's' ELSE '' END,
+                                     ', ' ORDER BY s.sort_order)
+                     FROM request_services rs JOIN services s ON s.code = rs.service_code
+                    WHERE rs.request_id = r.id) AS "services!",
+                  (SELECT o.id FROM orders o WHERE o.request_id = r.id) AS "order_id?"
+           FROM requests r
+           WHERE r.customer_id = $1 AND ($2::text IS NULL OR r.status = $2)
+           ORDER BY r.created_at DESC, r.id DESC
+           LIMIT $3 OFFSET $4"#,
+        actor.id,
+        filter.map(RequestStatus::as_str),
+        paging.limit(),
+        paging.offset(),
+    )
+    .fetch_all(pool)
+    .await?;
+    summaries(rows, paging)
+}
+
+/// Open requests a vendor has no pending offer on, newest first, optionally
+/// in one city. Shows areas, never addresses.
+pub async fn open_requests_for_board(
+    pool: &PgPool,
+    actor: &User,
+    city: Option<&str>,
+    paging: Paging,
+) -> MarketResult<Paged<RequestSummary>> {
+    if actor.role != Role::Vendor {
+        return Err(MarketError::Forbidden("The board is for laundries.".into()));
+    }
+    let rows = sqlx::query_as!(
+        SummaryRow,
+        r#"SELECT r.id, r.status, r.city, r.area, r.pickup_from, r.pickup_to, r.expires_at,
+                  r.created_at,
+                  (SELECT count(*) FROM offers o
+                    WHERE o.request_id = r.id AND o.status = 'PENDING') AS "pending_offers!",
+                  (SELECT string_agg(s.name || ' ' || rs.quantity || ' ' || s.unit
+                                     || CASE WHEN s.unit <> 'kg' AND rs.quantity <> 1 THEN 's' ELSE '' END,
+                                     ', ' ORDER BY s.sort_order)
+                     FROM request_services rs JOIN services s ON s.code = rs.service_code
+                    WHERE rs.request_id = r.id) AS "services!",
+                  NULL::bigint AS "order_id?"
+           FROM requests r
+           WHERE r.status = 'OPEN' AND r.expires_at > now()
+             AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.request_id = r.id
+                               AND o.vendor_id = $1 AND o.status = 'PENDING')
+             AND ($2::text IS NULL OR lower(r.city) = lower($2))
+           ORDER BY r.created_at DESC, r.id DESC
+           LIMIT $3 OFFSET $4"#,
+        actor.id,
+        city,
+        paging.limit(),
+        paging.offset(),
+    )
+    .fetch_all(pool)
+    .await?;
+    summaries(rows, paging)
+}
+
+/// A line of a request: a service and its quantity.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub code: String,
+    pub name: String,
+    pub quantity: i32,
+    pub unit: Unit,
+}
+
+impl Item {
+    pub fn unit_label(&self) -> &'static str {
+        self.unit.label(self.quantity)
+    }
+}
+
+/// The services of a request, in catalog order.
+pub(super) async fn items(pool: &PgPool, request_id: i64) -> MarketResult<Vec<Item>> {
+    let rows = sqlx::query!(
+        r#"SELECT s.code, s.name, s.unit, rs.quantity
+           FROM request_services rs JOIN services s ON s.code = rs.service_code
+           WHERE rs.request_id = $1 ORDER BY s.sort_order"#,
+        request_id,
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Item {
+                unit: Unit::parse(&row.unit)
+                    .ok_or_else(|| anyhow::anyhow!("unknown unit {:?}", row.unit))?,
+                code: row.code,
+                name: row.name,
+                quantity: row.quantity,
+            })
+        })
+        .collect()
+}
+
+/// An offer as the request page and the vendor's list show it.
+#[derive(Debug, Clone)]
+pub struct OfferView {
+    pub id: i64,
+    pub request_id: i64,
+    pub vendor_id: i64,
+    pub business_name: String,
+    pub vendor_city: String,
+    pub completed_orders: i64,
+    pub price: Money,
+    pub pickup_at: OffsetDateTime,
+    pub delivery_at: OffsetDateTime,
+    pub message: String,
+    pub status: OfferStatus,
+    pub expires_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
+pub(super) struct OfferRow {
+    pub id: i64,
+    pub request_id: i64,
+    pub vendor_id: i64,
+    pub business_name: String,
+    pub vendor_city: String,
+    pub completed_orders: i64,
+    pub price_paisa: i64,
+    pub pickup_at: OffsetDateTime,
+    pub delivery_at: OffsetDateTime,
+    pub message: String,
+    pub status: String,
+    pub expires_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
+impl TryFrom<OfferRow> for OfferView {
+    type Error = MarketError;
+
+    fn try_from(row: OfferRow) -> MarketResult<Self> {
+        Ok(OfferView {
+            id: row.id,
+            request_id: row.request_id,
+            vendor_id: row.vendor_id,
+            business_name: row.business_name,
+            vendor_city: row.vendor_city,
+            completed_orders: row.completed_orders,
+            price: Money::from_paisa(row.price_paisa),
+            pickup_at: row.pickup_at,
+            delivery_at: row.delivery_at,
+            message: row.message,
+            status: status(&row.status)?,
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// The offers on a request: all of them (pending first, cheapest first), or
+/// only those of `only_vendor`.
+async fn offers_on(
+    pool: &PgPool,
+    request_id: i64,
+    only_vendor: Option<i64>,
+) -> MarketResult<Vec<OfferView>> {
+    let rows = sqlx::query_as!(
+        OfferRow,
+        r#"SELECT o.id, o.request_id, o.vendor_id, v.business_name, v.city AS vendor_city,
+                  (SELECT count(*) FROM orders d
+                    WHERE d.vendor_id = o.vendor_id AND d.status = 'COMPLETED') AS "completed_orders!",
+                  o.price_paisa, o.pickup_at, o.delivery_at, o.message, o.status, o.expires_at,
+                  o.created_at
+           FROM offers o JOIN vendors v ON v.user_id = o.vendor_id
+           WHERE o.request_id = $1 AND ($2::bigint IS NULL OR o.vendor_id = $2)
+           ORDER BY (o.status = 'PENDING') DESC, o.price_paisa, o.id"#,
+        request_id,
+        only_vendor,
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(OfferView::try_from).collect()
+}
+
+/// The offers on a request, for its owner and admins.
+pub async fn list_offers_for_request(
+    pool: &PgPool,
+    viewer: &User,
+    request_id: i64,
+) -> MarketResult<Vec<OfferView>> {
+    let view = get_request(pool, viewer, request_id).await?;
+    Ok(view.offers)
+}
+
+/// One request as a given viewer may see it.
+#[derive(Debug, Clone)]
+pub struct RequestView {
+    pub id: i64,
+    pub status: RequestStatus,
+    pub customer_name: String,
+    /// The street address: only for the owner and admins.
+    pub pickup_address: Option<String>,
+    pub city: String,
+    pub area: String,
+    pub pickup_from: OffsetDateTime,
+    pub pickup_to: OffsetDateTime,
+    pub notes: String,
+    pub expires_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+    pub items: Vec<Item>,
+    /// All offers for the owner and admins; a vendor's own only, for vendors.
+    pub offers: Vec<OfferView>,
+    pub order_id: Option<i64>,
+    pub is_owner: bool,
+    pub is_open: bool,
+}
+
+impl RequestView {
+    /// The viewer's own pending offer (vendors).
+    pub fn pending_offer(&self) -> Option<&OfferView> {
+        self.offers
+            .iter()
+            .find(|o| o.status == OfferStatus::Pending)
+    }
+}
+
+/// A request for its owner, for admins, and for vendors while it is open;
+/// anyone else learns nothing (not found).
+pub async fn get_request(pool: &PgPool, viewer: &User, id: i64) -> MarketResult<RequestView> {
+    let row = sqlx::query!(
+        r#"SELECT r.id, r.customer_id, r.status, r.pickup_address, r.city, r.area, r.pickup_from,
+                  r.pickup_to, r.notes, r.expires_at, r.created_at, u.name AS customer_name,
+                  (SELECT o.id FROM orders o WHERE o.request_id = r.id) AS "order_id?"
+           FROM requests r JOIN users u ON u.id = r.customer_id
+           WHERE r.id = $1"#,
+        id,
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(MarketError::NotFound)?;
+    let request_status: RequestStatus = status(&row.status)?;
+    let is_owner = viewer.role == Role::Customer && row.customer_id == viewer.id;
+    let privileged = is_owner || viewer.role == Role::Admin;
+    let vendor_may_see = viewer.role == Role::Vendor && request_status == RequestStatus::Open;
+    if !privileged && !vendor_may_see {
+        return Err(MarketError::NotFound);
+    }
+    let offers = offers_on(pool, id, (!privileged).then_some(viewer.id)).await?;
+    Ok(RequestView {
+        id: row.id,
+        status: request_status,
+        customer_name: if privileged {
+            row.customer_name
+        } else {
+            String::new()
+        },
+        pickup_address: privileged.then_some(row.pickup_address),
+        city: row.city,
+        area: row.area,
+        pickup_from: row.pickup_from,
+        pickup_to: row.pickup_to,
+        notes: row.notes,
+        expires_at: row.expires_at,
+        created_at: row.created_at,
+        items: items(pool, id).await?,
+        offers,
+        order_id: if privileged { row.order_id } else { None },
+        is_owner,
+        is_open: request_status == RequestStatus::Open
+            && row.expires_at > OffsetDateTime::now_utc(),
+    })
+}
+
+/// Cancels an open request (owner only); its pending offers are rejected.
+pub async fn cancel_request(pool: &PgPool, actor: &User, id: i64) -> MarketResult<()> {
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query!(
+        "SELECT customer_id, status FROM requests WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(MarketError::NotFound)?;
+    if row.customer_id != actor.id || actor.role != Role::Customer {
+        return Err(MarketError::NotFound);
+    }
+    let current: RequestStatus = status(&row.status)?;
+    if current != RequestStatus::Open {
+        return Err(MarketError::Conflict(format!(
+            "This request can no longer be cancelled: it is {}.",
+            current.label().to_lowercase()
+        )));
+    }
+    sqlx::query!(
+        "UPDATE requests SET status = 'CANCELLED', updated_at = now() WHERE id = $1 AND status = 'OPEN'",
+        id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let rejected = sqlx::query!(
+        r#"UPDATE offers SET status = 'REJECTED', updated_at = now()
+           WHERE request_id = $1 AND status = 'PENDING' RETURNING id, vendor_id"#,
+        id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let cancelled = NewEvent::new(EventKind::RequestCancelled, Some(actor.id))
+        .request(id)
+        .to(&[actor.id])
+        .to_all_vendors();
+    record(&mut tx, &cancelled).await?;
+    for offer in rejected {
+        let event = NewEvent::new(EventKind::OfferRejected, Some(actor.id))
+            .request(id)
+            .offer(offer.id)
+            .to(&[actor.id, offer.vendor_id]);
+        record(&mut tx, &event).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

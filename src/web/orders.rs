@@ -1,0 +1,247 @@
+//! Orders, for customers, vendors and admins: lists, the order page with its
+//! timeline, and the status changes the state machine allows the viewer.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::AppState;
+use super::error::AppError;
+use super::extract::{FlashKind, Id, Shell, SignedIn, flash};
+use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
+use crate::domain::FieldErrors;
+use crate::domain::status::{OrderStatus, Transition};
+use crate::market::accounts::User;
+use crate::market::orders::{self, OrderSummary, OrderView};
+use crate::market::{MarketError, Paging};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/orders", get(list))
+        .route("/orders/{id}", get(show))
+        .route("/orders/{id}/status", post(update_status))
+        .route("/orders/{id}/cancel", post(cancel))
+        .route("/orders/{id}/dispute", post(dispute))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "orders/list.html")]
+struct OrdersPage {
+    shell: Shell,
+    list: Vec<OrderSummary>,
+    filter_action: &'static str,
+    filter_options: Vec<FilterOption>,
+    pager: Pager,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    shell: Shell,
+    Query(query): Query<ListQuery>,
+) -> Result<OrdersPage, AppError> {
+    let filter = query.status::<OrderStatus>();
+    let page = orders::list_orders(&state.pool, &user, filter, Paging::new(query.page())).await?;
+    Ok(OrdersPage {
+        shell,
+        pager: Pager::new(
+            "/orders",
+            &[("status", filter.map_or("", OrderStatus::as_str))],
+            page.page,
+            page.has_next,
+        ),
+        list: page.items,
+        filter_action: "/orders",
+        filter_options: filter_options(
+            &OrderStatus::ALL,
+            filter,
+            OrderStatus::as_str,
+            OrderStatus::label,
+        ),
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "orders/show.html")]
+struct OrderPage {
+    shell: Shell,
+    order: OrderView,
+    can_cancel: bool,
+    can_dispute: bool,
+    problem: Option<String>,
+    cancel_reason: String,
+    cancel_error: Option<String>,
+    dispute_reason: String,
+    dispute_error: Option<String>,
+}
+
+/// Which form a refused reason belongs to.
+enum ReasonForm {
+    Cancel,
+    Dispute,
+}
+
+impl OrderPage {
+    async fn load(state: &AppState, shell: Shell, user: &User, id: i64) -> Result<Self, AppError> {
+        let order = orders::get_order(&state.pool, user, id, state.config.dispute_window).await?;
+        Ok(Self {
+            shell,
+            can_cancel: order.can(Transition::Cancel),
+            can_dispute: order.can(Transition::Dispute),
+            order,
+            problem: None,
+            cancel_reason: String::new(),
+            cancel_error: None,
+            dispute_reason: String::new(),
+            dispute_error: None,
+        })
+    }
+
+    /// The page again with the reason typed and its error, status 422.
+    async fn refused(
+        state: &AppState,
+        shell: Shell,
+        user: &User,
+        id: i64,
+        which: ReasonForm,
+        typed: String,
+        errors: &FieldErrors,
+    ) -> Result<Response, AppError> {
+        let mut page = Self::load(state, shell, user, id).await?;
+        let error = errors.get("reason").map(str::to_owned);
+        match which {
+            ReasonForm::Cancel => (page.cancel_reason, page.cancel_error) = (typed, error),
+            ReasonForm::Dispute => (page.dispute_reason, page.dispute_error) = (typed, error),
+        }
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+    }
+}
+
+async fn show(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    shell: Shell,
+    Id(id): Id,
+) -> Result<OrderPage, AppError> {
+    OrderPage::load(&state, shell, &user, id).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct StatusForm {
+    status: String,
+}
+
+async fn update_status(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    shell: Shell,
+    session: Session,
+    Id(id): Id,
+    Form(form): Form<StatusForm>,
+) -> Result<Response, AppError> {
+    let Ok(to) = form.status.parse::<OrderStatus>() else {
+        let mut page = OrderPage::load(&state, shell, &user, id).await?;
+        page.problem = Some("Choose picked up, in progress, delivering or completed.".into());
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    };
+    orders::update_order_status(&state.pool, &user, id, to, state.config.dispute_window).await?;
+    flash(
+        &session,
+        FlashKind::Success,
+        format!("The order is now {}.", to.label().to_lowercase()),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/orders/{id}")).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ReasonFormData {
+    reason: String,
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    shell: Shell,
+    session: Session,
+    Id(id): Id,
+    Form(form): Form<ReasonFormData>,
+) -> Result<Response, AppError> {
+    match orders::cancel_order(
+        &state.pool,
+        &user,
+        id,
+        &form.reason,
+        state.config.dispute_window,
+    )
+    .await
+    {
+        Ok(()) => {
+            flash(&session, FlashKind::Info, "The order is cancelled.").await?;
+            Ok(Redirect::to(&format!("/orders/{id}")).into_response())
+        }
+        Err(MarketError::Invalid(errors)) => {
+            OrderPage::refused(
+                &state,
+                shell,
+                &user,
+                id,
+                ReasonForm::Cancel,
+                form.reason,
+                &errors,
+            )
+            .await
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn dispute(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    shell: Shell,
+    session: Session,
+    Id(id): Id,
+    Form(form): Form<ReasonFormData>,
+) -> Result<Response, AppError> {
+    match orders::open_dispute(
+        &state.pool,
+        &user,
+        id,
+        &form.reason,
+        state.config.dispute_window,
+    )
+    .await
+    {
+        Ok(()) => {
+            flash(
+                &session,
+                FlashKind::Info,
+                "Your dispute is open. An admin will look at it.",
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/orders/{id}")).into_response())
+        }
+        Err(MarketError::Invalid(errors)) => {
+            OrderPage::refused(
+                &state,
+                shell,
+                &user,
+                id,
+                ReasonForm::Dispute,
+                form.reason,
+                &errors,
+            )
+            .await
+        }
+        Err(err) => Err(err.into()),
+    }
+}
