@@ -4,7 +4,7 @@ use anyhow::Context;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use super::{MarketError, MarketResult, is_unique_violation, password};
+use super::{MarketError, MarketResult, password, unique_as};
 use crate::domain::FieldErrors;
 use crate::domain::account::{
     Email, LOGIN_WINDOW, MAX_FAILED_LOGINS, NewAccount, Password, Role, UserStatus, login_lockout,
@@ -58,7 +58,7 @@ const BAD_LOGIN: &str = "The email or password is not right. Please try again.";
 pub async fn sign_up(pool: &PgPool, account: NewAccount) -> MarketResult<User> {
     let password_hash = password::hash(&account.password).await?;
     let mut tx = pool.begin().await?;
-    let inserted = sqlx::query_as!(
+    let row = sqlx::query_as!(
         UserRow,
         r#"INSERT INTO users (email, name, phone, password_hash, role)
            VALUES ($1, $2, $3, $4, $5)
@@ -70,16 +70,10 @@ pub async fn sign_up(pool: &PgPool, account: NewAccount) -> MarketResult<User> {
         account.role.as_str(),
     )
     .fetch_one(&mut *tx)
-    .await;
-    let row = match inserted {
-        Err(err) if is_unique_violation(&err, "users_email_key") => {
-            return Err(MarketError::Invalid(FieldErrors::single(
-                "email",
-                DUPLICATE_EMAIL,
-            )));
-        }
-        other => other?,
-    };
+    .await
+    .map_err(unique_as("users_email_key", || {
+        MarketError::Invalid(FieldErrors::single("email", DUPLICATE_EMAIL))
+    }))?;
     if let Some(vendor) = &account.vendor {
         sqlx::query!(
             "INSERT INTO vendors (user_id, business_name, city) VALUES ($1, $2, $3)",

@@ -41,10 +41,19 @@ impl From<sqlx::Error> for MarketError {
 
 pub type MarketResult<T> = Result<T, MarketError>;
 
-/// Whether `err` is a unique violation of the index or constraint `name`.
-fn is_unique_violation(err: &sqlx::Error, name: &str) -> bool {
-    err.as_database_error()
-        .is_some_and(|db| db.is_unique_violation() && db.constraint() == Some(name))
+/// Maps a unique violation of the index or constraint `name` to `refusal`
+/// (a rule the database enforces, told in a user's words); any other error
+/// stays internal.
+fn unique_as(
+    name: &'static str,
+    refusal: impl FnOnce() -> MarketError,
+) -> impl FnOnce(sqlx::Error) -> MarketError {
+    move |err| {
+        let violated = err
+            .as_database_error()
+            .is_some_and(|db| db.is_unique_violation() && db.constraint() == Some(name));
+        if violated { refusal() } else { err.into() }
+    }
 }
 
 /// Whether the database answers.

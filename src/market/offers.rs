@@ -1,13 +1,12 @@
 //! Offers: submit, update, withdraw, list, and the accept transaction.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use time::OffsetDateTime;
 
 use super::accounts::User;
 use super::requests::{OfferRow, OfferView};
 use super::{
-    CHANGED_MEANWHILE, MarketError, MarketResult, Paged, Paging, is_unique_violation, record,
-    status,
+    CHANGED_MEANWHILE, MarketError, MarketResult, Paged, Paging, record, status, unique_as,
 };
 use crate::domain::account::Role;
 use crate::domain::money::Money;
@@ -86,7 +85,7 @@ pub async fn submit_offer(
     if !request.is_open(now) {
         return Err(MarketError::Conflict(NOT_OPEN.into()));
     }
-    let inserted = sqlx::query_scalar!(
+    let id = sqlx::query_scalar!(
         r#"INSERT INTO offers (request_id, vendor_id, price_paisa, pickup_at, delivery_at, message, expires_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"#,
         request_id,
@@ -98,15 +97,10 @@ pub async fn submit_offer(
         offer_expiry(now, request.expires_at),
     )
     .fetch_one(&mut *tx)
-    .await;
-    let id = match inserted {
-        Err(err) if is_unique_violation(&err, "offers_one_pending_per_vendor") => {
-            return Err(MarketError::Conflict(
-                "You already have a pending offer on this request. Update that one instead.".into(),
-            ));
-        }
-        other => other?,
-    };
+    .await
+    .map_err(unique_as("offers_one_pending_per_vendor", || {
+        MarketError::Conflict("You already have a pending offer on this request. Update that one instead.".into())
+    }))?;
     let event = NewEvent::new(EventKind::OfferCreated, Some(actor.id))
         .request(request_id)
         .offer(id)
@@ -123,14 +117,7 @@ async fn lock_own_offer(
     actor: &User,
     offer_id: i64,
 ) -> MarketResult<(i64, LockedRequest)> {
-    let request_id = sqlx::query_scalar!(
-        "SELECT request_id FROM offers WHERE id = $1 AND vendor_id = $2",
-        offer_id,
-        actor.id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(MarketError::NotFound)?;
+    let request_id = request_of_own_offer(&mut *tx, actor, offer_id).await?;
     let request = lock_request(tx, request_id, false)
         .await?
         .ok_or(MarketError::NotFound)?;
@@ -347,7 +334,7 @@ pub async fn accept_offer(
     .await?;
     let price = Money::from_paisa(offer.price_paisa);
     let commission_bps = commission_bps.clamp(0, 10_000);
-    let inserted = sqlx::query_scalar!(
+    let order_id = sqlx::query_scalar!(
         r#"INSERT INTO orders (request_id, offer_id, customer_id, vendor_id, price_paisa,
                                commission_bps, commission_paisa, pickup_at, delivery_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"#,
@@ -362,15 +349,10 @@ pub async fn accept_offer(
         offer.delivery_at,
     )
     .fetch_one(&mut *tx)
-    .await;
-    let order_id = match inserted {
-        Err(err) if is_unique_violation(&err, "orders_request_id_key") => {
-            return Err(MarketError::Conflict(
-                "This request already has an order.".into(),
-            ));
-        }
-        other => other?,
-    };
+    .await
+    .map_err(unique_as("orders_request_id_key", || {
+        MarketError::Conflict("This request already has an order.".into())
+    }))?;
     sqlx::query!(
         "UPDATE requests SET status = 'ORDER_CREATED', updated_at = now() WHERE id = $1",
         request_id
@@ -439,13 +421,17 @@ pub async fn pending_offer_for_owner(
 }
 
 /// The request of one of the vendor's own offers (not found otherwise).
-pub async fn request_of_own_offer(pool: &PgPool, actor: &User, offer_id: i64) -> MarketResult<i64> {
+pub async fn request_of_own_offer(
+    db: impl PgExecutor<'_>,
+    actor: &User,
+    offer_id: i64,
+) -> MarketResult<i64> {
     sqlx::query_scalar!(
         "SELECT request_id FROM offers WHERE id = $1 AND vendor_id = $2",
         offer_id,
         actor.id
     )
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?
     .ok_or(MarketError::NotFound)
 }

@@ -7,8 +7,7 @@ use time::{Duration, OffsetDateTime};
 use super::accounts::User;
 use super::requests::{Item, items};
 use super::{
-    CHANGED_MEANWHILE, MarketError, MarketResult, Paged, Paging, is_unique_violation, record,
-    status,
+    CHANGED_MEANWHILE, MarketError, MarketResult, Paged, Paging, record, status, unique_as,
 };
 use crate::domain::FieldErrors;
 use crate::domain::account::Role;
@@ -47,11 +46,7 @@ pub async fn list_orders(
     let rows = sqlx::query!(
         r#"SELECT o.id, o.status, o.price_paisa, c.name AS customer_name, v.business_name,
                   o.delivery_at, o.created_at,
-                  (SELECT string_agg(s.name || ' ' || rs.quantity || ' ' || s.unit
-                                     || CASE WHEN s.unit <> 'kg' AND rs.quantity <> 1 THEN 's' ELSE '' END,
-                                     ', ' ORDER BY s.sort_order)
-                     FROM request_services rs JOIN services s ON s.code = rs.service_code
-                    WHERE rs.request_id = o.request_id) AS "services!"
+                  request_services_text(o.request_id) AS "services!"
            FROM orders o JOIN users c ON c.id = o.customer_id
                 JOIN vendors v ON v.user_id = o.vendor_id
            WHERE ($1::bigint IS NULL OR o.customer_id = $1)
@@ -369,22 +364,17 @@ pub async fn transition(
         Transition::Advance => base(EventKind::OrderStatusUpdated),
         Transition::Cancel => base(EventKind::OrderCancelled),
         Transition::Dispute => {
-            let inserted = sqlx::query_scalar!(
+            let dispute_id = sqlx::query_scalar!(
                 "INSERT INTO disputes (order_id, opened_by, reason) VALUES ($1, $2, $3) RETURNING id",
                 order_id,
                 actor.id,
                 reason,
             )
             .fetch_one(&mut *tx)
-            .await;
-            let dispute_id = match inserted {
-                Err(err) if is_unique_violation(&err, "disputes_one_open_per_order") => {
-                    return Err(MarketError::Conflict(
-                        "This order already has an open dispute.".into(),
-                    ));
-                }
-                other => other?,
-            };
+            .await
+            .map_err(unique_as("disputes_one_open_per_order", || {
+                MarketError::Conflict("This order already has an open dispute.".into())
+            }))?;
             base(EventKind::DisputeOpened).dispute(dispute_id)
         }
         Transition::Resolve => {

@@ -155,11 +155,7 @@ pub async fn list_my_requests(
                   r.created_at,
                   (SELECT count(*) FROM offers o
                     WHERE o.request_id = r.id AND o.status = 'PENDING') AS "pending_offers!",
-                  (SELECT string_agg(s.name || ' ' || rs.quantity || ' ' || s.unit
-                                     || CASE WHEN s.unit <> 'kg' AND rs.quantity <> 1 THEN 's' ELSE '' END,
-                                     ', ' ORDER BY s.sort_order)
-                     FROM request_services rs JOIN services s ON s.code = rs.service_code
-                    WHERE rs.request_id = r.id) AS "services!",
+                  request_services_text(r.id) AS "services!",
                   (SELECT o.id FROM orders o WHERE o.request_id = r.id) AS "order_id?"
            FROM requests r
            WHERE r.customer_id = $1 AND ($2::text IS NULL OR r.status = $2)
@@ -192,11 +188,7 @@ pub async fn open_requests_for_board(
                   r.created_at,
                   (SELECT count(*) FROM offers o
                     WHERE o.request_id = r.id AND o.status = 'PENDING') AS "pending_offers!",
-                  (SELECT string_agg(s.name || ' ' || rs.quantity || ' ' || s.unit
-                                     || CASE WHEN s.unit <> 'kg' AND rs.quantity <> 1 THEN 's' ELSE '' END,
-                                     ', ' ORDER BY s.sort_order)
-                     FROM request_services rs JOIN services s ON s.code = rs.service_code
-                    WHERE rs.request_id = r.id) AS "services!",
+                  request_services_text(r.id) AS "services!",
                   NULL::bigint AS "order_id?"
            FROM requests r
            WHERE r.status = 'OPEN' AND r.expires_at > now()

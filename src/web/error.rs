@@ -6,7 +6,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_htmx::HX_REQUEST;
+use axum_htmx::{HX_BOOSTED, HX_REQUEST};
 use tower_http::csrf::ProtectionError;
 
 use super::REQUEST_ID;
@@ -155,7 +155,9 @@ pub async fn render_error_pages(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let htmx = request.headers().contains_key(HX_REQUEST);
+    // Boosted requests swap the whole body, so they get the whole page.
+    let htmx =
+        request.headers().contains_key(HX_REQUEST) && !request.headers().contains_key(HX_BOOSTED);
     let shell_source = Shell::source(&request);
     let response = next.run(request).await;
     let Some(error) = response.extensions().get::<ErrorPage>().cloned() else {

@@ -175,33 +175,16 @@ async fn cancel(
     Id(id): Id,
     Form(form): Form<ReasonFormData>,
 ) -> Result<Response, AppError> {
-    match orders::cancel_order(
-        &state.pool,
+    with_reason(
+        &state,
         &user,
+        shell,
+        &session,
         id,
-        &form.reason,
-        state.config.dispute_window,
+        ReasonForm::Cancel,
+        form.reason,
     )
     .await
-    {
-        Ok(()) => {
-            flash(&session, FlashKind::Info, "The order is cancelled.").await?;
-            Ok(Redirect::to(&format!("/orders/{id}")).into_response())
-        }
-        Err(MarketError::Invalid(errors)) => {
-            OrderPage::refused(
-                &state,
-                shell,
-                &user,
-                id,
-                ReasonForm::Cancel,
-                form.reason,
-                &errors,
-            )
-            .await
-        }
-        Err(err) => Err(err.into()),
-    }
 }
 
 async fn dispute(
@@ -212,35 +195,46 @@ async fn dispute(
     Id(id): Id,
     Form(form): Form<ReasonFormData>,
 ) -> Result<Response, AppError> {
-    match orders::open_dispute(
-        &state.pool,
+    with_reason(
+        &state,
         &user,
+        shell,
+        &session,
         id,
-        &form.reason,
-        state.config.dispute_window,
+        ReasonForm::Dispute,
+        form.reason,
     )
     .await
-    {
+}
+
+/// Cancels or disputes; a refused reason comes back on the order page.
+async fn with_reason(
+    state: &AppState,
+    user: &User,
+    shell: Shell,
+    session: &Session,
+    id: i64,
+    which: ReasonForm,
+    reason: String,
+) -> Result<Response, AppError> {
+    let window = state.config.dispute_window;
+    let (done, message) = match which {
+        ReasonForm::Cancel => (
+            orders::cancel_order(&state.pool, user, id, &reason, window).await,
+            "The order is cancelled.",
+        ),
+        ReasonForm::Dispute => (
+            orders::open_dispute(&state.pool, user, id, &reason, window).await,
+            "Your dispute is open. An admin will look at it.",
+        ),
+    };
+    match done {
         Ok(()) => {
-            flash(
-                &session,
-                FlashKind::Info,
-                "Your dispute is open. An admin will look at it.",
-            )
-            .await?;
+            flash(session, FlashKind::Info, message).await?;
             Ok(Redirect::to(&format!("/orders/{id}")).into_response())
         }
         Err(MarketError::Invalid(errors)) => {
-            OrderPage::refused(
-                &state,
-                shell,
-                &user,
-                id,
-                ReasonForm::Dispute,
-                form.reason,
-                &errors,
-            )
-            .await
+            OrderPage::refused(state, shell, user, id, which, reason, &errors).await
         }
         Err(err) => Err(err.into()),
     }

@@ -543,3 +543,92 @@ async fn lists_filter_by_status_and_paginate(pool: PgPool) {
         StatusCode::OK
     );
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn an_expired_request_takes_no_offers_and_no_accept(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let late = app.vendor("late@example.com").await;
+    let request_id = customer.create_request().await;
+    vendor.make_offer(request_id, "500").await;
+    let offer_id = app.offer_id(request_id, "v@example.com").await;
+    sqlx::query("UPDATE requests SET expires_at = now() - interval '1 minute' WHERE id = $1")
+        .bind(request_id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    assert!(
+        !late
+            .get("/board")
+            .await
+            .body
+            .contains(&format!(r#"data-request-id="{request_id}""#))
+    );
+    assert_eq!(
+        late.make_offer(request_id, "450").await.status,
+        StatusCode::CONFLICT
+    );
+    let accept = customer
+        .post(&format!("/offers/{offer_id}/accept"), &[])
+        .await;
+    assert_eq!(accept.status, StatusCode::CONFLICT);
+    assert!(accept.body.contains("expired"));
+    assert_eq!(app.count("SELECT count(*) FROM orders").await, 0);
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn the_board_filters_by_city_and_each_side_lists_its_orders(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let other_vendor = app.vendor("o@example.com").await;
+    let in_kathmandu = customer.create_request().await;
+    let mut fields: Vec<_> = request_fields()
+        .into_iter()
+        .filter(|(k, _)| *k != "city")
+        .collect();
+    fields.push(("city", "Pokhara".into()));
+    let page = customer.post("/requests", &fields).await;
+    let in_pokhara = id_after(page.location().unwrap(), "/requests/");
+
+    let pokhara = vendor.get("/board?city=pokhara").await;
+    assert!(
+        pokhara
+            .body
+            .contains(&format!(r#"data-request-id="{in_pokhara}""#))
+    );
+    assert!(
+        !pokhara
+            .body
+            .contains(&format!(r#"data-request-id="{in_kathmandu}""#))
+    );
+
+    vendor.make_offer(in_pokhara, "500").await;
+    let offer_id = app.offer_id(in_pokhara, "v@example.com").await;
+    let accepted = customer
+        .post(&format!("/offers/{offer_id}/accept"), &[])
+        .await;
+    let order_id = id_after(accepted.location().unwrap(), "/orders/");
+    for browser in [&customer, &vendor] {
+        let list = browser.get("/orders").await;
+        assert!(list.body.contains(&format!(
+            r#"data-order-id="{order_id}" data-status="CREATED""#
+        )));
+    }
+    assert!(
+        !other_vendor
+            .get("/orders")
+            .await
+            .body
+            .contains("data-order-id=")
+    );
+    assert!(
+        !customer
+            .get("/orders?status=COMPLETED")
+            .await
+            .body
+            .contains("data-order-id=")
+    );
+}

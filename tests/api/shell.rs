@@ -202,3 +202,33 @@ async fn the_binary_creates_an_admin_serves_and_stops_on_sigterm(pool: PgPool) {
         "graceful shutdown exits 0, got {status:?}"
     );
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn htmx_requests_get_an_error_fragment_and_boosted_ones_the_whole_page(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let browser = app.browser();
+    let fragment = browser
+        .client
+        .get(browser.url("/nope"))
+        .header("HX-Request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fragment.status(), StatusCode::NOT_FOUND);
+    let body = fragment.text().await.unwrap();
+    assert!(
+        body.contains("<h1>Not found</h1>") && !body.contains("<html"),
+        "{body}"
+    );
+
+    let boosted = browser
+        .client
+        .get(browser.url("/nope"))
+        .header("HX-Request", "true")
+        .header("HX-Boosted", "true")
+        .send()
+        .await
+        .unwrap();
+    let body = boosted.text().await.unwrap();
+    assert!(body.contains("<html") && body.contains("<h1>Not found</h1>"));
+}
