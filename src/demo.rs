@@ -178,6 +178,21 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
     offers::submit_offer(pool, &himalayan, cancelled_id, &offer(700, 5, "")).await?;
     requests::cancel_request(pool, &arjun, cancelled_id).await?;
 
+    // An expired request, whose pending offer expired with it.
+    let mut expiring = request(
+        "Lakeside Road 9",
+        "Lakeside",
+        "Pokhara",
+        2,
+        &[("wash_iron", 3)],
+        "",
+    );
+    expiring.expires_at = OffsetDateTime::now_utc() + Duration::seconds(1);
+    let expiring_id = requests::create_request(pool, &arjun, &expiring).await?;
+    offers::submit_offer(pool, &sparkle, expiring_id, &offer(450, 3, "")).await?;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    crate::jobs::sweep_once(pool).await;
+
     // Orders at every stage.
     let stages: [(&[OrderStatus], &str); 6] = [
         (&[], ""),

@@ -108,7 +108,7 @@ async fn seed(pool: &sqlx::PgPool, commission_bps: i32) -> anyhow::Result<()> {
 }
 
 async fn serve(pool: sqlx::PgPool, config: Config) -> anyhow::Result<()> {
-    let cleanup = jobs::spawn_session_cleanup(pool.clone(), config.sweep_interval);
+    let sweeps = jobs::spawn_sweeps(pool.clone(), config.sweep_interval);
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| {
@@ -125,7 +125,7 @@ async fn serve(pool: sqlx::PgPool, config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
-    cleanup.abort();
+    sweeps.abort();
     pool.close().await;
     tracing::info!("Dhune stopped");
     Ok(())

@@ -1,5 +1,6 @@
 //! Background tasks that run inside `serve`. Each is safe with several
-//! server instances on one database.
+//! server instances on one database, and a database error is logged and
+//! retried on the next tick instead of stopping the task.
 
 use std::time::Duration;
 
@@ -8,18 +9,44 @@ use tokio::task::JoinHandle;
 use tower_sessions::ExpiredDeletion;
 use tower_sessions_sqlx_store::PostgresStore;
 
-/// Deletes expired sessions every `every` (a plain `DELETE ... WHERE
-/// expiry_date < now()`, harmless when instances overlap). A database
-/// error is logged and retried on the next tick.
-pub fn spawn_session_cleanup(pool: PgPool, every: Duration) -> JoinHandle<()> {
-    let store = PostgresStore::new(pool);
+use crate::market::sweeps;
+
+/// Every `every`: expire overdue requests and offers, and delete expired
+/// sessions.
+pub fn spawn_sweeps(pool: PgPool, every: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let sessions = PostgresStore::new(pool.clone());
         let mut ticker = tokio::time::interval(every);
         loop {
             ticker.tick().await;
-            if let Err(err) = store.delete_expired().await {
+            sweep_once(&pool).await;
+            if let Err(err) = sessions.delete_expired().await {
                 tracing::warn!(error = %err, "deleting expired sessions failed; retrying next tick");
             }
         }
     })
+}
+
+/// One pass of the expiry sweeps, draining the overdue rows batch by batch.
+pub async fn sweep_once(pool: &PgPool) {
+    loop {
+        match sweeps::expire_requests(pool).await {
+            Ok(0) => break,
+            Ok(n) => tracing::info!(requests = n, "expired overdue requests"),
+            Err(err) => {
+                tracing::warn!(error = ?err, "expiring requests failed; retrying next tick");
+                break;
+            }
+        }
+    }
+    loop {
+        match sweeps::expire_offers(pool).await {
+            Ok(0) => break,
+            Ok(n) => tracing::info!(offers = n, "expired overdue offers"),
+            Err(err) => {
+                tracing::warn!(error = ?err, "expiring offers failed; retrying next tick");
+                break;
+            }
+        }
+    }
 }

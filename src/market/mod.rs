@@ -6,6 +6,7 @@ pub mod offers;
 pub mod orders;
 mod password;
 pub mod requests;
+pub mod sweeps;
 
 use crate::domain::FieldErrors;
 use crate::events::NewEvent;

@@ -326,16 +326,6 @@ async fn offers_on(
     rows.into_iter().map(OfferView::try_from).collect()
 }
 
-/// The offers on a request, for its owner and admins.
-pub async fn list_offers_for_request(
-    pool: &PgPool,
-    viewer: &User,
-    request_id: i64,
-) -> MarketResult<Vec<OfferView>> {
-    let view = get_request(pool, viewer, request_id).await?;
-    Ok(view.offers)
-}
-
 /// One request as a given viewer may see it.
 #[derive(Debug, Clone)]
 pub struct RequestView {

@@ -4,6 +4,7 @@
 mod accounts;
 mod helpers;
 mod hostile;
+mod jobs;
 mod marketplace;
 mod races;
 mod security;
