@@ -3,10 +3,10 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_htmx::{HX_BOOSTED, HX_REQUEST};
+use axum_htmx::{HX_BOOSTED, HX_PUSH_URL, HX_REQUEST};
 use tower_http::csrf::ProtectionError;
 
 use super::REQUEST_ID;
@@ -147,7 +147,8 @@ struct ErrorFragment {
 }
 
 /// Renders responses that carry an [`ErrorPage`] as a full page (or, for
-/// htmx requests, a fragment), with the user's navigation and the request id.
+/// htmx requests, a fragment), with the user's navigation and the request id;
+/// a refused boosted form keeps the browser's address as it was.
 pub async fn render_error_pages(request: Request, next: Next) -> Response {
     let request_id = request
         .headers()
@@ -158,8 +159,16 @@ pub async fn render_error_pages(request: Request, next: Next) -> Response {
     // Boosted requests swap the whole body, so they get the whole page.
     let htmx =
         request.headers().contains_key(HX_REQUEST) && !request.headers().contains_key(HX_BOOSTED);
+    let boosted_post =
+        request.method() != Method::GET && request.headers().contains_key(HX_BOOSTED);
     let shell_source = Shell::source(&request);
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if boosted_post && response.status().is_client_error() {
+        // A refused form stays at the page's own address, not the form's action.
+        response
+            .headers_mut()
+            .insert(HX_PUSH_URL, HeaderValue::from_static("false"));
+    }
     let Some(error) = response.extensions().get::<ErrorPage>().cloned() else {
         return response;
     };

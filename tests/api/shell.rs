@@ -232,3 +232,24 @@ async fn htmx_requests_get_an_error_fragment_and_boosted_ones_the_whole_page(poo
     let body = boosted.text().await.unwrap();
     assert!(body.contains("<html") && body.contains("<h1>Not found</h1>"));
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn a_refused_boosted_form_keeps_the_address_bar(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let browser = app.customer("c@example.com").await;
+    let token = browser.csrf_token().await;
+    let page = browser
+        .post_raw(
+            "/requests",
+            &[("csrf_token", token.clone())],
+            &[("HX-Request", "true"), ("HX-Boosted", "true")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(page.headers["hx-push-url"], "false");
+
+    let plain = browser
+        .post_raw("/requests", &[("csrf_token", token)], &[])
+        .await;
+    assert!(!plain.headers.contains_key("hx-push-url"));
+}
