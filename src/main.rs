@@ -120,7 +120,7 @@ async fn serve(pool: sqlx::PgPool, config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "Dhune is listening");
     println!("Dhune is running at http://{addr}/");
-    let app = dhune::build_app(pool.clone(), config);
+    let app = dhune::build_app(pool.clone(), config).await?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -2,6 +2,8 @@
 //! same transaction as the change they describe; the names of the kinds are
 //! part of the product (they are the SSE event names).
 
+pub mod relay;
+
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,6 +25,23 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 14] = [
+        EventKind::RequestCreated,
+        EventKind::RequestCancelled,
+        EventKind::RequestExpired,
+        EventKind::OfferCreated,
+        EventKind::OfferUpdated,
+        EventKind::OfferWithdrawn,
+        EventKind::OfferAccepted,
+        EventKind::OfferRejected,
+        EventKind::OfferExpired,
+        EventKind::OrderCreated,
+        EventKind::OrderStatusUpdated,
+        EventKind::OrderCancelled,
+        EventKind::DisputeOpened,
+        EventKind::DisputeResolved,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::RequestCreated => "request_created",
@@ -40,6 +59,17 @@ impl EventKind {
             EventKind::DisputeOpened => "dispute_opened",
             EventKind::DisputeResolved => "dispute_resolved",
         }
+    }
+}
+
+impl std::str::FromStr for EventKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| format!("unknown event kind {s:?}"))
     }
 }
 

@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod fmt;
 mod form;
+mod live;
 mod orders;
 mod pages;
 mod requests;
@@ -34,6 +35,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::Config;
+use crate::events::relay::Live;
 pub use auth::Backend;
 pub use error::AppError;
 
@@ -42,12 +44,15 @@ pub use error::AppError;
 pub struct AppState {
     pub pool: PgPool,
     pub config: Config,
+    pub live: Live,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole application: routes, sessions, login, CSRF, static files.
-pub fn build_app(pool: PgPool, config: Config) -> Router {
+/// The whole application: routes, sessions, login, CSRF, static files, and
+/// this instance's event relay.
+pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
+    let live = crate::events::relay::start(pool.clone()).await?;
     let session_layer = SessionManagerLayer::new(PostgresStore::new(pool.clone()))
         .with_name("dhune_session")
         .with_http_only(true)
@@ -59,7 +64,7 @@ pub fn build_app(pool: PgPool, config: Config) -> Router {
     let auth_layer =
         AuthManagerLayerBuilder::new(Backend::new(pool.clone()), session_layer).build();
 
-    let state = AppState { pool, config };
+    let state = AppState { pool, config, live };
     let static_files = Router::new()
         .nest_service(
             "/static",
@@ -70,7 +75,7 @@ pub fn build_app(pool: PgPool, config: Config) -> Router {
             HeaderValue::from_static("public, max-age=86400"),
         ));
 
-    Router::new()
+    let app = Router::new()
         .merge(pages::router())
         .merge(auth::router())
         .merge(customer::router())
@@ -78,6 +83,7 @@ pub fn build_app(pool: PgPool, config: Config) -> Router {
         .merge(admin::router())
         .merge(requests::router())
         .merge(orders::router())
+        .merge(live::router())
         .fallback(pages::not_found)
         .layer(middleware::from_fn(csrf::verify_token))
         .layer(CsrfLayer::new().with_rejection_response(error::cross_origin_rejected))
@@ -109,5 +115,6 @@ pub fn build_app(pool: PgPool, config: Config) -> Router {
                     Duration::from_secs(30),
                 ))
                 .layer(CompressionLayer::new()),
-        )
+        );
+    Ok(app)
 }

@@ -23,7 +23,9 @@ impl TestApp {
             .await
             .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
-        let app = dhune::build_app(pool.clone(), Config::for_tests());
+        let app = dhune::build_app(pool.clone(), Config::for_tests())
+            .await
+            .expect("app");
         tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
         Self { addr, pool }
     }
@@ -288,5 +290,73 @@ impl TestApp {
             .fetch_one(&self.pool)
             .await
             .expect("status")
+    }
+}
+
+/// One server-sent event as a client sees it.
+#[derive(Debug, Clone, Default)]
+pub struct SseEvent {
+    pub event: String,
+    pub id: String,
+    pub data: String,
+}
+
+/// An open `GET /events` stream.
+pub struct EventStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl EventStream {
+    /// The next event, or `None` when none arrives within `wait`.
+    pub async fn next_within(&mut self, wait: std::time::Duration) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent::default();
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        event.event = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("id: ") {
+                        event.id = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        event.data.push_str(v);
+                    }
+                }
+                if !event.event.is_empty() {
+                    return Some(event);
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .ok()?;
+            let bytes = chunk.expect("stream read")?;
+            self.buffer.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+
+    /// The next event, which must come within five seconds.
+    pub async fn next(&mut self) -> SseEvent {
+        self.next_within(std::time::Duration::from_secs(5))
+            .await
+            .expect("an event within 5 s")
+    }
+}
+
+impl Browser {
+    /// Opens the live stream, optionally resuming after `last_event_id`.
+    pub async fn events(&self, last_event_id: Option<&str>) -> EventStream {
+        let mut request = self.client.get(self.url("/events"));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.expect("GET /events");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        EventStream {
+            response,
+            buffer: String::new(),
+        }
     }
 }

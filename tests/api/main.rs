@@ -5,6 +5,7 @@ mod accounts;
 mod helpers;
 mod hostile;
 mod jobs;
+mod live;
 mod marketplace;
 mod races;
 mod security;

@@ -1,0 +1,200 @@
+//! Live events over SSE: across instances, replayed after a disconnect,
+//! never skipped when they commit late, and only to their audience.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use sqlx::PgPool;
+
+use crate::helpers::{TestApp, offer_fields};
+
+const QUIET: Duration = Duration::from_millis(800);
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn an_action_on_one_instance_reaches_clients_of_another(pool: PgPool) {
+    let one = TestApp::spawn(pool.clone()).await;
+    let two = TestApp::spawn(pool).await;
+    let customer = one.customer("c@example.com").await;
+    let vendor_on_two = two.vendor("v@example.com").await;
+    let request_id = customer.create_request().await;
+    // From the start of the feed, so the sequence does not depend on how far
+    // the relay had read when the stream opened.
+    let mut stream = customer.events(Some("0-0")).await;
+    assert_eq!(stream.next().await.event, "request_created");
+
+    vendor_on_two
+        .make_offer(request_id, "500")
+        .await
+        .assert_redirect(&format!("/requests/{request_id}"));
+
+    let event = stream.next().await;
+    assert_eq!(event.event, "offer_created");
+    assert!(
+        event
+            .data
+            .contains(&format!("New offer on request #{request_id}")),
+        "{}",
+        event.data
+    );
+    assert!(
+        event
+            .data
+            .contains(&format!(r#"data-request-id="{request_id}""#))
+    );
+    assert!(!event.id.is_empty());
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn a_reconnecting_client_gets_every_event_it_missed_in_order(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let mut stream = vendor.events(Some("0-0")).await;
+    let first = customer.create_request().await;
+    let seen = stream.next().await;
+    assert_eq!(seen.event, "request_created");
+    assert!(seen.data.contains(&format!("#{first}")));
+    drop(stream);
+
+    let missed = [
+        customer.create_request().await,
+        customer.create_request().await,
+    ];
+    let mut resumed = vendor.events(Some(&seen.id)).await;
+    let mut ids = vec![seen.id.clone()];
+    for request_id in missed {
+        let event = resumed.next().await;
+        assert_eq!(event.event, "request_created");
+        assert!(
+            event.data.contains(&format!("#{request_id}")),
+            "{}",
+            event.data
+        );
+        ids.push(event.id);
+    }
+    assert!(resumed.next_within(QUIET).await.is_none(), "nothing twice");
+
+    let by_query = vendor
+        .client
+        .get(vendor.url(&format!("/events?last_event_id={}", seen.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_query.status(), StatusCode::OK);
+    let positions: Vec<(i64, i64)> = ids
+        .iter()
+        .map(|id| {
+            let (tx, n) = id.split_once('-').unwrap();
+            (tx.parse().unwrap(), n.parse().unwrap())
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "ids rise: {ids:?}"
+    );
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn an_event_that_commits_late_is_delivered_first_and_replayed(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let request_id = customer.create_request().await;
+    let customer_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'c@example.com'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let mut stream = customer.events(Some("0-0")).await;
+    assert_eq!(stream.next().await.event, "request_created");
+
+    // A transaction writes an event and stays open ...
+    let mut slow = app.pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO events (kind, request_id, audience_users) VALUES ('request_cancelled', $1, $2)")
+        .bind(request_id)
+        .bind(vec![customer_id])
+        .execute(&mut *slow)
+        .await
+        .unwrap();
+    // ... while a later one commits.
+    vendor
+        .make_offer(request_id, "500")
+        .await
+        .assert_redirect(&format!("/requests/{request_id}"));
+    assert!(
+        stream.next_within(QUIET).await.is_none(),
+        "the later event waits for the earlier transaction"
+    );
+
+    slow.commit().await.unwrap();
+    let late = stream.next().await;
+    let later = stream.next().await;
+    assert_eq!(
+        (late.event.as_str(), later.event.as_str()),
+        ("request_cancelled", "offer_created")
+    );
+
+    // A client that saw neither gets both, in the same order.
+    let request_created: String = {
+        let mut replay = customer.events(Some("0-0")).await;
+        let first = replay.next().await;
+        assert_eq!(first.event, "request_created");
+        assert_eq!(replay.next().await.id, late.id);
+        assert_eq!(replay.next().await.id, later.id);
+        first.id
+    };
+    assert!(!request_created.is_empty());
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn strangers_and_uninvolved_vendors_receive_nothing_about_a_deal(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let stranger = app.customer("s@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let bystander = app.vendor("b@example.com").await;
+    let request_id = customer.create_request().await;
+    let mut stranger_stream = stranger.events(Some("0-0")).await;
+    let mut bystander_stream = bystander.events(Some("0-0")).await;
+    let mut vendor_stream = vendor.events(Some("0-0")).await;
+    assert_eq!(
+        vendor_stream.next().await.event,
+        "request_created",
+        "every vendor hears of new requests"
+    );
+    assert_eq!(bystander_stream.next().await.event, "request_created");
+
+    vendor.make_offer(request_id, "500").await;
+    let offer_id = app.offer_id(request_id, "v@example.com").await;
+    vendor
+        .post(&format!("/offers/{offer_id}/update"), &offer_fields("450"))
+        .await;
+    customer
+        .post(&format!("/offers/{offer_id}/accept"), &[])
+        .await;
+
+    assert_eq!(vendor_stream.next().await.event, "offer_created");
+    assert_eq!(vendor_stream.next().await.event, "offer_updated");
+    assert_eq!(vendor_stream.next().await.event, "offer_accepted");
+    assert_eq!(vendor_stream.next().await.event, "order_created");
+    assert!(
+        stranger_stream.next_within(QUIET).await.is_none(),
+        "a stranger hears nothing"
+    );
+    assert!(
+        bystander_stream.next_within(QUIET).await.is_none(),
+        "another vendor hears nothing of the deal"
+    );
+
+    let anonymous = app
+        .browser()
+        .client
+        .get(app.browser().url("/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anonymous.status(),
+        StatusCode::SEE_OTHER,
+        "signed-in users only"
+    );
+}
