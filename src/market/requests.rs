@@ -172,11 +172,13 @@ pub async fn list_my_requests(
 }
 
 /// Open requests a vendor has no pending offer on, newest first, optionally
-/// in one city. Shows areas, never addresses.
+/// in one city or just the one request `only` (for a live board row). Shows
+/// areas, never addresses.
 pub async fn open_requests_for_board(
     pool: &PgPool,
     actor: &User,
     city: Option<&str>,
+    only: Option<i64>,
     paging: Paging,
 ) -> MarketResult<Paged<RequestSummary>> {
     if actor.role != Role::Vendor {
@@ -195,12 +197,14 @@ pub async fn open_requests_for_board(
              AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.request_id = r.id
                                AND o.vendor_id = $1 AND o.status = 'PENDING')
              AND ($2::text IS NULL OR lower(r.city) = lower($2))
+             AND ($5::bigint IS NULL OR r.id = $5)
            ORDER BY r.created_at DESC, r.id DESC
            LIMIT $3 OFFSET $4"#,
         actor.id,
         city,
         paging.limit(),
         paging.offset(),
+        only,
     )
     .fetch_all(pool)
     .await?;

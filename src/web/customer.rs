@@ -241,6 +241,7 @@ struct AcceptPage {
     shell: Shell,
     offer: crate::market::requests::OfferView,
     can_accept: bool,
+    live: bool,
 }
 
 /// The confirmation step before accepting (works without JavaScript).
@@ -255,6 +256,7 @@ async fn confirm_accept(
         shell,
         offer,
         can_accept: false,
+        live: false,
     })
 }
 

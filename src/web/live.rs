@@ -18,14 +18,20 @@ use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::sync::broadcast::{self, error::RecvError};
 
+use tower_sessions::Session;
+
 use super::AppState;
+use super::csrf;
 use super::error::AppError;
-use super::extract::SignedIn;
+use super::extract::{Shell, SignedIn};
+use super::orders::OrderPage;
 use crate::domain::account::Role;
 use crate::events::EventKind;
 use crate::events::relay::Live;
 use crate::market::accounts::User;
 use crate::market::feed::{self, FeedEvent, Position};
+use crate::market::requests::{self, OfferView, RequestSummary};
+use crate::market::{MarketError, Paging, orders};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/events", get(events))
@@ -40,9 +46,11 @@ struct EventsQuery {
 async fn events(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
+    session: Session,
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let csrf_token = csrf::token(&session).await?;
     let last = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -57,6 +65,8 @@ async fn events(
     let connection = Connection {
         pool: state.pool.clone(),
         live: state.live.clone(),
+        dispute_window: state.config.dispute_window,
+        csrf_token,
         user,
         receiver,
         cursor: last.map_or(head, |last| last.max(head)),
@@ -64,7 +74,7 @@ async fn events(
     };
     let stream = futures_util::stream::unfold(connection, |mut connection| async move {
         let event = connection.next().await?;
-        let frame = render(&event, &connection.user);
+        let frame = connection.render(&event).await;
         Some((Ok(frame), connection))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
@@ -74,6 +84,9 @@ async fn events(
 struct Connection {
     pool: PgPool,
     live: Live,
+    dispute_window: time::Duration,
+    /// For the forms inside pushed fragments (the order's actions).
+    csrf_token: String,
     user: User,
     receiver: broadcast::Receiver<Arc<FeedEvent>>,
     /// The last position sent (or replayed); nothing at or before it is sent again.
@@ -167,20 +180,140 @@ fn describe(event: &FeedEvent, viewer: &User) -> (String, Option<String>) {
     }
 }
 
-fn render(event: &FeedEvent, viewer: &User) -> Event {
-    let (text, link) = describe(event, viewer);
-    let fragment = EventFragment {
-        kind: event.kind.as_str(),
-        text,
-        link,
-        event,
-    };
-    let html = fragment.render().unwrap_or_else(|err| {
-        tracing::error!(error = %err, "rendering an event fragment");
-        String::new()
-    });
-    Event::default()
-        .event(event.kind.as_str())
-        .id(event.position.to_string())
-        .data(html)
+impl Connection {
+    /// The event as an SSE frame: the record's own partial for this viewer
+    /// when there is one (a board row, an offer card, the order section),
+    /// otherwise a one-line notice.
+    async fn render(&self, event: &FeedEvent) -> Event {
+        let html = match self.record_fragment(event).await {
+            Ok(Some(html)) => html,
+            Ok(None) => self.notice(event),
+            Err(err) => {
+                tracing::warn!(error = ?err, kind = %event.kind, "rendering a live fragment");
+                self.notice(event)
+            }
+        };
+        Event::default()
+            .event(event.kind.as_str())
+            .id(event.position.to_string())
+            .data(html)
+    }
+
+    fn notice(&self, event: &FeedEvent) -> String {
+        let (text, link) = describe(event, &self.user);
+        let fragment = EventFragment {
+            kind: event.kind.as_str(),
+            text,
+            link,
+            event,
+        };
+        fragment.render().unwrap_or_else(|err| {
+            tracing::error!(error = %err, "rendering an event notice");
+            String::new()
+        })
+    }
+
+    async fn record_fragment(&self, event: &FeedEvent) -> anyhow::Result<Option<String>> {
+        let user = &self.user;
+        let vendor = user.role == Role::Vendor;
+        match (event.kind, event.request_id, event.offer_id, event.order_id) {
+            (EventKind::RequestCreated, Some(id), _, _) if vendor => {
+                let page = requests::open_requests_for_board(
+                    &self.pool,
+                    user,
+                    None,
+                    Some(id),
+                    Paging::new(None),
+                )
+                .await?;
+                match page.items.into_iter().next() {
+                    Some(r) => Ok(Some(BoardRow { r }.render()?)),
+                    None => Ok(None),
+                }
+            }
+            (EventKind::RequestCancelled | EventKind::RequestExpired, Some(id), _, _) if vendor => {
+                Ok(Some(RemoveRow { id }.render()?))
+            }
+            (
+                EventKind::OfferCreated
+                | EventKind::OfferUpdated
+                | EventKind::OfferWithdrawn
+                | EventKind::OfferAccepted
+                | EventKind::OfferRejected
+                | EventKind::OfferExpired,
+                Some(request_id),
+                Some(offer_id),
+                _,
+            ) => {
+                let view = match requests::get_request(&self.pool, user, request_id).await {
+                    Ok(view) => view,
+                    Err(MarketError::NotFound) => return Ok(None),
+                    Err(err) => return Err(err.into()),
+                };
+                let Some(offer) = view.offers.iter().find(|o| o.id == offer_id).cloned() else {
+                    return Ok(None);
+                };
+                // A new offer is appended to the offers (its vendor already
+                // has it on the page they were sent to, and loses the board
+                // row); a changed one replaces its card wherever it is shown.
+                let created = event.kind == EventKind::OfferCreated;
+                let card = OfferCard {
+                    offer,
+                    can_accept: view.is_owner && view.is_open,
+                    live: !created,
+                    show_card: !(vendor && created),
+                    remove_row: (vendor && created).then_some(request_id),
+                };
+                Ok(Some(card.render()?))
+            }
+            (
+                EventKind::OrderCreated
+                | EventKind::OrderStatusUpdated
+                | EventKind::OrderCancelled
+                | EventKind::DisputeOpened
+                | EventKind::DisputeResolved,
+                _,
+                _,
+                Some(order_id),
+            ) => {
+                let order = match orders::get_order(&self.pool, user, order_id, self.dispute_window)
+                    .await
+                {
+                    Ok(order) => order,
+                    Err(MarketError::NotFound) => return Ok(None),
+                    Err(err) => return Err(err.into()),
+                };
+                let shell = Shell {
+                    user: Some(user.clone()),
+                    csrf_token: self.csrf_token.clone(),
+                    flashes: Vec::new(),
+                };
+                let page = OrderPage::new(shell, order, String::new(), true);
+                Ok(Some(page.as_order().render()?))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "partials/board_row.html")]
+struct BoardRow {
+    r: RequestSummary,
+}
+
+#[derive(Template)]
+#[template(path = "partials/remove_row.html")]
+struct RemoveRow {
+    id: i64,
+}
+
+#[derive(Template)]
+#[template(path = "partials/offer_live.html")]
+struct OfferCard {
+    offer: OfferView,
+    can_accept: bool,
+    live: bool,
+    show_card: bool,
+    remove_row: Option<i64>,
 }

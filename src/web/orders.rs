@@ -68,9 +68,13 @@ async fn list(
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "orders/show.html")]
-struct OrderPage {
+#[template(path = "orders/show.html", blocks = ["order"])]
+pub struct OrderPage {
     shell: Shell,
+    /// The feed position the page was drawn at; the live stream starts there.
+    live_from: String,
+    /// Drawn for the live stream: the section replaces itself (out of band).
+    live: bool,
     order: OrderView,
     can_cancel: bool,
     can_dispute: bool,
@@ -90,8 +94,19 @@ enum ReasonForm {
 impl OrderPage {
     async fn load(state: &AppState, shell: Shell, user: &User, id: i64) -> Result<Self, AppError> {
         let order = orders::get_order(&state.pool, user, id, state.config.dispute_window).await?;
-        Ok(Self {
+        Ok(Self::new(
             shell,
+            order,
+            state.live.head().to_string(),
+            false,
+        ))
+    }
+
+    pub fn new(shell: Shell, order: OrderView, live_from: String, live: bool) -> Self {
+        Self {
+            shell,
+            live_from,
+            live,
             can_cancel: order.can(Transition::Cancel),
             can_dispute: order.can(Transition::Dispute),
             order,
@@ -100,7 +115,7 @@ impl OrderPage {
             cancel_error: None,
             dispute_reason: String::new(),
             dispute_error: None,
-        })
+        }
     }
 
     /// The page again with the reason typed and its error, status 422.

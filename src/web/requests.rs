@@ -62,6 +62,9 @@ pub struct RequestPage {
     request: RequestView,
     offer_fields: Vec<FormField>,
     can_accept: bool,
+    /// The feed position the page was drawn at; the live stream starts there.
+    live_from: String,
+    live: bool,
 }
 
 impl RequestPage {
@@ -102,6 +105,8 @@ impl RequestPage {
             request,
             offer_fields,
             can_accept,
+            live_from: state.live.head().to_string(),
+            live: false,
         })
     }
 }

@@ -37,6 +37,7 @@ struct BoardPage {
     list: Vec<RequestSummary>,
     city: String,
     pager: Pager,
+    live_from: String,
 }
 
 async fn board(
@@ -51,6 +52,7 @@ async fn board(
         &state.pool,
         &user,
         city_filter,
+        None,
         Paging::new(query.page()),
     )
     .await?;
@@ -59,6 +61,7 @@ async fn board(
         pager: Pager::new("/board", &[("city", &city)], page.page, page.has_next),
         list: page.items,
         city,
+        live_from: state.live.head().to_string(),
     })
 }
 

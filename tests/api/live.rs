@@ -29,18 +29,20 @@ async fn an_action_on_one_instance_reaches_clients_of_another(pool: PgPool) {
 
     let event = stream.next().await;
     assert_eq!(event.event, "offer_created");
+    // The same offer card the request page draws (appended to its offers).
     assert!(
         event
             .data
-            .contains(&format!("New offer on request #{request_id}")),
+            .contains(r#"<article class="card offer" id="offer-"#),
         "{}",
         event.data
     );
     assert!(
-        event
-            .data
-            .contains(&format!(r#"data-request-id="{request_id}""#))
+        !event.data.contains("hx-swap-oob"),
+        "a new card is appended, not swapped out of band"
     );
+    assert!(event.data.contains(r#"data-status="PENDING""#));
+    assert!(event.data.contains("Rs 500.00") && event.data.contains("Accept this offer"));
     assert!(!event.id.is_empty());
 }
 
@@ -196,5 +198,56 @@ async fn strangers_and_uninvolved_vendors_receive_nothing_about_a_deal(pool: PgP
         anonymous.status(),
         StatusCode::SEE_OTHER,
         "signed-in users only"
+    );
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn pushed_fragments_are_the_records_own_partials_for_each_viewer(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let mut board = vendor.events(Some("0-0")).await;
+    let request_id = customer.create_request().await;
+
+    let row = board.next().await;
+    assert_eq!(row.event, "request_created");
+    assert!(row.data.contains(&format!(r#"<tr id="request-row-{request_id}" data-request-id="{request_id}" data-status="OPEN">"#)), "{}", row.data);
+    assert!(
+        row.data.contains("Tinkune") && !row.data.contains("House 7"),
+        "the area, never the address"
+    );
+
+    vendor.make_offer(request_id, "500").await;
+    let own = board.next().await;
+    assert_eq!(own.event, "offer_created");
+    assert!(
+        own.data.contains(&format!(
+            r#"<div id="request-row-{request_id}" hx-swap-oob="delete">"#
+        )),
+        "the row leaves my board"
+    );
+
+    let offer_id = app.offer_id(request_id, "v@example.com").await;
+    let accepted = customer
+        .post(&format!("/offers/{offer_id}/accept"), &[])
+        .await;
+    let order_id = crate::helpers::id_after(accepted.location().unwrap(), "/orders/");
+    let mut watching = customer.events(Some(&own.id)).await;
+    vendor
+        .post(
+            &format!("/orders/{order_id}/status"),
+            &[("status", "PICKED_UP".into())],
+        )
+        .await;
+    let mut last = watching.next().await;
+    while last.event != "order_status_updated" {
+        last = watching.next().await;
+    }
+    assert!(last.data.contains(&format!(r#"<section id="order-{order_id}" hx-swap-oob="true" data-order-id="{order_id}" data-status="PICKED_UP">"#)), "{}", last.data);
+    assert!(last.data.contains("Picked up"), "the timeline moved");
+    let token = customer.csrf_token().await;
+    assert!(
+        last.data.contains(&token) && last.data.contains("Open a dispute"),
+        "the customer's own actions, with their token"
     );
 }
