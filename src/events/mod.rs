@@ -11,6 +11,7 @@ pub enum EventKind {
     RequestCreated,
     RequestCancelled,
     RequestExpired,
+    RequestClosed,
     OfferCreated,
     OfferUpdated,
     OfferWithdrawn,
@@ -25,10 +26,11 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::RequestCreated,
         EventKind::RequestCancelled,
         EventKind::RequestExpired,
+        EventKind::RequestClosed,
         EventKind::OfferCreated,
         EventKind::OfferUpdated,
         EventKind::OfferWithdrawn,
@@ -47,6 +49,7 @@ impl EventKind {
             EventKind::RequestCreated => "request_created",
             EventKind::RequestCancelled => "request_cancelled",
             EventKind::RequestExpired => "request_expired",
+            EventKind::RequestClosed => "request_closed",
             EventKind::OfferCreated => "offer_created",
             EventKind::OfferUpdated => "offer_updated",
             EventKind::OfferWithdrawn => "offer_withdrawn",

@@ -382,6 +382,10 @@ pub async fn accept_offer(
             .to(&[actor.id, loser.vendor_id]);
         record(&mut tx, &event).await?;
     }
+    let closed = NewEvent::new(EventKind::RequestClosed, Some(actor.id))
+        .request(request_id)
+        .to_all_vendors();
+    record(&mut tx, &closed).await?;
     let created = NewEvent::new(EventKind::OrderCreated, Some(actor.id))
         .request(request_id)
         .order(order_id)

@@ -330,6 +330,15 @@ async fn offers_on(
     rows.into_iter().map(OfferView::try_from).collect()
 }
 
+/// A vendor's own offers on a request, whatever the request's status.
+pub async fn own_offers_on(
+    pool: &PgPool,
+    vendor: &User,
+    request_id: i64,
+) -> MarketResult<Vec<OfferView>> {
+    offers_on(pool, request_id, Some(vendor.id)).await
+}
+
 /// One request as a given viewer may see it.
 #[derive(Debug, Clone)]
 pub struct RequestView {

@@ -146,6 +146,7 @@ fn describe(event: &FeedEvent, viewer: &User) -> (String, Option<String>) {
         EventKind::RequestCreated => (format!("New request #{request}"), request_link),
         EventKind::RequestCancelled => (format!("Request #{request} was cancelled"), None),
         EventKind::RequestExpired => (format!("Request #{request} expired"), None),
+        EventKind::RequestClosed => (format!("Request #{request} found its laundry"), None),
         EventKind::OfferCreated => (format!("New offer on request #{request}"), request_link),
         EventKind::OfferUpdated => (
             format!("An offer on request #{request} changed"),
@@ -231,9 +232,12 @@ impl Connection {
                     None => Ok(None),
                 }
             }
-            (EventKind::RequestCancelled | EventKind::RequestExpired, Some(id), _, _) if vendor => {
-                Ok(Some(RemoveRow { id }.render()?))
-            }
+            (
+                EventKind::RequestCancelled | EventKind::RequestExpired | EventKind::RequestClosed,
+                Some(id),
+                _,
+                _,
+            ) if vendor => Ok(Some(RemoveRow { id }.render()?)),
             (
                 EventKind::OfferCreated
                 | EventKind::OfferUpdated
@@ -245,12 +249,21 @@ impl Connection {
                 Some(offer_id),
                 _,
             ) => {
-                let view = match requests::get_request(&self.pool, user, request_id).await {
-                    Ok(view) => view,
-                    Err(MarketError::NotFound) => return Ok(None),
-                    Err(err) => return Err(err.into()),
+                // A vendor's own offer is drawn even once the request has
+                // closed (so a losing offer shows "not chosen").
+                let (offers, can_accept) = if vendor {
+                    (
+                        requests::own_offers_on(&self.pool, user, request_id).await?,
+                        false,
+                    )
+                } else {
+                    match requests::get_request(&self.pool, user, request_id).await {
+                        Ok(view) => (view.offers, view.is_owner && view.is_open),
+                        Err(MarketError::NotFound) => return Ok(None),
+                        Err(err) => return Err(err.into()),
+                    }
                 };
-                let Some(offer) = view.offers.iter().find(|o| o.id == offer_id).cloned() else {
+                let Some(offer) = offers.into_iter().find(|o| o.id == offer_id) else {
                     return Ok(None);
                 };
                 // A new offer is appended to the offers (its vendor already
@@ -259,7 +272,7 @@ impl Connection {
                 let created = event.kind == EventKind::OfferCreated;
                 let card = OfferCard {
                     offer,
-                    can_accept: view.is_owner && view.is_open,
+                    can_accept,
                     live: !created,
                     show_card: !(vendor && created),
                     remove_row: (vendor && created).then_some(request_id),

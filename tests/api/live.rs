@@ -177,14 +177,24 @@ async fn strangers_and_uninvolved_vendors_receive_nothing_about_a_deal(pool: PgP
     assert_eq!(vendor_stream.next().await.event, "offer_created");
     assert_eq!(vendor_stream.next().await.event, "offer_updated");
     assert_eq!(vendor_stream.next().await.event, "offer_accepted");
+    assert_eq!(vendor_stream.next().await.event, "request_closed");
     assert_eq!(vendor_stream.next().await.event, "order_created");
     assert!(
         stranger_stream.next_within(QUIET).await.is_none(),
         "a stranger hears nothing"
     );
+    let closed = bystander_stream.next().await;
+    assert_eq!(
+        closed.event, "request_closed",
+        "other vendors only learn the request left the board"
+    );
+    assert_eq!(
+        closed.data,
+        format!(r#"<div id="request-row-{request_id}" hx-swap-oob="delete"></div>"#)
+    );
     assert!(
         bystander_stream.next_within(QUIET).await.is_none(),
-        "another vendor hears nothing of the deal"
+        "and nothing of the deal"
     );
 
     let anonymous = app
@@ -228,10 +238,28 @@ async fn pushed_fragments_are_the_records_own_partials_for_each_viewer(pool: PgP
     );
 
     let offer_id = app.offer_id(request_id, "v@example.com").await;
+    let loser = app.vendor("l@example.com").await;
+    loser.make_offer(request_id, "650").await;
+    let mut losing = loser.events(Some(&own.id)).await;
     let accepted = customer
         .post(&format!("/offers/{offer_id}/accept"), &[])
         .await;
     let order_id = crate::helpers::id_after(accepted.location().unwrap(), "/orders/");
+    let mut not_chosen = losing.next().await;
+    while not_chosen.event != "offer_rejected" {
+        not_chosen = losing.next().await;
+    }
+    assert!(
+        not_chosen
+            .data
+            .contains(r#"hx-swap-oob="true" data-offer-id="#),
+        "{}",
+        not_chosen.data
+    );
+    assert!(
+        not_chosen.data.contains(r#"data-status="REJECTED""#)
+            && not_chosen.data.contains("Not chosen")
+    );
     let mut watching = customer.events(Some(&own.id)).await;
     vendor
         .post(

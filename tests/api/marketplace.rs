@@ -182,6 +182,7 @@ async fn a_request_goes_from_offers_to_a_delivered_order(pool: PgPool) {
             "offer_created",
             "offer_accepted",
             "offer_rejected",
+            "request_closed",
             "order_created",
             "order_status_updated",
             "order_status_updated",
