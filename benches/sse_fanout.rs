@@ -21,7 +21,10 @@ fn rss_kib(pid: u32) -> u64 {
         .and_then(|status| {
             status
                 .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").parse().ok()))
+                .find_map(|l| {
+                    l.strip_prefix("VmRSS:")
+                        .map(|v| v.trim().trim_end_matches(" kB").parse().ok())
+                })
                 .flatten()
         })
         .unwrap_or(0)
@@ -40,7 +43,14 @@ async fn signed_up(base: &str, email: &str, role: &str) -> reqwest::Client {
         .pool_max_idle_per_host(0)
         .build()
         .expect("client");
-    let page = client.get(format!("{base}/signup")).send().await.expect("signup page").text().await.expect("body");
+    let page = client
+        .get(format!("{base}/signup"))
+        .send()
+        .await
+        .expect("signup page")
+        .text()
+        .await
+        .expect("body");
     let mut form = vec![
         ("csrf_token", token(&page)),
         ("name", "Bench".into()),
@@ -53,7 +63,12 @@ async fn signed_up(base: &str, email: &str, role: &str) -> reqwest::Client {
         form.push(("business_name", "Bench Laundry".into()));
         form.push(("city", "Kathmandu".into()));
     }
-    let answer = client.post(format!("{base}/signup")).form(&form).send().await.expect("signup");
+    let answer = client
+        .post(format!("{base}/signup"))
+        .form(&form)
+        .send()
+        .await
+        .expect("signup");
     assert_eq!(answer.status(), 303, "signed up");
     client
 }
@@ -64,7 +79,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
-    let connections: usize = std::env::var("SSE_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let connections: usize = std::env::var("SSE_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
     let database = format!("{SERVER}/dhune_bench_{}", std::process::id());
     let _ = sqlx::Postgres::drop_database(&database).await;
 
@@ -80,7 +98,10 @@ async fn main() {
     let base = BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
-        .find_map(|line| line.strip_prefix("Dhune is running at ").map(|a| a.trim_end_matches('/').to_owned()))
+        .find_map(|line| {
+            line.strip_prefix("Dhune is running at ")
+                .map(|a| a.trim_end_matches('/').to_owned())
+        })
         .expect("server address");
 
     let vendor = signed_up(&base, "vendor@bench.test", "vendor").await;
@@ -103,7 +124,10 @@ async fn main() {
             while let Some(chunk) = response.chunk().await.expect("read") {
                 seen.push_str(&String::from_utf8_lossy(&chunk));
                 if seen.contains("event: request_created") {
-                    let t0 = started.get().copied().expect("the event was sent after every connection opened");
+                    let t0 = started
+                        .get()
+                        .copied()
+                        .expect("the event was sent after every connection opened");
                     return t0.elapsed();
                 }
             }
@@ -116,9 +140,18 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let connected_rss = rss_kib(server.id());
 
-    let form_page = customer.get(format!("{base}/requests/new")).send().await.expect("form").text().await.expect("body");
+    let form_page = customer
+        .get(format!("{base}/requests/new"))
+        .send()
+        .await
+        .expect("form")
+        .text()
+        .await
+        .expect("body");
     let when = |h: i64| {
-        dhune::domain::request::format_local_input(time::OffsetDateTime::now_utc() + time::Duration::hours(h))
+        dhune::domain::request::format_local_input(
+            time::OffsetDateTime::now_utc() + time::Duration::hours(h),
+        )
     };
     let form = vec![
         ("csrf_token", token(&form_page)),
@@ -130,7 +163,12 @@ async fn main() {
         ("qty_wash_fold", "5".to_owned()),
     ];
     started.set(Instant::now()).expect("once");
-    let posted = customer.post(format!("{base}/requests")).form(&form).send().await.expect("post request");
+    let posted = customer
+        .post(format!("{base}/requests"))
+        .form(&form)
+        .send()
+        .await
+        .expect("post request");
     assert_eq!(posted.status(), 303, "request posted");
 
     let mut latencies = Vec::with_capacity(connections);
@@ -139,8 +177,13 @@ async fn main() {
     }
     latencies.sort();
     let per_connection = (connected_rss.saturating_sub(idle_rss) as f64) / connections as f64;
-    println!("SSE fan-out, {connections} idle connections to one `dhune serve` (debug={})", cfg!(debug_assertions));
-    println!("  server RSS: {idle_rss} KiB idle, {connected_rss} KiB connected, {per_connection:.1} KiB per connection");
+    println!(
+        "SSE fan-out, {connections} idle connections to one `dhune serve` (debug={})",
+        cfg!(debug_assertions)
+    );
+    println!(
+        "  server RSS: {idle_rss} KiB idle, {connected_rss} KiB connected, {per_connection:.1} KiB per connection"
+    );
     println!(
         "  one event to all: p50 {:?}, p99 {:?}, max {:?} (from the POST that caused it; includes the relay's 100 ms poll)",
         percentile(&latencies, 0.5),
