@@ -279,3 +279,74 @@ async fn pushed_fragments_are_the_records_own_partials_for_each_viewer(pool: PgP
         "the customer's own actions, with their token"
     );
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn the_relay_survives_its_database_connections_being_dropped(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let mut stream = vendor.events(Some("0-0")).await;
+    let first = customer.create_request().await;
+    assert!(stream.next().await.data.contains(&format!("#{first}")));
+
+    // Every other connection to this database is cut, the relay's included.
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let mut second = None;
+    for _ in 0..20 {
+        let page = customer
+            .post("/requests", &crate::helpers::request_fields())
+            .await;
+        if page.status == StatusCode::SEE_OTHER {
+            second = Some(crate::helpers::id_after(
+                page.location().unwrap(),
+                "/requests/",
+            ));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let second = second.expect("the app recovers its connections");
+
+    let event = stream.next().await;
+    assert!(
+        event.data.contains(&format!("#{second}")),
+        "resumed with no gap: {}",
+        event.data
+    );
+    assert!(
+        stream.next_within(QUIET).await.is_none(),
+        "and no duplicate"
+    );
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn text_in_pushed_fragments_is_escaped(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let request_id = customer.create_request().await;
+    let mut stream = customer.events(Some("0-0")).await;
+    assert_eq!(stream.next().await.event, "request_created");
+
+    let mut fields = offer_fields("500");
+    fields.retain(|(k, _)| *k != "message");
+    fields.push(("message", "<script>alert('x')</script> & more".into()));
+    vendor
+        .post(&format!("/requests/{request_id}/offers"), &fields)
+        .await;
+
+    let event = stream.next().await;
+    assert_eq!(event.event, "offer_created");
+    assert!(!event.data.contains("<script>"), "{}", event.data);
+    assert!(
+        event.data.contains("&lt;script&gt;") || event.data.contains("&#60;script&#62;"),
+        "{}",
+        event.data
+    );
+}
