@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{OnceCell, broadcast, watch};
 
 use crate::market::feed::{self, FeedEvent, Position};
 
@@ -22,18 +22,35 @@ pub const POLL: Duration = Duration::from_millis(100);
 const CAPACITY: usize = 4096;
 const BATCH: i64 = 1000;
 
+/// An event as the hub hands it on, with room for a fragment that is the
+/// same for every viewer of one kind (a board row for vendors), drawn once
+/// by the first connection that needs it instead of once per connection.
+pub struct LiveEvent {
+    pub event: FeedEvent,
+    pub shared_fragment: OnceCell<Option<String>>,
+}
+
+impl LiveEvent {
+    pub fn new(event: FeedEvent) -> Self {
+        Self {
+            event,
+            shared_fragment: OnceCell::new(),
+        }
+    }
+}
+
 /// This instance's hub: subscribe to live events, and know how far the
 /// relay has read.
 #[derive(Clone)]
 pub struct Live {
-    sender: broadcast::Sender<Arc<FeedEvent>>,
+    sender: broadcast::Sender<Arc<LiveEvent>>,
     head: watch::Receiver<Position>,
 }
 
 impl Live {
     /// A receiver of every event from now on, and the position the relay had
     /// reached when it was made (everything up to it comes from the table).
-    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<FeedEvent>>, Position) {
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<LiveEvent>>, Position) {
         let receiver = self.sender.subscribe();
         (receiver, *self.head.borrow())
     }
@@ -59,7 +76,7 @@ pub async fn start(pool: PgPool) -> anyhow::Result<Live> {
 
 async fn run(
     pool: PgPool,
-    sender: broadcast::Sender<Arc<FeedEvent>>,
+    sender: broadcast::Sender<Arc<LiveEvent>>,
     head: watch::Sender<Position>,
     mut position: Position,
 ) {
@@ -73,7 +90,7 @@ async fn run(
                 for event in events {
                     position = event.position;
                     // No subscriber is fine: the event stays in the table.
-                    let _ = sender.send(Arc::new(event));
+                    let _ = sender.send(Arc::new(LiveEvent::new(event)));
                     head.send_replace(position);
                 }
                 if !full {

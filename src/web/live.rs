@@ -27,7 +27,7 @@ use super::extract::{Shell, SignedIn};
 use super::orders::OrderPage;
 use crate::domain::account::Role;
 use crate::events::EventKind;
-use crate::events::relay::Live;
+use crate::events::relay::{Live, LiveEvent};
 use crate::market::accounts::User;
 use crate::market::feed::{self, FeedEvent, Position};
 use crate::market::requests::{self, OfferView, RequestSummary};
@@ -70,7 +70,10 @@ async fn events(
         user,
         receiver,
         cursor: last.map_or(head, |last| last.max(head)),
-        backlog: backlog.into_iter().map(Arc::new).collect(),
+        backlog: backlog
+            .into_iter()
+            .map(|e| Arc::new(LiveEvent::new(e)))
+            .collect(),
     };
     let stream = futures_util::stream::unfold(connection, |mut connection| async move {
         let event = connection.next().await?;
@@ -88,24 +91,26 @@ struct Connection {
     /// For the forms inside pushed fragments (the order's actions).
     csrf_token: String,
     user: User,
-    receiver: broadcast::Receiver<Arc<FeedEvent>>,
+    receiver: broadcast::Receiver<Arc<LiveEvent>>,
     /// The last position sent (or replayed); nothing at or before it is sent again.
     cursor: Position,
-    backlog: VecDeque<Arc<FeedEvent>>,
+    backlog: VecDeque<Arc<LiveEvent>>,
 }
 
 impl Connection {
     /// The next event this user may see; `None` ends the stream.
-    async fn next(&mut self) -> Option<Arc<FeedEvent>> {
+    async fn next(&mut self) -> Option<Arc<LiveEvent>> {
         loop {
-            if let Some(event) = self.backlog.pop_front() {
-                self.cursor = self.cursor.max(event.position);
-                return Some(event);
+            if let Some(live) = self.backlog.pop_front() {
+                self.cursor = self.cursor.max(live.event.position);
+                return Some(live);
             }
             match self.receiver.recv().await {
-                Ok(event) if event.position > self.cursor && event.visible_to(&self.user) => {
-                    self.cursor = event.position;
-                    return Some(event);
+                Ok(live)
+                    if live.event.position > self.cursor && live.event.visible_to(&self.user) =>
+                {
+                    self.cursor = live.event.position;
+                    return Some(live);
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(missed)) => {
@@ -114,7 +119,9 @@ impl Connection {
                     tracing::debug!(missed, user = self.user.id, "SSE client lagged; re-syncing");
                     let head = self.live.head();
                     match feed::visible_between(&self.pool, &self.user, self.cursor, head).await {
-                        Ok(missed) => self.backlog.extend(missed.into_iter().map(Arc::new)),
+                        Ok(missed) => self
+                            .backlog
+                            .extend(missed.into_iter().map(|e| Arc::new(LiveEvent::new(e)))),
                         Err(err) => {
                             tracing::warn!(error = ?err, "SSE re-sync failed; closing the stream");
                             return None;
@@ -185,8 +192,17 @@ impl Connection {
     /// The event as an SSE frame: the record's own partial for this viewer
     /// when there is one (a board row, an offer card, the order section),
     /// otherwise a one-line notice.
-    async fn render(&self, event: &FeedEvent) -> Event {
-        let html = match self.record_fragment(event).await {
+    async fn render(&self, live: &LiveEvent) -> Event {
+        let event = &live.event;
+        let fragment = if self.user.role == Role::Vendor && shared_by_vendors(event.kind) {
+            live.shared_fragment
+                .get_or_try_init(|| self.record_fragment(event))
+                .await
+                .cloned()
+        } else {
+            self.record_fragment(event).await
+        };
+        let html = match fragment {
             Ok(Some(html)) => html,
             Ok(None) => self.notice(event),
             Err(err) => {
@@ -307,6 +323,18 @@ impl Connection {
             _ => Ok(None),
         }
     }
+}
+
+/// Kinds whose fragment is the same for every vendor: a new request's board
+/// row (nobody has offered on it yet), and the removal of a closed one.
+fn shared_by_vendors(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::RequestCreated
+            | EventKind::RequestCancelled
+            | EventKind::RequestExpired
+            | EventKind::RequestClosed
+    )
 }
 
 #[derive(Template)]
