@@ -44,6 +44,11 @@ impl EventKind {
         EventKind::DisputeResolved,
     ];
 
+    /// Whether the people concerned get a notification for this kind.
+    pub fn notifies(self) -> bool {
+        NewEvent::new(self, None).note().is_some()
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::RequestCreated => "request_created",
@@ -140,5 +145,103 @@ impl NewEvent {
     pub fn to_all_vendors(mut self) -> Self {
         self.all_vendors = true;
         self
+    }
+}
+
+/// What a person concerned is told of an event: a title and where it leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub title: String,
+    pub link: String,
+}
+
+impl NewEvent {
+    /// The people to notify: the audience but the one who acted (and never
+    /// the all-vendors broadcast).
+    pub fn recipients(&self) -> Vec<i64> {
+        let mut people: Vec<i64> = self
+            .audience
+            .iter()
+            .copied()
+            .filter(|&id| Some(id) != self.actor_id)
+            .collect();
+        people.sort_unstable();
+        people.dedup();
+        people
+    }
+
+    /// The in-app notification for this event, for kinds worth one.
+    pub fn note(&self) -> Option<Note> {
+        let request = self.request_id.unwrap_or_default();
+        let order = self.order_id.unwrap_or_default();
+        let on_request = |title: String| Note {
+            title,
+            link: format!("/requests/{request}"),
+        };
+        let on_order = |title: String| Note {
+            title,
+            link: format!("/orders/{order}"),
+        };
+        match self.kind {
+            EventKind::OfferCreated => {
+                Some(on_request(format!("New offer on your request #{request}")))
+            }
+            EventKind::OfferAccepted => {
+                Some(on_order(format!("Your offer was accepted: order #{order}")))
+            }
+            EventKind::OfferRejected => Some(Note {
+                title: format!("Your offer on request #{request} was not chosen"),
+                link: "/offers".into(),
+            }),
+            EventKind::OfferExpired => Some(Note {
+                title: format!("Your offer on request #{request} expired"),
+                link: "/offers".into(),
+            }),
+            EventKind::RequestExpired => {
+                Some(on_request(format!("Your request #{request} expired")))
+            }
+            EventKind::OrderStatusUpdated => Some(on_order(format!("Order #{order} moved on"))),
+            EventKind::OrderCancelled => Some(on_order(format!("Order #{order} was cancelled"))),
+            EventKind::DisputeOpened => {
+                Some(on_order(format!("A dispute was opened on order #{order}")))
+            }
+            EventKind::DisputeResolved => Some(on_order(format!(
+                "The dispute on order #{order} was resolved"
+            ))),
+            EventKind::RequestCreated
+            | EventKind::RequestCancelled
+            | EventKind::RequestClosed
+            | EventKind::OfferUpdated
+            | EventKind::OfferWithdrawn
+            | EventKind::OrderCreated => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_actor_is_not_notified_of_their_own_act() {
+        let event = NewEvent::new(EventKind::OfferCreated, Some(7))
+            .request(3)
+            .offer(9)
+            .to(&[5, 7, 5]);
+        assert_eq!(event.recipients(), vec![5]);
+        assert_eq!(event.note().map(|n| n.link), Some("/requests/3".into()));
+    }
+
+    #[test]
+    fn broadcasts_and_quiet_kinds_make_no_notes() {
+        let created = NewEvent::new(EventKind::RequestCreated, Some(1))
+            .request(2)
+            .to(&[1])
+            .to_all_vendors();
+        assert!(created.recipients().is_empty());
+        assert!(created.note().is_none());
+        for kind in EventKind::ALL {
+            assert_eq!(kind.as_str().parse::<EventKind>(), Ok(kind));
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod feed;
+pub mod notifications;
 pub mod offers;
 pub mod orders;
 mod password;
@@ -11,6 +12,7 @@ pub mod sweeps;
 
 use crate::domain::FieldErrors;
 use crate::events::NewEvent;
+use notifications::Deliver;
 
 /// Why an operation was refused, in words a user understands.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +122,8 @@ pub struct Paged<T> {
     pub has_next: bool,
 }
 
-/// Writes an outbox row in the caller's transaction.
+/// Writes an outbox row, and the notifications of the people it concerns,
+/// in the caller's transaction.
 async fn record(tx: &mut sqlx::PgConnection, event: &NewEvent) -> MarketResult<i64> {
     let id = sqlx::query_scalar!(
         r#"INSERT INTO events (kind, actor_id, request_id, offer_id, order_id, dispute_id,
@@ -135,8 +138,14 @@ async fn record(tx: &mut sqlx::PgConnection, event: &NewEvent) -> MarketResult<i
         &event.audience,
         event.all_vendors,
     )
-    .fetch_one(tx)
+    .fetch_one(&mut *tx)
     .await?;
+    let recipients = event.recipients();
+    if let Some(note) = event.note().filter(|_| !recipients.is_empty()) {
+        notifications::InApp
+            .deliver(tx, id, &recipients, &note)
+            .await?;
+    }
     Ok(id)
 }
 

@@ -2,15 +2,15 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_htmx::{HX_BOOSTED, HX_PUSH_URL, HX_REQUEST};
 use tower_http::csrf::ProtectionError;
 
-use super::REQUEST_ID;
 use super::extract::Shell;
+use super::{AppState, REQUEST_ID};
 use crate::market::MarketError;
 
 #[derive(Debug, thiserror::Error)]
@@ -149,7 +149,11 @@ struct ErrorFragment {
 /// Renders responses that carry an [`ErrorPage`] as a full page (or, for
 /// htmx requests, a fragment), with the user's navigation and the request id;
 /// a refused boosted form keeps the browser's address as it was.
-pub async fn render_error_pages(request: Request, next: Next) -> Response {
+pub async fn render_error_pages(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let request_id = request
         .headers()
         .get(&REQUEST_ID)
@@ -184,7 +188,7 @@ pub async fn render_error_pages(request: Request, next: Next) -> Response {
         return (status, fragment).into_response();
     }
     let shell = match shell_source {
-        Some(source) => source.shell().await,
+        Some(source) => source.shell(&state.pool).await,
         None => Shell::anonymous(),
     };
     (

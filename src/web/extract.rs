@@ -4,14 +4,16 @@
 use axum::extract::{FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 use tower_sessions::Session;
 
+use super::AppState;
 use super::auth::AuthSession;
 use super::csrf;
 use super::error::AppError;
 use crate::domain::account::Role;
-use crate::market::MarketError;
 use crate::market::accounts::User;
+use crate::market::{MarketError, notifications};
 
 const FLASH_KEY: &str = "flash";
 
@@ -65,6 +67,8 @@ pub struct Shell {
     pub user: Option<User>,
     pub csrf_token: String,
     pub flashes: Vec<Flash>,
+    /// The signed-in user's unread notifications.
+    pub unread: i64,
 }
 
 impl Shell {
@@ -93,7 +97,16 @@ pub struct ShellSource {
 }
 
 impl ShellSource {
-    pub async fn shell(self) -> Shell {
+    pub async fn shell(self, pool: &PgPool) -> Shell {
+        let unread = match &self.user {
+            Some(user) => notifications::unread_count(pool, user.id)
+                .await
+                .unwrap_or_else(|err| {
+                    tracing::warn!(error = ?err, "could not count unread notifications");
+                    0
+                }),
+            None => 0,
+        };
         let csrf_token = csrf::token(&self.session).await.unwrap_or_else(|err| {
             tracing::warn!(error = ?err, "no CSRF token for the page");
             String::new()
@@ -111,14 +124,18 @@ impl ShellSource {
             user: self.user,
             csrf_token,
             flashes,
+            unread,
         }
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Shell {
+impl FromRequestParts<AppState> for Shell {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(_, msg)| anyhow::anyhow!("session layer missing: {msg}"))?;
@@ -129,7 +146,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Shell {
             session,
             user: auth.user,
         }
-        .shell()
+        .shell(&state.pool)
         .await)
     }
 }

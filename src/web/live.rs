@@ -31,7 +31,7 @@ use crate::events::relay::{Live, LiveEvent};
 use crate::market::accounts::User;
 use crate::market::feed::{self, FeedEvent, Position};
 use crate::market::requests::{self, OfferView, RequestSummary};
-use crate::market::{MarketError, Paging, orders};
+use crate::market::{MarketError, Paging, notifications, orders};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/events", get(events))
@@ -202,7 +202,7 @@ impl Connection {
         } else {
             self.record_fragment(event).await
         };
-        let html = match fragment {
+        let mut html = match fragment {
             Ok(Some(html)) => html,
             Ok(None) => self.notice(event),
             Err(err) => {
@@ -210,10 +210,34 @@ impl Connection {
                 self.notice(event)
             }
         };
+        if self.is_notified(event) {
+            html.push_str(&self.unread_badge().await);
+        }
         Event::default()
             .event(event.kind.as_str())
             .id(event.position.to_string())
             .data(html)
+    }
+
+    /// Whether this event made a notification for this viewer.
+    fn is_notified(&self, event: &FeedEvent) -> bool {
+        event.kind.notifies()
+            && event.audience.contains(&self.user.id)
+            && event.actor_id != Some(self.user.id)
+    }
+
+    /// The header's unread count, swapped in place (out of band).
+    async fn unread_badge(&self) -> String {
+        let unread = match notifications::unread_count(&self.pool, self.user.id).await {
+            Ok(unread) => unread,
+            Err(err) => {
+                tracing::warn!(error = ?err, "counting unread notifications");
+                return String::new();
+            }
+        };
+        UnreadBadge { unread, live: true }
+            .render()
+            .unwrap_or_default()
     }
 
     fn notice(&self, event: &FeedEvent) -> String {
@@ -316,6 +340,7 @@ impl Connection {
                     user: Some(user.clone()),
                     csrf_token: self.csrf_token.clone(),
                     flashes: Vec::new(),
+                    unread: 0,
                 };
                 let page = OrderPage::new(shell, order, String::new(), true);
                 Ok(Some(page.as_order().render()?))
@@ -341,6 +366,13 @@ fn shared_by_vendors(kind: EventKind) -> bool {
 #[template(path = "partials/board_row.html")]
 struct BoardRow {
     r: RequestSummary,
+}
+
+#[derive(Template)]
+#[template(path = "partials/unread.html")]
+struct UnreadBadge {
+    unread: i64,
+    live: bool,
 }
 
 #[derive(Template)]

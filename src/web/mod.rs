@@ -10,6 +10,7 @@ mod extract;
 mod fmt;
 mod form;
 mod live;
+mod notifications;
 mod orders;
 mod pages;
 mod requests;
@@ -64,7 +65,6 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
     let auth_layer =
         AuthManagerLayerBuilder::new(Backend::new(pool.clone()), session_layer).build();
 
-    let state = AppState { pool, config, live };
     let static_files = Router::new()
         .nest_service(
             "/static",
@@ -75,6 +75,7 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
             HeaderValue::from_static("public, max-age=86400"),
         ));
 
+    let state = AppState { pool, config, live };
     let app = Router::new()
         .merge(pages::router())
         .merge(auth::router())
@@ -84,10 +85,14 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
         .merge(requests::router())
         .merge(orders::router())
         .merge(live::router())
+        .merge(notifications::router())
         .fallback(pages::not_found)
         .layer(middleware::from_fn(csrf::verify_token))
         .layer(CsrfLayer::new().with_rejection_response(error::cross_origin_rejected))
-        .layer(middleware::from_fn(error::render_error_pages))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            error::render_error_pages,
+        ))
         .layer(auth_layer)
         .merge(static_files)
         .with_state(state)

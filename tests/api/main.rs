@@ -8,6 +8,7 @@ mod hostile;
 mod jobs;
 mod live;
 mod marketplace;
+mod notifications;
 mod races;
 mod security;
 mod shell;

@@ -1,0 +1,61 @@
+//! The user's notifications: the list, mark one read, mark all read.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::Redirect;
+use axum::routing::{get, post};
+
+use super::AppState;
+use super::error::AppError;
+use super::extract::{Id, Shell, SignedIn};
+use super::fmt::{ListQuery, Pager};
+use crate::market::Paging;
+use crate::market::notifications::{self, Notification};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/notifications", get(list))
+        .route("/notifications/{id}/read", post(mark_read))
+        .route("/notifications/read-all", post(mark_all_read))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "notifications/list.html")]
+struct NotificationsPage {
+    shell: Shell,
+    list: Vec<Notification>,
+    pager: Pager,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    shell: Shell,
+    Query(query): Query<ListQuery>,
+) -> Result<NotificationsPage, AppError> {
+    let page = notifications::list(&state.pool, &user, Paging::new(query.page())).await?;
+    Ok(NotificationsPage {
+        shell,
+        pager: Pager::new("/notifications", &[], page.page, page.has_next),
+        list: page.items,
+    })
+}
+
+async fn mark_read(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Id(id): Id,
+) -> Result<Redirect, AppError> {
+    notifications::mark_read(&state.pool, &user, id).await?;
+    Ok(Redirect::to("/notifications"))
+}
+
+async fn mark_all_read(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+) -> Result<Redirect, AppError> {
+    notifications::mark_all_read(&state.pool, &user).await?;
+    Ok(Redirect::to("/notifications"))
+}
