@@ -25,6 +25,7 @@ use super::csrf;
 use super::error::AppError;
 use super::extract::{Shell, SignedIn};
 use super::orders::OrderPage;
+use super::requests::RequestPage;
 use crate::domain::account::Role;
 use crate::events::EventKind;
 use crate::events::relay::{Live, LiveEvent};
@@ -219,6 +220,16 @@ impl Connection {
             .data(html)
     }
 
+    /// The shell a pushed fragment's forms need: the viewer and their token.
+    fn shell(&self) -> Shell {
+        Shell {
+            user: Some(self.user.clone()),
+            csrf_token: self.csrf_token.clone(),
+            flashes: Vec::new(),
+            unread: 0,
+        }
+    }
+
     /// Whether this event made a notification for this viewer.
     fn is_notified(&self, event: &FeedEvent) -> bool {
         event.kind.notifies()
@@ -291,6 +302,7 @@ impl Connection {
             ) => {
                 // A vendor's own offer is drawn even once the request has
                 // closed (so a losing offer shows "not chosen").
+                let mut summary = None;
                 let (offers, can_accept) = if vendor {
                     (
                         requests::own_offers_on(&self.pool, user, request_id).await?,
@@ -298,7 +310,16 @@ impl Connection {
                     )
                 } else {
                     match requests::get_request(&self.pool, user, request_id).await {
-                        Ok(view) => (view.offers, view.is_owner && view.is_open),
+                        Ok(view) => {
+                            let can_accept = view.is_owner && view.is_open;
+                            let offers = view.offers.clone();
+                            // On accept the owner's page switches to "order created".
+                            if event.kind == EventKind::OfferAccepted {
+                                let page = RequestPage::live_summary(self.shell(), view);
+                                summary = Some(page.as_summary().render()?);
+                            }
+                            (offers, can_accept)
+                        }
                         Err(MarketError::NotFound) => return Ok(None),
                         Err(err) => return Err(err.into()),
                     }
@@ -317,7 +338,9 @@ impl Connection {
                     show_card: !(vendor && created),
                     remove_row: (vendor && created).then_some(request_id),
                 };
-                Ok(Some(card.render()?))
+                Ok(Some(
+                    card.render()? + summary.as_deref().unwrap_or_default(),
+                ))
             }
             (
                 EventKind::OrderCreated
@@ -336,13 +359,7 @@ impl Connection {
                     Err(MarketError::NotFound) => return Ok(None),
                     Err(err) => return Err(err.into()),
                 };
-                let shell = Shell {
-                    user: Some(user.clone()),
-                    csrf_token: self.csrf_token.clone(),
-                    flashes: Vec::new(),
-                    unread: 0,
-                };
-                let page = OrderPage::new(shell, order, String::new(), true);
+                let page = OrderPage::new(self.shell(), order, String::new(), true);
                 Ok(Some(page.as_order().render()?))
             }
             _ => Ok(None),

@@ -56,7 +56,7 @@ pub fn rupees(money: Money) -> String {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "requests/show.html")]
+#[template(path = "requests/show.html", blocks = ["summary"])]
 pub struct RequestPage {
     shell: Shell,
     request: RequestView,
@@ -108,6 +108,21 @@ impl RequestPage {
             live_from: state.live.head().to_string(),
             live: false,
         })
+    }
+}
+
+impl RequestPage {
+    /// The request's summary (status, and the order once there is one),
+    /// drawn to replace itself on an open page.
+    pub fn live_summary(shell: Shell, request: RequestView) -> Self {
+        Self {
+            shell,
+            request,
+            offer_fields: Vec::new(),
+            can_accept: false,
+            live_from: String::new(),
+            live: true,
+        }
     }
 }
 

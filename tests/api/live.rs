@@ -351,3 +351,31 @@ async fn text_in_pushed_fragments_is_escaped(pool: PgPool) {
         event.data
     );
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn an_open_request_page_switches_to_order_created_on_accept(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let request_id = customer.create_request().await;
+    vendor.make_offer(request_id, "500").await;
+    let offer_id = app.offer_id(request_id, "v@example.com").await;
+    let mut stream = customer.events(Some("0-0")).await;
+    while stream.next().await.event != "offer_created" {}
+
+    let accepted = customer
+        .post(&format!("/offers/{offer_id}/accept"), &[])
+        .await;
+    let order_id = crate::helpers::id_after(accepted.location().unwrap(), "/orders/");
+
+    let event = stream.next().await;
+    assert_eq!(event.event, "offer_accepted");
+    assert!(
+        event.data.contains(&format!(
+            r#"<section id="request-{request_id}" hx-swap-oob="true" data-request-id="{request_id}" data-status="ORDER_CREATED">"#
+        )),
+        "{}",
+        event.data
+    );
+    assert!(event.data.contains(&format!("Follow order #{order_id}")));
+}
