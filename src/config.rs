@@ -22,6 +22,9 @@ pub struct Config {
     /// `DHUNE_DISPUTE_WINDOW_HOURS`: how long after completion a customer may
     /// open a dispute.
     pub dispute_window: time::Duration,
+    /// `DHUNE_AUTO_COMPLETE_HOURS`: orders left out for delivery this long
+    /// are completed by the sweep.
+    pub auto_complete_after: time::Duration,
 }
 
 impl Config {
@@ -33,6 +36,10 @@ impl Config {
             secure_cookies: parse_var("DHUNE_SECURE_COOKIES", "false")?,
             commission_bps: parse_var("DHUNE_COMMISSION_BPS", "1000")?,
             dispute_window: time::Duration::hours(parse_var("DHUNE_DISPUTE_WINDOW_HOURS", "72")?),
+            auto_complete_after: time::Duration::hours(parse_var(
+                "DHUNE_AUTO_COMPLETE_HOURS",
+                "48",
+            )?),
         })
     }
 
@@ -45,6 +52,7 @@ impl Config {
             secure_cookies: false,
             commission_bps: 1000,
             dispute_window: time::Duration::hours(72),
+            auto_complete_after: time::Duration::hours(48),
         }
     }
 }

@@ -191,7 +191,7 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
     let expiring_id = requests::create_request(pool, &arjun, &expiring).await?;
     offers::submit_offer(pool, &sparkle, expiring_id, &offer(450, 3, "")).await?;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    crate::jobs::sweep_once(pool).await;
+    crate::jobs::sweep_once(pool, Duration::hours(48)).await;
 
     // Orders at every stage.
     let stages: [(&[OrderStatus], &str); 6] = [

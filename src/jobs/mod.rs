@@ -11,15 +11,20 @@ use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::market::sweeps;
 
-/// Every `every`: expire overdue requests and offers, and delete expired
+/// Every `every`: expire overdue requests and offers, complete orders left
+/// out for delivery longer than `auto_complete_after`, and delete expired
 /// sessions.
-pub fn spawn_sweeps(pool: PgPool, every: Duration) -> JoinHandle<()> {
+pub fn spawn_sweeps(
+    pool: PgPool,
+    every: Duration,
+    auto_complete_after: time::Duration,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let sessions = PostgresStore::new(pool.clone());
         let mut ticker = tokio::time::interval(every);
         loop {
             ticker.tick().await;
-            sweep_once(&pool).await;
+            sweep_once(&pool, auto_complete_after).await;
             if let Err(err) = sessions.delete_expired().await {
                 tracing::warn!(error = %err, "deleting expired sessions failed; retrying next tick");
             }
@@ -27,8 +32,8 @@ pub fn spawn_sweeps(pool: PgPool, every: Duration) -> JoinHandle<()> {
     })
 }
 
-/// One pass of the expiry sweeps, draining the overdue rows batch by batch.
-pub async fn sweep_once(pool: &PgPool) {
+/// One pass of the sweeps, draining the overdue rows batch by batch.
+pub async fn sweep_once(pool: &PgPool, auto_complete_after: time::Duration) {
     loop {
         match sweeps::expire_requests(pool).await {
             Ok(0) => break,
@@ -45,6 +50,16 @@ pub async fn sweep_once(pool: &PgPool) {
             Ok(n) => tracing::info!(offers = n, "expired overdue offers"),
             Err(err) => {
                 tracing::warn!(error = ?err, "expiring offers failed; retrying next tick");
+                break;
+            }
+        }
+    }
+    loop {
+        match sweeps::auto_complete_orders(pool, auto_complete_after).await {
+            Ok(0) => break,
+            Ok(n) => tracing::info!(orders = n, "completed orders left out for delivery"),
+            Err(err) => {
+                tracing::warn!(error = ?err, "auto-completing orders failed; retrying next tick");
                 break;
             }
         }

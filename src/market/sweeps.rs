@@ -5,7 +5,8 @@
 
 use sqlx::PgPool;
 
-use super::{MarketResult, record};
+use super::{MarketError, MarketResult, record};
+use crate::domain::status::{Actor, OrderStatus, check_order_transition};
 use crate::events::{EventKind, NewEvent};
 
 /// How many rows one sweep transaction takes at most.
@@ -76,4 +77,57 @@ pub async fn expire_offers(pool: &PgPool) -> MarketResult<usize> {
     }
     tx.commit().await?;
     Ok(expired.len())
+}
+
+/// Completes orders left out for delivery longer than `after` (the customer
+/// never confirmed). Returns how many were completed.
+pub async fn auto_complete_orders(pool: &PgPool, after: time::Duration) -> MarketResult<usize> {
+    let now = time::OffsetDateTime::now_utc();
+    // The state machine lets the system make exactly this move.
+    check_order_transition(
+        OrderStatus::Delivering,
+        OrderStatus::Completed,
+        Actor::System,
+        "",
+        None,
+        after,
+        now,
+    )
+    .map_err(|err| MarketError::Internal(anyhow::anyhow!(err)))?;
+    let mut tx = pool.begin().await?;
+    let completed = sqlx::query!(
+        r#"UPDATE orders SET status = 'COMPLETED', status_changed_at = now(), updated_at = now(),
+                  completed_at = now()
+           WHERE id IN (SELECT id FROM orders
+                        WHERE status = 'DELIVERING' AND status_changed_at <= $1
+                        ORDER BY status_changed_at LIMIT $2
+                        FOR UPDATE SKIP LOCKED)
+             AND status = 'DELIVERING'
+           RETURNING id, request_id, customer_id, vendor_id"#,
+        now - after,
+        BATCH,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let note = format!(
+        "Completed automatically after {} hours out for delivery",
+        after.whole_hours()
+    );
+    for order in &completed {
+        sqlx::query!(
+            r#"INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note)
+               VALUES ($1, 'DELIVERING', 'COMPLETED', NULL, $2)"#,
+            order.id,
+            note,
+        )
+        .execute(&mut *tx)
+        .await?;
+        let event = NewEvent::new(EventKind::OrderStatusUpdated, None)
+            .request(order.request_id)
+            .order(order.id)
+            .to(&[order.customer_id, order.vendor_id]);
+        record(&mut tx, &event).await?;
+    }
+    tx.commit().await?;
+    Ok(completed.len())
 }

@@ -39,7 +39,9 @@ async fn concurrent_sweeps_expire_each_overdue_record_exactly_once(pool: PgPool)
     let runners: Vec<_> = (0..4)
         .map(|_| {
             let pool = app.pool.clone();
-            tokio::spawn(async move { dhune::jobs::sweep_once(&pool).await })
+            tokio::spawn(
+                async move { dhune::jobs::sweep_once(&pool, time::Duration::hours(48)).await },
+            )
         })
         .collect();
     for runner in runners {
@@ -76,11 +78,74 @@ async fn concurrent_sweeps_expire_each_overdue_record_exactly_once(pool: PgPool)
         .await;
     assert_eq!(doubled, 0, "no record expired twice");
 
-    dhune::jobs::sweep_once(&app.pool).await;
+    dhune::jobs::sweep_once(&app.pool, time::Duration::hours(48)).await;
     assert_eq!(
         app.count("SELECT count(*) FROM events WHERE kind LIKE '%_expired'")
             .await,
         91,
         "a second pass finds nothing"
     );
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn orders_left_out_for_delivery_complete_once_with_several_sweepers(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let mut orders = Vec::new();
+    for _ in 0..5 {
+        let request_id = customer.create_request().await;
+        vendor.make_offer(request_id, "500").await;
+        let offer_id = app.offer_id(request_id, "v@example.com").await;
+        let accepted = customer
+            .post(&format!("/offers/{offer_id}/accept"), &[])
+            .await;
+        let order_id = crate::helpers::id_after(accepted.location().unwrap(), "/orders/");
+        for step in ["PICKED_UP", "IN_PROGRESS", "DELIVERING"] {
+            vendor
+                .post(
+                    &format!("/orders/{order_id}/status"),
+                    &[("status", step.into())],
+                )
+                .await;
+        }
+        orders.push(order_id);
+    }
+    // Four of them have been out for delivery for two days.
+    sqlx::query(
+        "UPDATE orders SET status_changed_at = now() - interval '49 hours' WHERE id = ANY($1)",
+    )
+    .bind(&orders[..4])
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    let runners: Vec<_> = (0..4)
+        .map(|_| {
+            let pool = app.pool.clone();
+            tokio::spawn(
+                async move { dhune::jobs::sweep_once(&pool, time::Duration::hours(48)).await },
+            )
+        })
+        .collect();
+    for runner in runners {
+        runner.await.unwrap();
+    }
+
+    assert_eq!(
+        app.count("SELECT count(*) FROM orders WHERE status = 'COMPLETED'")
+            .await,
+        4
+    );
+    assert_eq!(app.status_of("orders", orders[4]).await, "DELIVERING");
+    let automatic = app
+        .count("SELECT count(*) FROM order_status_history WHERE to_status = 'COMPLETED' AND actor_id IS NULL")
+        .await;
+    assert_eq!(automatic, 4, "one history row each, by the system");
+    let events = app
+        .count(
+            "SELECT count(*) FROM events WHERE kind = 'order_status_updated' AND actor_id IS NULL",
+        )
+        .await;
+    assert_eq!(events, 4, "one event each");
 }
