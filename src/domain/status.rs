@@ -275,6 +275,36 @@ pub fn order_moves(from: OrderStatus, actor: Actor) -> Vec<&'static Rule> {
         .collect()
 }
 
+/// How an admin settles a dispute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisputeOutcome {
+    /// The vendor is paid: the order completes.
+    Release,
+    /// The customer is refunded: the order is cancelled.
+    Refund,
+}
+
+impl DisputeOutcome {
+    pub fn target(self) -> OrderStatus {
+        match self {
+            DisputeOutcome::Release => OrderStatus::Completed,
+            DisputeOutcome::Refund => OrderStatus::Cancelled,
+        }
+    }
+}
+
+impl FromStr for DisputeOutcome {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "release" => Ok(DisputeOutcome::Release),
+            "refund" => Ok(DisputeOutcome::Refund),
+            _ => Err("Choose release (pay the laundry) or refund (repay the customer).".into()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,5 +627,30 @@ mod tests {
         assert!(!may_ever_move_to(OrderStatus::PickedUp, Actor::Customer));
         assert!(!may_ever_move_to(OrderStatus::Disputed, Actor::Admin));
         assert!(!may_ever_move_to(OrderStatus::Created, Actor::Vendor));
+    }
+
+    #[test]
+    fn dispute_outcomes_name_their_target() {
+        assert_eq!(
+            "release"
+                .parse::<DisputeOutcome>()
+                .map(DisputeOutcome::target),
+            Ok(Completed)
+        );
+        assert_eq!(
+            "refund"
+                .parse::<DisputeOutcome>()
+                .map(DisputeOutcome::target),
+            Ok(Cancelled)
+        );
+        assert!("RELEASE".parse::<DisputeOutcome>().is_err());
+        for outcome in [DisputeOutcome::Release, DisputeOutcome::Refund] {
+            let to = outcome.target();
+            assert!(
+                order_moves(Disputed, Actor::Admin)
+                    .iter()
+                    .any(|r| r.to == to && r.kind == Transition::Resolve)
+            );
+        }
     }
 }

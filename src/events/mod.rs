@@ -23,10 +23,12 @@ pub enum EventKind {
     OrderCancelled,
     DisputeOpened,
     DisputeResolved,
+    UserSuspended,
+    UserReinstated,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::RequestCreated,
         EventKind::RequestCancelled,
         EventKind::RequestExpired,
@@ -42,6 +44,8 @@ impl EventKind {
         EventKind::OrderCancelled,
         EventKind::DisputeOpened,
         EventKind::DisputeResolved,
+        EventKind::UserSuspended,
+        EventKind::UserReinstated,
     ];
 
     /// Whether the people concerned get a notification for this kind.
@@ -66,6 +70,8 @@ impl EventKind {
             EventKind::OrderCancelled => "order_cancelled",
             EventKind::DisputeOpened => "dispute_opened",
             EventKind::DisputeResolved => "dispute_resolved",
+            EventKind::UserSuspended => "user_suspended",
+            EventKind::UserReinstated => "user_reinstated",
         }
     }
 }
@@ -213,7 +219,9 @@ impl NewEvent {
             | EventKind::RequestClosed
             | EventKind::OfferUpdated
             | EventKind::OfferWithdrawn
-            | EventKind::OrderCreated => None,
+            | EventKind::OrderCreated
+            | EventKind::UserSuspended
+            | EventKind::UserReinstated => None,
         }
     }
 }

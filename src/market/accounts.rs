@@ -4,11 +4,12 @@ use anyhow::Context;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use super::{MarketError, MarketResult, password, unique_as};
-use crate::domain::FieldErrors;
+use super::{MarketError, MarketResult, audit, password, record, unique_as};
 use crate::domain::account::{
     Email, LOGIN_WINDOW, MAX_FAILED_LOGINS, NewAccount, Password, Role, UserStatus, login_lockout,
 };
+use crate::domain::{FieldErrors, clean_text};
+use crate::events::{EventKind, NewEvent};
 
 /// A signed-up user as the app sees them.
 #[derive(Debug, Clone)]
@@ -197,4 +198,165 @@ pub async fn count_users(pool: &PgPool) -> MarketResult<i64> {
             .fetch_one(pool)
             .await?,
     )
+}
+
+/// An admin suspends an account (with a reason): the user's sessions end at
+/// once (the session hash includes the status), login is refused, and a
+/// suspended vendor's pending offers are withdrawn. Admins cannot be
+/// suspended. Recorded in the audit log in the same transaction.
+pub async fn suspend_user(
+    pool: &PgPool,
+    admin: &User,
+    user_id: i64,
+    reason: &str,
+) -> MarketResult<()> {
+    set_status(pool, admin, user_id, UserStatus::Suspended, reason).await
+}
+
+/// An admin reinstates a suspended account (with a reason).
+pub async fn reinstate_user(
+    pool: &PgPool,
+    admin: &User,
+    user_id: i64,
+    reason: &str,
+) -> MarketResult<()> {
+    set_status(pool, admin, user_id, UserStatus::Active, reason).await
+}
+
+async fn set_status(
+    pool: &PgPool,
+    admin: &User,
+    user_id: i64,
+    to: UserStatus,
+    reason: &str,
+) -> MarketResult<()> {
+    if admin.role != Role::Admin {
+        return Err(MarketError::NotFound);
+    }
+    let reason = clean_text(reason, 1, 2000, true)
+        .map_err(|message| MarketError::Invalid(FieldErrors::single("reason", message)))?;
+    let from = match to {
+        UserStatus::Suspended => UserStatus::Active,
+        UserStatus::Active => UserStatus::Suspended,
+    };
+    let mut tx = pool.begin().await?;
+    let target = sqlx::query!(
+        "SELECT role, status FROM users WHERE id = $1 FOR UPDATE",
+        user_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(MarketError::NotFound)?;
+    if target.role == Role::Admin.as_str() {
+        return Err(MarketError::Forbidden(
+            "Admin accounts cannot be suspended here.".into(),
+        ));
+    }
+    if target.status != from.as_str() {
+        return Err(MarketError::Conflict(format!(
+            "This account is already {}.",
+            to.as_str().to_lowercase()
+        )));
+    }
+    sqlx::query!(
+        "UPDATE users SET status = $2, updated_at = now() WHERE id = $1",
+        user_id,
+        to.as_str()
+    )
+    .execute(&mut *tx)
+    .await?;
+    if to == UserStatus::Suspended && target.role == Role::Vendor.as_str() {
+        let withdrawn = sqlx::query!(
+            r#"UPDATE offers o SET status = 'WITHDRAWN', updated_at = now()
+               FROM requests r
+               WHERE r.id = o.request_id AND o.vendor_id = $1 AND o.status = 'PENDING'
+               RETURNING o.id, o.request_id, r.customer_id"#,
+            user_id
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for offer in withdrawn {
+            let event = NewEvent::new(EventKind::OfferWithdrawn, Some(admin.id))
+                .request(offer.request_id)
+                .offer(offer.id)
+                .to(&[offer.customer_id, user_id]);
+            record(&mut tx, &event).await?;
+        }
+    }
+    let kind = match to {
+        UserStatus::Suspended => EventKind::UserSuspended,
+        UserStatus::Active => EventKind::UserReinstated,
+    };
+    record(&mut tx, &NewEvent::new(kind, Some(admin.id)).to(&[user_id])).await?;
+    let entry = audit::Entry {
+        action: match to {
+            UserStatus::Suspended => "user.suspend",
+            UserStatus::Active => "user.reinstate",
+        },
+        target_type: "user",
+        target_id: user_id,
+        reason: &reason,
+        before: Some(from.as_str()),
+        after: Some(to.as_str()),
+    };
+    audit::write(&mut tx, admin, &entry).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// An account in the admin's list.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub status: UserStatus,
+    pub business_name: Option<String>,
+    pub created_at: time::OffsetDateTime,
+}
+
+/// All accounts for admins, newest first, by status and a text search over
+/// email, name, business and id.
+pub async fn list_accounts(
+    pool: &PgPool,
+    admin: &User,
+    status: Option<UserStatus>,
+    search: &str,
+    paging: super::Paging,
+) -> MarketResult<super::Paged<Account>> {
+    if admin.role != Role::Admin {
+        return Err(MarketError::NotFound);
+    }
+    let search = search.trim();
+    let rows = sqlx::query!(
+        r#"SELECT u.id, u.name, u.email, u.role, u.status, v.business_name AS "business_name?", u.created_at
+           FROM users u LEFT JOIN vendors v ON v.user_id = u.id
+           WHERE ($1::text IS NULL OR u.status = $1)
+             AND ($2 = '' OR u.email ILIKE '%' || $2 || '%' OR u.name ILIKE '%' || $2 || '%'
+                  OR v.business_name ILIKE '%' || $2 || '%' OR u.id::text = $2)
+           ORDER BY u.created_at DESC, u.id DESC
+           LIMIT $3 OFFSET $4"#,
+        status.map(UserStatus::as_str),
+        search,
+        paging.limit(),
+        paging.offset(),
+    )
+    .fetch_all(pool)
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            Ok(Account {
+                id: r.id,
+                name: r.name,
+                email: r.email,
+                role: r.role.parse().map_err(anyhow::Error::msg)?,
+                status: r.status.parse().map_err(anyhow::Error::msg)?,
+                business_name: r.business_name,
+                created_at: r.created_at,
+            })
+        })
+        .collect::<MarketResult<Vec<_>>>()?;
+    Ok(paging.finish(items))
 }

@@ -5,17 +5,18 @@ use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
 
 use super::accounts::User;
+use super::audit;
 use super::requests::{Item, items};
 use super::{
     CHANGED_MEANWHILE, MarketError, MarketResult, Paged, Paging, record, status, unique_as,
 };
-use crate::domain::FieldErrors;
 use crate::domain::account::Role;
 use crate::domain::money::Money;
 use crate::domain::status::{
-    Actor, OrderStatus, Rule, Transition, TransitionError, check_order_transition,
+    Actor, DisputeOutcome, OrderStatus, Rule, Transition, TransitionError, check_order_transition,
     may_ever_move_to, order_moves,
 };
+use crate::domain::{FieldErrors, clean_text};
 use crate::events::{EventKind, NewEvent};
 
 /// An order in a list.
@@ -272,22 +273,9 @@ pub async fn transition(
     reason: &str,
     dispute_window: Duration,
 ) -> MarketResult<()> {
-    let reason = reason.trim();
-    if reason.chars().count() > 2000 {
-        return Err(MarketError::Invalid(FieldErrors::single(
-            "reason",
-            "Please keep the reason under 2000 characters.",
-        )));
-    }
-    if reason
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-    {
-        return Err(MarketError::Invalid(FieldErrors::single(
-            "reason",
-            "Please remove the control characters.",
-        )));
-    }
+    let reason = clean_text(reason, 0, 2000, true)
+        .map_err(|message| MarketError::Invalid(FieldErrors::single("reason", message)))?;
+    let reason = reason.as_str();
     let mut tx = pool.begin().await?;
     let order = sqlx::query!(
         "SELECT status, customer_id, vendor_id, completed_at, request_id FROM orders WHERE id = $1",
@@ -399,8 +387,61 @@ pub async fn transition(
         }
     };
     record(&mut tx, &event).await?;
+    if actor.role == Role::Admin {
+        let (action, target_type, target_id) = match (rule.kind, event.dispute_id) {
+            (Transition::Resolve, Some(dispute_id)) => ("dispute.resolve", "dispute", dispute_id),
+            (Transition::Cancel, _) => ("order.force_cancel", "order", order_id),
+            _ => ("order.status", "order", order_id),
+        };
+        let entry = audit::Entry {
+            action,
+            target_type,
+            target_id,
+            reason,
+            before: Some(from.as_str()),
+            after: Some(to.as_str()),
+        };
+        audit::write(&mut tx, actor, &entry).await?;
+    }
     tx.commit().await?;
     Ok(())
+}
+
+/// An admin settles an open dispute: `release` completes the order (the
+/// vendor is paid), `refund` cancels it; the note is required.
+pub async fn resolve_dispute(
+    pool: &PgPool,
+    admin: &User,
+    dispute_id: i64,
+    outcome: DisputeOutcome,
+    note: &str,
+    dispute_window: Duration,
+) -> MarketResult<i64> {
+    if admin.role != Role::Admin {
+        return Err(MarketError::NotFound);
+    }
+    let dispute = sqlx::query!(
+        "SELECT order_id, status FROM disputes WHERE id = $1",
+        dispute_id
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(MarketError::NotFound)?;
+    if dispute.status != "OPEN" {
+        return Err(MarketError::Conflict(
+            "This dispute is already resolved.".into(),
+        ));
+    }
+    transition(
+        pool,
+        admin,
+        dispute.order_id,
+        outcome.target(),
+        note,
+        dispute_window,
+    )
+    .await?;
+    Ok(dispute.order_id)
 }
 
 /// The vendor moves the order forward, or the customer confirms delivery.

@@ -186,6 +186,8 @@ fn describe(event: &FeedEvent, viewer: &User) -> (String, Option<String>) {
             format!("The dispute on order #{order} was resolved"),
             order_link,
         ),
+        EventKind::UserSuspended => ("An account was suspended".into(), None),
+        EventKind::UserReinstated => ("An account was reinstated".into(), None),
     }
 }
 

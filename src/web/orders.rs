@@ -13,7 +13,7 @@ use tower_sessions::Session;
 
 use super::AppState;
 use super::error::AppError;
-use super::extract::{FlashKind, Id, Shell, SignedIn, flash};
+use super::extract::{Admin, FlashKind, Id, Shell, SignedIn, flash};
 use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
 use crate::domain::FieldErrors;
 use crate::domain::status::{OrderStatus, Transition};
@@ -78,6 +78,7 @@ pub struct OrderPage {
     order: OrderView,
     can_cancel: bool,
     can_dispute: bool,
+    can_resolve: bool,
     problem: Option<String>,
     cancel_reason: String,
     cancel_error: Option<String>,
@@ -109,6 +110,7 @@ impl OrderPage {
             live,
             can_cancel: order.can(Transition::Cancel),
             can_dispute: order.can(Transition::Dispute),
+            can_resolve: order.can(Transition::Resolve),
             order,
             problem: None,
             cancel_reason: String::new(),
@@ -178,7 +180,7 @@ async fn update_status(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct ReasonFormData {
+pub struct ReasonFormData {
     reason: String,
 }
 
@@ -217,6 +219,27 @@ async fn dispute(
         &session,
         id,
         ReasonForm::Dispute,
+        form.reason,
+    )
+    .await
+}
+
+/// An admin's force-cancel: the same operation (audited for admins).
+pub async fn cancel_as_admin(
+    State(state): State<AppState>,
+    Admin(user): Admin,
+    shell: Shell,
+    session: Session,
+    Id(id): Id,
+    Form(form): Form<ReasonFormData>,
+) -> Result<Response, AppError> {
+    with_reason(
+        &state,
+        &user,
+        shell,
+        &session,
+        id,
+        ReasonForm::Cancel,
         form.reason,
     )
     .await

@@ -2,6 +2,7 @@
 //! (`#[sqlx::test]`), and browsers that keep cookies and CSRF tokens.
 
 mod accounts;
+mod admin;
 mod browser;
 mod helpers;
 mod hostile;

@@ -1,0 +1,261 @@
+//! Admin actions: force-cancel, dispute resolution, suspension; each needs a
+//! reason, is refused to others, and leaves an audit row.
+
+use reqwest::StatusCode;
+use sqlx::PgPool;
+
+use crate::helpers::{Browser, TestApp, id_after};
+
+/// An order moved to PICKED_UP, with its customer and vendor.
+async fn picked_up_order(app: &TestApp) -> (Browser, Browser, i64) {
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let request_id = customer.create_request().await;
+    vendor.make_offer(request_id, "500").await;
+    let offer_id = app.offer_id(request_id, "v@example.com").await;
+    let accepted = customer
+        .post(&format!("/offers/{offer_id}/accept"), &[])
+        .await;
+    let order_id = id_after(accepted.location().unwrap(), "/orders/");
+    vendor
+        .post(
+            &format!("/orders/{order_id}/status"),
+            &[("status", "PICKED_UP".into())],
+        )
+        .await;
+    (customer, vendor, order_id)
+}
+
+async fn audit_rows(
+    app: &TestApp,
+) -> Vec<(String, String, i64, String, Option<String>, Option<String>)> {
+    sqlx::query_as("SELECT action, target_type, target_id, reason, before_status, after_status FROM audit_log ORDER BY id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn an_admin_force_cancels_an_order_with_a_reason_on_record(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (customer, _vendor, order_id) = picked_up_order(&app).await;
+    let admin = app.admin("a@example.com").await;
+    let path = format!("/admin/orders/{order_id}/cancel");
+
+    assert_eq!(
+        customer
+            .post(&path, &[("reason", "please".into())])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        admin.post(&path, &[("reason", " ".into())]).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert!(audit_rows(&app).await.is_empty());
+
+    admin
+        .post(&path, &[("reason", "Laundry closed for good".into())])
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    assert_eq!(app.status_of("orders", order_id).await, "CANCELLED");
+    assert_eq!(
+        audit_rows(&app).await,
+        [(
+            "order.force_cancel".into(),
+            "order".into(),
+            order_id,
+            "Laundry closed for good".into(),
+            Some("PICKED_UP".into()),
+            Some("CANCELLED".into())
+        )]
+    );
+    assert_eq!(
+        admin
+            .post(&path, &[("reason", "again".into())])
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn an_admin_resolves_a_dispute(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (customer, vendor, order_id) = picked_up_order(&app).await;
+    customer
+        .post(
+            &format!("/orders/{order_id}/dispute"),
+            &[("reason", "Lost a sock".into())],
+        )
+        .await;
+    let dispute_id: i64 = sqlx::query_scalar("SELECT id FROM disputes")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let admin = app.admin("a@example.com").await;
+    let path = format!("/admin/disputes/{dispute_id}/resolve");
+    let page = admin.get(&format!("/orders/{order_id}")).await;
+    assert!(
+        page.body.contains(&format!(r#"action="{path}""#)),
+        "the order page offers the resolution"
+    );
+
+    assert_eq!(
+        vendor
+            .post(
+                &path,
+                &[("outcome", "release".into()), ("note", "x".into())]
+            )
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        admin
+            .post(&path, &[("outcome", "release".into()), ("note", "".into())])
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        admin
+            .post(&path, &[("outcome", "split".into()), ("note", "x".into())])
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    admin
+        .post(
+            &path,
+            &[
+                ("outcome", "release".into()),
+                ("note", "Sock found in the van".into()),
+            ],
+        )
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    assert_eq!(app.status_of("orders", order_id).await, "COMPLETED");
+    let (status, outcome, note): (String, String, String) =
+        sqlx::query_as("SELECT status, outcome, resolution_note FROM disputes WHERE id = $1")
+            .bind(dispute_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (status.as_str(), outcome.as_str(), note.as_str()),
+        ("RESOLVED", "RELEASE", "Sock found in the van")
+    );
+    let rows = audit_rows(&app).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].2),
+        ("dispute.resolve", dispute_id)
+    );
+    assert!(
+        customer
+            .get(&format!("/orders/{order_id}"))
+            .await
+            .body
+            .contains("payment released to the laundry")
+    );
+    assert_eq!(
+        admin
+            .post(&path, &[("outcome", "refund".into()), ("note", "x".into())])
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn a_suspended_vendor_is_signed_out_and_their_pending_offers_withdrawn(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let request_id = customer.create_request().await;
+    vendor.make_offer(request_id, "500").await;
+    let offer_id = app.offer_id(request_id, "v@example.com").await;
+    let admin = app.admin("a@example.com").await;
+    let vendor_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'v@example.com'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let admin_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'a@example.com'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let suspend = format!("/admin/users/{vendor_id}/suspend");
+
+    assert!(
+        admin
+            .get("/admin/users?q=v%40example")
+            .await
+            .body
+            .contains(&format!(
+                r#"data-user-id="{vendor_id}" data-status="ACTIVE""#
+            ))
+    );
+    assert_eq!(
+        customer
+            .post(&suspend, &[("reason", "x".into())])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let refused = admin.post(&suspend, &[("reason", "".into())]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("Reason: This field is required."));
+    assert_eq!(
+        vendor.get("/board").await.status,
+        StatusCode::OK,
+        "nothing changed"
+    );
+
+    admin
+        .post(&suspend, &[("reason", "Fake reviews".into())])
+        .await
+        .assert_redirect("/admin/users");
+    assert_eq!(app.status_of("users", vendor_id).await, "SUSPENDED");
+    assert_eq!(app.status_of("offers", offer_id).await, "WITHDRAWN");
+    assert_eq!(
+        vendor.get("/board").await.status,
+        StatusCode::SEE_OTHER,
+        "their session ended at once"
+    );
+    assert_eq!(
+        admin
+            .post(&suspend, &[("reason", "again".into())])
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        admin
+            .post(
+                &format!("/admin/users/{admin_id}/suspend"),
+                &[("reason", "x".into())]
+            )
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    admin
+        .post(
+            &format!("/admin/users/{vendor_id}/reinstate"),
+            &[("reason", "Appeal upheld".into())],
+        )
+        .await
+        .assert_redirect("/admin/users");
+    assert_eq!(app.status_of("users", vendor_id).await, "ACTIVE");
+    let actions: Vec<String> = audit_rows(&app).await.into_iter().map(|r| r.0).collect();
+    assert_eq!(actions, ["user.suspend", "user.reinstate"]);
+    assert_eq!(
+        app.count("SELECT count(*) FROM events WHERE kind = 'user_suspended'")
+            .await,
+        1
+    );
+}
