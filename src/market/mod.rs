@@ -2,6 +2,7 @@
 //! transaction lives here; each operation checks the rules from `domain`.
 
 pub mod accounts;
+pub mod admin;
 mod audit;
 pub mod feed;
 pub mod notifications;

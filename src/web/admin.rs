@@ -15,15 +15,17 @@ use super::AppState;
 use super::error::AppError;
 use super::extract::{Admin, FlashKind, Id, Shell, flash};
 use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
-use super::pages::Placeholder;
 use crate::domain::account::UserStatus;
 use crate::domain::status::DisputeOutcome;
 use crate::market::accounts::{self, Account};
+use crate::market::admin::{self, AuditRow, DisputeRow, Today};
 use crate::market::{MarketError, Paging, orders};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(dashboard))
+        .route("/admin/disputes", get(disputes))
+        .route("/admin/audit", get(audit))
         .route("/admin/users", get(users))
         .route("/admin/users/{id}/suspend", post(suspend))
         .route("/admin/users/{id}/reinstate", post(reinstate))
@@ -34,12 +36,108 @@ pub fn router() -> Router<AppState> {
         .route("/admin/disputes/{id}/resolve", post(resolve))
 }
 
-async fn dashboard(Admin(_user): Admin, shell: Shell) -> Placeholder {
-    Placeholder {
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/dashboard.html")]
+struct DashboardPage {
+    shell: Shell,
+    today: Today,
+    disputes: Vec<DisputeRow>,
+}
+
+async fn dashboard(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    shell: Shell,
+) -> Result<DashboardPage, AppError> {
+    let today = admin::today(&state.pool, &admin).await?;
+    let queue = admin::disputes(&state.pool, &admin, true, Paging::new(None)).await?;
+    Ok(DashboardPage {
         shell,
-        heading: "Admin",
-        text: "Platform activity, disputes and moderation will appear here. Accounts: /admin/users.",
-    }
+        today,
+        disputes: queue.items,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/disputes.html")]
+struct DisputesPage {
+    shell: Shell,
+    disputes: Vec<DisputeRow>,
+    only_open: bool,
+    pager: Pager,
+}
+
+async fn disputes(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    shell: Shell,
+    Query(query): Query<ListQuery>,
+) -> Result<DisputesPage, AppError> {
+    let only_open = query.status != "ALL";
+    let page = admin::disputes(&state.pool, &admin, only_open, Paging::new(query.page())).await?;
+    Ok(DisputesPage {
+        shell,
+        pager: Pager::new(
+            "/admin/disputes",
+            &[("status", if only_open { "" } else { "ALL" })],
+            page.page,
+            page.has_next,
+        ),
+        disputes: page.items,
+        only_open,
+    })
+}
+
+/// The actions the audit log records, for its filter.
+const AUDIT_ACTIONS: [&str; 5] = [
+    "order.force_cancel",
+    "order.status",
+    "dispute.resolve",
+    "user.suspend",
+    "user.reinstate",
+];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AuditQuery {
+    action: String,
+    page: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/audit.html")]
+struct AuditPage {
+    shell: Shell,
+    list: Vec<AuditRow>,
+    actions: Vec<FilterOption>,
+    pager: Pager,
+}
+
+async fn audit(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    shell: Shell,
+    Query(query): Query<AuditQuery>,
+) -> Result<AuditPage, AppError> {
+    let action = AUDIT_ACTIONS.iter().copied().find(|a| *a == query.action);
+    let page = admin::audit_log(
+        &state.pool,
+        &admin,
+        action.unwrap_or_default(),
+        Paging::new(query.page.parse().ok()),
+    )
+    .await?;
+    Ok(AuditPage {
+        shell,
+        pager: Pager::new(
+            "/admin/audit",
+            &[("action", action.unwrap_or_default())],
+            page.page,
+            page.has_next,
+        ),
+        list: page.items,
+        actions: filter_options(&AUDIT_ACTIONS, action, |a| a, |a| a),
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -45,12 +45,3 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
 pub async fn not_found() -> AppError {
     AppError::Market(MarketError::NotFound)
 }
-
-/// A page whose content arrives with a later part of the product.
-#[derive(Template, WebTemplate)]
-#[template(path = "placeholder.html")]
-pub struct Placeholder {
-    pub shell: Shell,
-    pub heading: &'static str,
-    pub text: &'static str,
-}

@@ -259,3 +259,86 @@ async fn a_suspended_vendor_is_signed_out_and_their_pending_offers_withdrawn(poo
         1
     );
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn the_admin_home_counts_today_and_queues_open_disputes(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (customer, vendor, order_id) = picked_up_order(&app).await;
+    customer
+        .post(
+            &format!("/orders/{order_id}/dispute"),
+            &[("reason", "Torn <b>shirt</b>".into())],
+        )
+        .await;
+    let dispute_id: i64 = sqlx::query_scalar("SELECT id FROM disputes")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let admin = app.admin("a@example.com").await;
+
+    let home = admin.get("/admin").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(
+        home.body
+            .contains(r#"<span class="value">1</span><span class="label">requests posted</span>"#),
+        "{}",
+        home.body
+    );
+    assert!(
+        home.body
+            .contains(r#"<span class="value">1</span><span class="label">open disputes</span>"#)
+    );
+    assert!(home.body.contains(&format!(
+        r#"data-dispute-id="{dispute_id}" data-status="OPEN""#
+    )));
+    assert!(
+        home.body.contains("Torn &lt;b&gt;shirt&lt;/b&gt;")
+            || home.body.contains("Torn &#60;b&#62;"),
+        "escaped"
+    );
+    for path in ["/admin/disputes", "/admin/audit", "/admin/users"] {
+        assert_eq!(admin.get(path).await.status, StatusCode::OK, "{path}");
+        assert_eq!(
+            vendor.get(path).await.status,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+
+    admin
+        .post(
+            &format!("/admin/disputes/{dispute_id}/resolve"),
+            &[("outcome", "refund".into()), ("note", "Refunded".into())],
+        )
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    assert!(
+        !admin
+            .get("/admin/disputes")
+            .await
+            .body
+            .contains("data-dispute-id="),
+        "the queue is empty"
+    );
+    assert!(
+        admin
+            .get("/admin/disputes?status=ALL")
+            .await
+            .body
+            .contains(&format!(
+                r#"data-dispute-id="{dispute_id}" data-status="RESOLVED""#
+            ))
+    );
+    let audit = admin.get("/admin/audit?action=dispute.resolve").await;
+    assert_eq!(audit.body.matches("data-audit-id=").count(), 1);
+    assert!(audit.body.contains("Refunded") && audit.body.contains("a@example.com"));
+    assert_eq!(
+        admin
+            .get("/admin/audit?action=user.suspend")
+            .await
+            .body
+            .matches("data-audit-id=")
+            .count(),
+        0
+    );
+}
