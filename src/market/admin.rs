@@ -128,3 +128,175 @@ pub async fn audit_log(
     .await?;
     Ok(paging.finish(rows))
 }
+
+/// The filters of the admin's record lists: a status word (already checked
+/// against the record's statuses), a range of days (Nepal time, both ends
+/// included) and a text search.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub status: Option<&'static str>,
+    pub from: Option<time::Date>,
+    pub to: Option<time::Date>,
+    pub search: String,
+}
+
+impl Filter {
+    fn since(&self) -> Option<OffsetDateTime> {
+        self.from.map(|d| d.midnight().assume_offset(LOCAL_OFFSET))
+    }
+
+    fn until(&self) -> Option<OffsetDateTime> {
+        self.to
+            .and_then(|d| d.next_day())
+            .map(|d| d.midnight().assume_offset(LOCAL_OFFSET))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestRow {
+    pub id: i64,
+    pub status: String,
+    pub customer: String,
+    pub place: String,
+    pub services: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// Every request, newest first, filtered; the search matches the id, the
+/// customer's email or name, and the city or area.
+pub async fn requests(
+    pool: &PgPool,
+    admin: &User,
+    filter: &Filter,
+    paging: Paging,
+) -> MarketResult<Paged<RequestRow>> {
+    require_admin(admin)?;
+    let rows = sqlx::query_as!(
+        RequestRow,
+        r#"SELECT r.id, r.status, u.email AS customer, concat_ws(', ', nullif(r.area, ''), nullif(r.city, '')) AS "place!",
+                  request_services_text(r.id) AS "services!", r.created_at
+           FROM requests r JOIN users u ON u.id = r.customer_id
+           WHERE ($1::text IS NULL OR r.status = $1)
+             AND ($2::timestamptz IS NULL OR r.created_at >= $2)
+             AND ($3::timestamptz IS NULL OR r.created_at < $3)
+             AND ($4 = '' OR r.id::text = $4 OR u.email ILIKE '%' || $4 || '%' OR u.name ILIKE '%' || $4 || '%'
+                  OR r.city ILIKE '%' || $4 || '%' OR r.area ILIKE '%' || $4 || '%')
+           ORDER BY r.created_at DESC, r.id DESC
+           LIMIT $5 OFFSET $6"#,
+        filter.status,
+        filter.since(),
+        filter.until(),
+        filter.search,
+        paging.limit(),
+        paging.offset(),
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(paging.finish(rows))
+}
+
+#[derive(Debug, Clone)]
+pub struct OfferRow {
+    pub id: i64,
+    pub request_id: i64,
+    pub status: String,
+    pub business: String,
+    pub price: Money,
+    pub created_at: OffsetDateTime,
+}
+
+/// Every offer, newest first, filtered; the search matches the offer or
+/// request id and the vendor's email or business name.
+pub async fn offers(
+    pool: &PgPool,
+    admin: &User,
+    filter: &Filter,
+    paging: Paging,
+) -> MarketResult<Paged<OfferRow>> {
+    require_admin(admin)?;
+    let rows = sqlx::query!(
+        r#"SELECT o.id, o.request_id, o.status, v.business_name, o.price_paisa, o.created_at
+           FROM offers o JOIN vendors v ON v.user_id = o.vendor_id JOIN users u ON u.id = o.vendor_id
+           WHERE ($1::text IS NULL OR o.status = $1)
+             AND ($2::timestamptz IS NULL OR o.created_at >= $2)
+             AND ($3::timestamptz IS NULL OR o.created_at < $3)
+             AND ($4 = '' OR o.id::text = $4 OR o.request_id::text = $4 OR u.email ILIKE '%' || $4 || '%'
+                  OR v.business_name ILIKE '%' || $4 || '%')
+           ORDER BY o.created_at DESC, o.id DESC
+           LIMIT $5 OFFSET $6"#,
+        filter.status,
+        filter.since(),
+        filter.until(),
+        filter.search,
+        paging.limit(),
+        paging.offset(),
+    )
+    .fetch_all(pool)
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(|r| OfferRow {
+            id: r.id,
+            request_id: r.request_id,
+            status: r.status,
+            business: r.business_name,
+            price: Money::from_paisa(r.price_paisa),
+            created_at: r.created_at,
+        })
+        .collect();
+    Ok(paging.finish(items))
+}
+
+#[derive(Debug, Clone)]
+pub struct OrderRow {
+    pub id: i64,
+    pub status: String,
+    pub customer: String,
+    pub business: String,
+    pub price: Money,
+    pub commission: Money,
+    pub created_at: OffsetDateTime,
+}
+
+/// Every order, newest first, filtered; the search matches the order or
+/// request id, the customer's email or name and the vendor's business.
+pub async fn orders(
+    pool: &PgPool,
+    admin: &User,
+    filter: &Filter,
+    paging: Paging,
+) -> MarketResult<Paged<OrderRow>> {
+    require_admin(admin)?;
+    let rows = sqlx::query!(
+        r#"SELECT o.id, o.status, c.email AS customer, v.business_name, o.price_paisa, o.commission_paisa, o.created_at
+           FROM orders o JOIN users c ON c.id = o.customer_id JOIN vendors v ON v.user_id = o.vendor_id
+           WHERE ($1::text IS NULL OR o.status = $1)
+             AND ($2::timestamptz IS NULL OR o.created_at >= $2)
+             AND ($3::timestamptz IS NULL OR o.created_at < $3)
+             AND ($4 = '' OR o.id::text = $4 OR o.request_id::text = $4 OR c.email ILIKE '%' || $4 || '%'
+                  OR c.name ILIKE '%' || $4 || '%' OR v.business_name ILIKE '%' || $4 || '%')
+           ORDER BY o.created_at DESC, o.id DESC
+           LIMIT $5 OFFSET $6"#,
+        filter.status,
+        filter.since(),
+        filter.until(),
+        filter.search,
+        paging.limit(),
+        paging.offset(),
+    )
+    .fetch_all(pool)
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(|r| OrderRow {
+            id: r.id,
+            status: r.status,
+            customer: r.customer,
+            business: r.business_name,
+            price: Money::from_paisa(r.price_paisa),
+            commission: Money::from_paisa(r.commission_paisa),
+            created_at: r.created_at,
+        })
+        .collect();
+    Ok(paging.finish(items))
+}

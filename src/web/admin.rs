@@ -16,15 +16,18 @@ use super::error::AppError;
 use super::extract::{Admin, FlashKind, Id, Shell, flash};
 use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
 use crate::domain::account::UserStatus;
-use crate::domain::status::DisputeOutcome;
+use crate::domain::status::{DisputeOutcome, OfferStatus, OrderStatus, RequestStatus};
 use crate::market::accounts::{self, Account};
 use crate::market::admin::{self, AuditRow, DisputeRow, Today};
-use crate::market::{MarketError, Paging, orders};
+use crate::market::{MarketError, Paged, Paging, orders};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(dashboard))
         .route("/admin/disputes", get(disputes))
+        .route("/admin/requests", get(all_requests))
+        .route("/admin/offers", get(all_offers))
+        .route("/admin/orders", get(all_orders))
         .route("/admin/audit", get(audit))
         .route("/admin/users", get(users))
         .route("/admin/users/{id}/suspend", post(suspend))
@@ -303,4 +306,149 @@ async fn resolve(
     .await?;
     flash(&session, FlashKind::Success, "The dispute is resolved.").await?;
     Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
+}
+
+/// `?status=&from=&to=&q=&page=` of the admin's record lists.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RecordQuery {
+    status: String,
+    from: String,
+    to: String,
+    q: String,
+    page: String,
+}
+
+/// What every record list shows above its table.
+struct Listing {
+    filter: admin::Filter,
+    filter_options: Vec<FilterOption>,
+    from: String,
+    to: String,
+    q: String,
+    paging: Paging,
+}
+
+impl Listing {
+    /// Reads the query leniently: an unknown status or a malformed date is
+    /// ignored, as if not given.
+    fn new<T: Copy + PartialEq + std::str::FromStr>(
+        query: &RecordQuery,
+        all: &[T],
+        value: fn(T) -> &'static str,
+        label: fn(T) -> &'static str,
+    ) -> Self {
+        let status = query.status.parse::<T>().ok();
+        let day = time::macros::format_description!("[year]-[month]-[day]");
+        let from = time::Date::parse(query.from.trim(), &day).ok();
+        let to = time::Date::parse(query.to.trim(), &day).ok();
+        let q: String = query.q.trim().chars().take(100).collect();
+        Self {
+            filter: admin::Filter {
+                status: status.map(value),
+                from,
+                to,
+                search: q.clone(),
+            },
+            filter_options: filter_options(all, status, value, label),
+            from: from.map(|d| d.to_string()).unwrap_or_default(),
+            to: to.map(|d| d.to_string()).unwrap_or_default(),
+            q,
+            paging: Paging::new(query.page.parse().ok()),
+        }
+    }
+
+    fn pager(&self, path: &str, page: i64, has_next: bool) -> Pager {
+        let filters = [
+            ("status", self.filter.status.unwrap_or_default()),
+            ("from", self.from.as_str()),
+            ("to", self.to.as_str()),
+            ("q", self.q.as_str()),
+        ];
+        Pager::new(path, &filters, page, has_next)
+    }
+}
+
+macro_rules! record_list {
+    ($page:ident, $template:literal, $row:ty) => {
+        #[derive(Template, WebTemplate)]
+        #[template(path = $template)]
+        struct $page {
+            shell: Shell,
+            list: Vec<$row>,
+            filter_action: &'static str,
+            filter_options: Vec<FilterOption>,
+            from: String,
+            to: String,
+            q: String,
+            pager: Pager,
+        }
+
+        impl $page {
+            fn new(shell: Shell, path: &'static str, listing: Listing, page: Paged<$row>) -> Self {
+                Self {
+                    shell,
+                    pager: listing.pager(path, page.page, page.has_next),
+                    list: page.items,
+                    filter_action: path,
+                    filter_options: listing.filter_options,
+                    from: listing.from,
+                    to: listing.to,
+                    q: listing.q,
+                }
+            }
+        }
+    };
+}
+
+record_list!(RequestsPage, "admin/requests.html", admin::RequestRow);
+record_list!(OffersPage, "admin/offers.html", admin::OfferRow);
+record_list!(OrdersPage, "admin/orders.html", admin::OrderRow);
+
+async fn all_requests(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    shell: Shell,
+    Query(query): Query<RecordQuery>,
+) -> Result<RequestsPage, AppError> {
+    let listing = Listing::new(
+        &query,
+        &RequestStatus::ALL,
+        RequestStatus::as_str,
+        RequestStatus::label,
+    );
+    let page = admin::requests(&state.pool, &admin, &listing.filter, listing.paging).await?;
+    Ok(RequestsPage::new(shell, "/admin/requests", listing, page))
+}
+
+async fn all_offers(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    shell: Shell,
+    Query(query): Query<RecordQuery>,
+) -> Result<OffersPage, AppError> {
+    let listing = Listing::new(
+        &query,
+        &OfferStatus::ALL,
+        OfferStatus::as_str,
+        OfferStatus::label,
+    );
+    let page = admin::offers(&state.pool, &admin, &listing.filter, listing.paging).await?;
+    Ok(OffersPage::new(shell, "/admin/offers", listing, page))
+}
+
+async fn all_orders(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    shell: Shell,
+    Query(query): Query<RecordQuery>,
+) -> Result<OrdersPage, AppError> {
+    let listing = Listing::new(
+        &query,
+        &OrderStatus::ALL,
+        OrderStatus::as_str,
+        OrderStatus::label,
+    );
+    let page = admin::orders(&state.pool, &admin, &listing.filter, listing.paging).await?;
+    Ok(OrdersPage::new(shell, "/admin/orders", listing, page))
 }

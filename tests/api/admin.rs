@@ -342,3 +342,77 @@ async fn the_admin_home_counts_today_and_queues_open_disputes(pool: PgPool) {
         0
     );
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn admin_lists_filter_by_status_days_and_search(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (customer, vendor, order_id) = picked_up_order(&app).await;
+    let other = app.customer("other@example.com").await;
+    let cancelled = other.create_request().await;
+    other
+        .post(&format!("/requests/{cancelled}/cancel"), &[])
+        .await;
+    let admin = app.admin("a@example.com").await;
+    let today = time::OffsetDateTime::now_utc()
+        .to_offset(dhune::domain::request::LOCAL_OFFSET)
+        .date();
+    let day = |d: time::Date| d.to_string();
+
+    let count = |body: &str, marker: &str| body.matches(marker).count();
+    let all = admin.get("/admin/requests").await;
+    assert_eq!(count(&all.body, "data-request-id="), 2);
+    let only = admin.get("/admin/requests?status=CANCELLED").await;
+    assert_eq!(count(&only.body, "data-request-id="), 1);
+    assert!(only.body.contains(&format!(
+        r#"data-request-id="{cancelled}" data-status="CANCELLED""#
+    )));
+    assert_eq!(
+        count(
+            &admin.get("/admin/requests?q=other%40example").await.body,
+            "data-request-id="
+        ),
+        1
+    );
+    let in_range = format!("/admin/requests?from={}&to={}", day(today), day(today));
+    assert_eq!(
+        count(&admin.get(&in_range).await.body, "data-request-id="),
+        2
+    );
+    let tomorrow = format!("/admin/requests?from={}", day(today.next_day().unwrap()));
+    assert_eq!(
+        count(&admin.get(&tomorrow).await.body, "data-request-id="),
+        0
+    );
+    let yesterday = format!("/admin/requests?to={}", day(today.previous_day().unwrap()));
+    assert_eq!(
+        count(&admin.get(&yesterday).await.body, "data-request-id="),
+        0
+    );
+    assert_eq!(
+        admin
+            .get("/admin/requests?status=NOPE&from=soon&page=x")
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let offers = admin
+        .get("/admin/offers?status=ACCEPTED&q=v%40example")
+        .await;
+    assert_eq!(count(&offers.body, "data-offer-id="), 1);
+    let orders = admin.get(&format!("/admin/orders?q={order_id}")).await;
+    assert!(orders.body.contains(&format!(
+        r#"data-order-id="{order_id}" data-status="PICKED_UP""#
+    )));
+    assert_eq!(
+        count(
+            &admin.get("/admin/orders?status=COMPLETED").await.body,
+            "data-order-id="
+        ),
+        0
+    );
+    for path in ["/admin/requests", "/admin/offers", "/admin/orders"] {
+        assert_eq!(customer.get(path).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(vendor.get(path).await.status, StatusCode::FORBIDDEN);
+    }
+}
