@@ -316,29 +316,31 @@ pub struct Account {
     pub created_at: time::OffsetDateTime,
 }
 
-/// All accounts for admins, newest first, by status and a text search over
-/// email, name, business and id.
+/// All accounts for admins, newest first, filtered by status, the day they
+/// signed up and a text search over email, name, business and id.
 pub async fn list_accounts(
     pool: &PgPool,
     admin: &User,
-    status: Option<UserStatus>,
-    search: &str,
+    filter: &super::admin::Filter,
     paging: super::Paging,
 ) -> MarketResult<super::Paged<Account>> {
     if admin.role != Role::Admin {
         return Err(MarketError::NotFound);
     }
-    let search = search.trim();
     let rows = sqlx::query!(
         r#"SELECT u.id, u.name, u.email, u.role, u.status, v.business_name AS "business_name?", u.created_at
            FROM users u LEFT JOIN vendors v ON v.user_id = u.id
            WHERE ($1::text IS NULL OR u.status = $1)
-             AND ($2 = '' OR u.email ILIKE '%' || $2 || '%' OR u.name ILIKE '%' || $2 || '%'
-                  OR v.business_name ILIKE '%' || $2 || '%' OR u.id::text = $2)
+             AND ($2::timestamptz IS NULL OR u.created_at >= $2)
+             AND ($3::timestamptz IS NULL OR u.created_at < $3)
+             AND ($4 = '' OR u.email ILIKE '%' || $4 || '%' OR u.name ILIKE '%' || $4 || '%'
+                  OR v.business_name ILIKE '%' || $4 || '%' OR u.id::text = $4)
            ORDER BY u.created_at DESC, u.id DESC
-           LIMIT $3 OFFSET $4"#,
-        status.map(UserStatus::as_str),
-        search,
+           LIMIT $5 OFFSET $6"#,
+        filter.status,
+        filter.since(),
+        filter.until(),
+        filter.search,
         paging.limit(),
         paging.offset(),
     )

@@ -64,11 +64,13 @@ pub struct DisputeRow {
     pub created_at: OffsetDateTime,
 }
 
-/// Disputes, oldest open ones first (the queue), then resolved ones newest first.
+/// Disputes, oldest open ones first (the queue), then resolved ones newest
+/// first, filtered; the search matches the dispute or order id, the opener's
+/// email or name, and the reason.
 pub async fn disputes(
     pool: &PgPool,
     admin: &User,
-    only_open: bool,
+    filter: &Filter,
     paging: Paging,
 ) -> MarketResult<Paged<DisputeRow>> {
     require_admin(admin)?;
@@ -76,12 +78,19 @@ pub async fn disputes(
         DisputeRow,
         r#"SELECT d.id, d.order_id, d.status, d.outcome, u.name AS opened_by, d.reason, d.created_at
            FROM disputes d JOIN users u ON u.id = d.opened_by
-           WHERE (NOT $1 OR d.status = 'OPEN')
+           WHERE ($1::text IS NULL OR d.status = $1)
+             AND ($2::timestamptz IS NULL OR d.created_at >= $2)
+             AND ($3::timestamptz IS NULL OR d.created_at < $3)
+             AND ($4 = '' OR d.id::text = $4 OR d.order_id::text = $4 OR u.email ILIKE '%' || $4 || '%'
+                  OR u.name ILIKE '%' || $4 || '%' OR d.reason ILIKE '%' || $4 || '%')
            ORDER BY (d.status = 'OPEN') DESC,
                     CASE WHEN d.status = 'OPEN' THEN d.created_at END ASC,
                     d.created_at DESC
-           LIMIT $2 OFFSET $3"#,
-        only_open,
+           LIMIT $5 OFFSET $6"#,
+        filter.status,
+        filter.since(),
+        filter.until(),
+        filter.search,
         paging.limit(),
         paging.offset(),
     )
@@ -141,11 +150,11 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn since(&self) -> Option<OffsetDateTime> {
+    pub(super) fn since(&self) -> Option<OffsetDateTime> {
         self.from.map(|d| d.midnight().assume_offset(LOCAL_OFFSET))
     }
 
-    fn until(&self) -> Option<OffsetDateTime> {
+    pub(super) fn until(&self) -> Option<OffsetDateTime> {
         self.to
             .and_then(|d| d.next_day())
             .map(|d| d.midnight().assume_offset(LOCAL_OFFSET))

@@ -14,10 +14,10 @@ use tower_sessions::Session;
 use super::AppState;
 use super::error::AppError;
 use super::extract::{Admin, FlashKind, Id, Shell, flash};
-use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
+use super::fmt::{FilterOption, Pager, filter_options};
 use crate::domain::account::UserStatus;
 use crate::domain::status::{DisputeOutcome, OfferStatus, OrderStatus, RequestStatus};
-use crate::market::accounts::{self, Account};
+use crate::market::accounts::{self, Account, User};
 use crate::market::admin::{self, AuditRow, DisputeRow, Today};
 use crate::market::{MarketError, Paged, Paging, orders};
 
@@ -53,41 +53,15 @@ async fn dashboard(
     shell: Shell,
 ) -> Result<DashboardPage, AppError> {
     let today = admin::today(&state.pool, &admin).await?;
-    let queue = admin::disputes(&state.pool, &admin, true, Paging::new(None)).await?;
+    let open = admin::Filter {
+        status: Some("OPEN"),
+        ..admin::Filter::default()
+    };
+    let queue = admin::disputes(&state.pool, &admin, &open, Paging::new(None)).await?;
     Ok(DashboardPage {
         shell,
         today,
         disputes: queue.items,
-    })
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "admin/disputes.html")]
-struct DisputesPage {
-    shell: Shell,
-    disputes: Vec<DisputeRow>,
-    only_open: bool,
-    pager: Pager,
-}
-
-async fn disputes(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
-    shell: Shell,
-    Query(query): Query<ListQuery>,
-) -> Result<DisputesPage, AppError> {
-    let only_open = query.status != "ALL";
-    let page = admin::disputes(&state.pool, &admin, only_open, Paging::new(query.page())).await?;
-    Ok(DisputesPage {
-        shell,
-        pager: Pager::new(
-            "/admin/disputes",
-            &[("status", if only_open { "" } else { "ALL" })],
-            page.page,
-            page.has_next,
-        ),
-        disputes: page.items,
-        only_open,
     })
 }
 
@@ -143,69 +117,25 @@ async fn audit(
     })
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct UsersQuery {
-    #[serde(flatten)]
-    list: ListQuery,
-    q: String,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "admin/users.html")]
-struct UsersPage {
-    shell: Shell,
-    list: Vec<Account>,
-    filter_options: Vec<FilterOption>,
-    q: String,
-    pager: Pager,
-    problem: Option<String>,
-}
-
-async fn users_page(
-    state: &AppState,
-    admin: &crate::market::accounts::User,
-    shell: Shell,
-    query: UsersQuery,
-    problem: Option<String>,
-) -> Result<UsersPage, AppError> {
-    let filter = query.list.status.parse::<UserStatus>().ok();
-    let q: String = query.q.trim().chars().take(100).collect();
-    let page = accounts::list_accounts(
-        &state.pool,
-        admin,
-        filter,
-        &q,
-        Paging::new(query.list.page()),
-    )
-    .await?;
-    Ok(UsersPage {
-        shell,
-        pager: Pager::new(
-            "/admin/users",
-            &[("status", filter.map_or("", UserStatus::as_str)), ("q", &q)],
-            page.page,
-            page.has_next,
-        ),
-        list: page.items,
-        filter_options: filter_options(
-            &[UserStatus::Active, UserStatus::Suspended],
-            filter,
-            UserStatus::as_str,
-            UserStatus::as_str,
-        ),
-        q,
-        problem,
-    })
-}
-
 async fn users(
     State(state): State<AppState>,
     Admin(admin): Admin,
     shell: Shell,
-    Query(query): Query<UsersQuery>,
+    Query(query): Query<RecordQuery>,
 ) -> Result<UsersPage, AppError> {
-    users_page(&state, &admin, shell, query, None).await
+    users_page(&state, &admin, shell, &query).await
+}
+
+async fn users_page(
+    state: &AppState,
+    admin: &User,
+    shell: Shell,
+    query: &RecordQuery,
+) -> Result<UsersPage, AppError> {
+    let statuses = [UserStatus::Active, UserStatus::Suspended];
+    let listing = Listing::new(query, &statuses, UserStatus::as_str, UserStatus::as_str);
+    let page = accounts::list_accounts(&state.pool, admin, &listing.filter, listing.paging).await?;
+    Ok(UsersPage::new(shell, "/admin/users", listing, page))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -258,7 +188,7 @@ async fn reinstate(
 /// with the refusal (422) when the reason was missing.
 async fn account_action(
     state: &AppState,
-    admin: &crate::market::accounts::User,
+    admin: &User,
     shell: Shell,
     session: &Session,
     done: Result<(), MarketError>,
@@ -270,8 +200,8 @@ async fn account_action(
             Ok(Redirect::to("/admin/users").into_response())
         }
         Err(MarketError::Invalid(errors)) => {
-            let problem = errors.get("reason").map(|m| format!("Reason: {m}"));
-            let page = users_page(state, admin, shell, UsersQuery::default(), problem).await?;
+            let mut page = users_page(state, admin, shell, &RecordQuery::default()).await?;
+            page.problem = errors.get("reason").map(|m| format!("Reason: {m}"));
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Err(err) => Err(err.into()),
@@ -382,6 +312,8 @@ macro_rules! record_list {
             to: String,
             q: String,
             pager: Pager,
+            /// Why an action on the list was refused.
+            problem: Option<String>,
         }
 
         impl $page {
@@ -395,6 +327,7 @@ macro_rules! record_list {
                     from: listing.from,
                     to: listing.to,
                     q: listing.q,
+                    problem: None,
                 }
             }
         }
@@ -404,6 +337,48 @@ macro_rules! record_list {
 record_list!(RequestsPage, "admin/requests.html", admin::RequestRow);
 record_list!(OffersPage, "admin/offers.html", admin::OfferRow);
 record_list!(OrdersPage, "admin/orders.html", admin::OrderRow);
+record_list!(DisputesPage, "admin/disputes.html", admin::DisputeRow);
+record_list!(UsersPage, "admin/users.html", Account);
+
+/// A dispute is OPEN until an admin resolves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DisputeState {
+    Open,
+    Resolved,
+}
+
+impl DisputeState {
+    fn as_str(self) -> &'static str {
+        match self {
+            DisputeState::Open => "OPEN",
+            DisputeState::Resolved => "RESOLVED",
+        }
+    }
+}
+
+impl std::str::FromStr for DisputeState {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "OPEN" => Ok(DisputeState::Open),
+            "RESOLVED" => Ok(DisputeState::Resolved),
+            _ => Err(()),
+        }
+    }
+}
+
+async fn disputes(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    shell: Shell,
+    Query(query): Query<RecordQuery>,
+) -> Result<DisputesPage, AppError> {
+    let states = [DisputeState::Open, DisputeState::Resolved];
+    let listing = Listing::new(&query, &states, DisputeState::as_str, DisputeState::as_str);
+    let page = admin::disputes(&state.pool, &admin, &listing.filter, listing.paging).await?;
+    Ok(DisputesPage::new(shell, "/admin/disputes", listing, page))
+}
 
 async fn all_requests(
     State(state): State<AppState>,

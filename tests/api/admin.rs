@@ -314,7 +314,7 @@ async fn the_admin_home_counts_today_and_queues_open_disputes(pool: PgPool) {
         .assert_redirect(&format!("/orders/{order_id}"));
     assert!(
         !admin
-            .get("/admin/disputes")
+            .get("/admin/disputes?status=OPEN")
             .await
             .body
             .contains("data-dispute-id="),
@@ -322,7 +322,7 @@ async fn the_admin_home_counts_today_and_queues_open_disputes(pool: PgPool) {
     );
     assert!(
         admin
-            .get("/admin/disputes?status=ALL")
+            .get("/admin/disputes?status=RESOLVED&q=torn")
             .await
             .body
             .contains(&format!(
@@ -408,6 +408,33 @@ async fn admin_lists_filter_by_status_days_and_search(pool: PgPool) {
         count(
             &admin.get("/admin/orders?status=COMPLETED").await.body,
             "data-order-id="
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &admin
+                .get(&format!("/admin/users?to={}", day(today)))
+                .await
+                .body,
+            "data-user-id="
+        ),
+        4
+    );
+    assert_eq!(
+        count(
+            &admin.get(&tomorrow.replace("requests", "users")).await.body,
+            "data-user-id="
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &admin
+                .get("/admin/disputes?from=2000-01-01&status=OPEN")
+                .await
+                .body,
+            "data-dispute-id="
         ),
         0
     );
