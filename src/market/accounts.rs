@@ -362,3 +362,17 @@ pub async fn list_accounts(
         .collect::<MarketResult<Vec<_>>>()?;
     Ok(paging.finish(items))
 }
+
+/// One account, for the admin's detail page.
+pub async fn get_account(pool: &PgPool, admin: &User, id: i64) -> MarketResult<Account> {
+    let filter = super::admin::Filter {
+        search: id.to_string(),
+        ..super::admin::Filter::default()
+    };
+    list_accounts(pool, admin, &filter, super::Paging::new(None))
+        .await?
+        .items
+        .into_iter()
+        .find(|account| account.id == id)
+        .ok_or(MarketError::NotFound)
+}

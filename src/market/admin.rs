@@ -113,11 +113,13 @@ pub struct AuditRow {
     pub created_at: OffsetDateTime,
 }
 
-/// The audit log, newest first, optionally for one action.
+/// The audit log, newest first, optionally for one action and for one
+/// user (what was done to their account).
 pub async fn audit_log(
     pool: &PgPool,
     admin: &User,
     action: &str,
+    user: Option<i64>,
     paging: Paging,
 ) -> MarketResult<Paged<AuditRow>> {
     require_admin(admin)?;
@@ -127,11 +129,13 @@ pub async fn audit_log(
                   a.before_status, a.after_status, a.created_at
            FROM audit_log a JOIN users u ON u.id = a.actor_id
            WHERE ($1 = '' OR a.action = $1)
+             AND ($4::bigint IS NULL OR (a.target_type = 'user' AND a.target_id = $4))
            ORDER BY a.id DESC
            LIMIT $2 OFFSET $3"#,
         action,
         paging.limit(),
         paging.offset(),
+        user,
     )
     .fetch_all(pool)
     .await?;

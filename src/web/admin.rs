@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/orders", get(all_orders))
         .route("/admin/audit", get(audit))
         .route("/admin/users", get(users))
+        .route("/admin/users/{id}", get(user_detail))
         .route("/admin/users/{id}/suspend", post(suspend))
         .route("/admin/users/{id}/reinstate", post(reinstate))
         .route(
@@ -101,6 +102,7 @@ async fn audit(
         &state.pool,
         &admin,
         action.unwrap_or_default(),
+        None,
         Paging::new(query.page.parse().ok()),
     )
     .await?;
@@ -426,4 +428,28 @@ async fn all_orders(
     );
     let page = admin::orders(&state.pool, &admin, &listing.filter, listing.paging).await?;
     Ok(OrdersPage::new(shell, "/admin/orders", listing, page))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/user.html")]
+struct UserPage {
+    shell: Shell,
+    account: Account,
+    history: Vec<AuditRow>,
+}
+
+/// One account: who they are, links to their records, and what admins did to it.
+async fn user_detail(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    shell: Shell,
+    Id(id): Id,
+) -> Result<UserPage, AppError> {
+    let account = accounts::get_account(&state.pool, &admin, id).await?;
+    let history = admin::audit_log(&state.pool, &admin, "", Some(id), Paging::new(None)).await?;
+    Ok(UserPage {
+        shell,
+        account,
+        history: history.items,
+    })
 }

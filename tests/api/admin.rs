@@ -443,3 +443,43 @@ async fn admin_lists_filter_by_status_days_and_search(pool: PgPool) {
         assert_eq!(vendor.get(path).await.status, StatusCode::FORBIDDEN);
     }
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn an_admin_sees_one_account_with_what_was_done_to_it(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let admin = app.admin("a@example.com").await;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'c@example.com'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    admin
+        .post(
+            &format!("/admin/users/{id}/suspend"),
+            &[("reason", "Chargeback fraud".into())],
+        )
+        .await;
+
+    let page = admin.get(&format!("/admin/users/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains(&format!(r#"data-user-id="{id}" data-status="SUSPENDED""#))
+    );
+    assert!(page.body.contains("user.suspend") && page.body.contains("Chargeback fraud"));
+    assert!(page.body.contains("/admin/orders?q=c%40example.com"));
+    assert_eq!(
+        admin.get("/admin/users/999999").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        customer.get(&format!("/admin/users/{id}")).await.status,
+        StatusCode::SEE_OTHER,
+        "suspended: signed out"
+    );
+    let other = app.customer("o@example.com").await;
+    assert_eq!(
+        other.get(&format!("/admin/users/{id}")).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
