@@ -1,6 +1,7 @@
 //! Pure rules, no I/O: validated inputs, roles and statuses.
 
 pub mod account;
+pub mod audit;
 pub mod money;
 pub mod offer;
 pub mod request;

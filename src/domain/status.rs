@@ -1,14 +1,14 @@
 //! The statuses of requests, offers and orders, and the order state machine:
 //! which move, by whom, written once as a table.
 
-use std::fmt;
 use std::str::FromStr;
 
 use time::{Duration, OffsetDateTime};
 
 use super::account::Role;
 
-/// Declares a status enum with its database words and human labels.
+/// Declares an enum of database words (statuses, audit actions) with their
+/// human labels.
 macro_rules! status_enum {
     (
         $(#[$meta:meta])*
@@ -25,7 +25,7 @@ macro_rules! status_enum {
         impl $name {
             pub const ALL: [Self; $count] = [$(Self::$variant,)+];
 
-            /// The capitalised word stored in the database.
+            /// The word stored in the database.
             pub fn as_str(self) -> &'static str {
                 match self {
                     $(Self::$variant => $word,)+
@@ -40,7 +40,7 @@ macro_rules! status_enum {
             }
         }
 
-        impl FromStr for $name {
+        impl ::std::str::FromStr for $name {
             type Err = String;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -51,13 +51,15 @@ macro_rules! status_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.label())
             }
         }
     };
 }
+
+pub(crate) use status_enum;
 
 status_enum! {
     /// Where a customer's request stands.

@@ -8,6 +8,7 @@ use super::{MarketError, MarketResult, audit, password, record, unique_as};
 use crate::domain::account::{
     Email, LOGIN_WINDOW, MAX_FAILED_LOGINS, NewAccount, Password, Role, UserStatus, login_lockout,
 };
+use crate::domain::audit::AuditAction;
 use crate::domain::{FieldErrors, clean_text};
 use crate::events::{EventKind, NewEvent};
 
@@ -290,8 +291,8 @@ async fn set_status(
     record(&mut tx, &NewEvent::new(kind, Some(admin.id)).to(&[user_id])).await?;
     let entry = audit::Entry {
         action: match to {
-            UserStatus::Suspended => "user.suspend",
-            UserStatus::Active => "user.reinstate",
+            UserStatus::Suspended => AuditAction::Suspend,
+            UserStatus::Active => AuditAction::Reinstate,
         },
         target_type: "user",
         target_id: user_id,

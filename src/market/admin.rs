@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use super::accounts::User;
 use super::{MarketError, MarketResult, Paged, Paging};
 use crate::domain::account::Role;
+use crate::domain::audit::AuditAction;
 use crate::domain::money::Money;
 use crate::domain::request::LOCAL_OFFSET;
 
@@ -107,35 +108,58 @@ pub struct AuditRow {
     pub action: String,
     pub target_type: String,
     pub target_id: i64,
+    /// The order the action concerned (the dispute's order for a resolution).
+    pub order_id: Option<i64>,
     pub reason: String,
     pub before_status: Option<String>,
     pub after_status: Option<String>,
     pub created_at: OffsetDateTime,
 }
 
-/// The audit log, newest first, optionally for one action and for one
-/// user (what was done to their account).
+impl AuditRow {
+    /// The action in words; an action this build does not know shows as stored.
+    pub fn action_label(&self) -> &str {
+        match self.action.parse::<AuditAction>() {
+            Ok(action) => action.label(),
+            Err(_) => &self.action,
+        }
+    }
+}
+
+/// The audit log, newest first, filtered (the filter's status is the
+/// action; the search matches the admin's email, the target's id and the
+/// reason), optionally only what was done to one user's account.
 pub async fn audit_log(
     pool: &PgPool,
     admin: &User,
-    action: &str,
+    filter: &Filter,
     user: Option<i64>,
     paging: Paging,
 ) -> MarketResult<Paged<AuditRow>> {
     require_admin(admin)?;
     let rows = sqlx::query_as!(
         AuditRow,
-        r#"SELECT a.id, u.email AS admin, a.action, a.target_type, a.target_id, a.reason,
-                  a.before_status, a.after_status, a.created_at
-           FROM audit_log a JOIN users u ON u.id = a.actor_id
-           WHERE ($1 = '' OR a.action = $1)
-             AND ($4::bigint IS NULL OR (a.target_type = 'user' AND a.target_id = $4))
-           ORDER BY a.id DESC
-           LIMIT $2 OFFSET $3"#,
-        action,
+        r#"SELECT a.id, u.email AS admin, a.action, a.target_type, a.target_id,
+                  CASE a.target_type WHEN 'order' THEN a.target_id WHEN 'dispute' THEN d.order_id END AS order_id,
+                  a.reason, a.before_status, a.after_status, a.created_at
+           FROM audit_log a
+           JOIN users u ON u.id = a.actor_id
+           LEFT JOIN disputes d ON a.target_type = 'dispute' AND d.id = a.target_id
+           WHERE ($1::text IS NULL OR a.action = $1)
+             AND ($2::timestamptz IS NULL OR a.created_at >= $2)
+             AND ($3::timestamptz IS NULL OR a.created_at < $3)
+             AND ($4 = '' OR a.target_id::text = $4 OR u.email ILIKE '%' || $4 || '%'
+                  OR a.reason ILIKE '%' || $4 || '%')
+             AND ($5::bigint IS NULL OR (a.target_type = 'user' AND a.target_id = $5))
+           ORDER BY a.created_at DESC, a.id DESC
+           LIMIT $6 OFFSET $7"#,
+        filter.status,
+        filter.since(),
+        filter.until(),
+        filter.search,
+        user,
         paging.limit(),
         paging.offset(),
-        user,
     )
     .fetch_all(pool)
     .await?;

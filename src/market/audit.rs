@@ -5,10 +5,11 @@ use sqlx::PgConnection;
 
 use super::MarketResult;
 use super::accounts::User;
+use crate::domain::audit::AuditAction;
 
 /// One admin action to record.
 pub(super) struct Entry<'a> {
-    pub action: &'static str,
+    pub action: AuditAction,
     pub target_type: &'static str,
     pub target_id: i64,
     pub reason: &'a str,
@@ -25,7 +26,7 @@ pub(super) async fn write(
         r#"INSERT INTO audit_log (actor_id, action, target_type, target_id, reason, before_status, after_status)
            VALUES ($1, $2, $3, $4, $5, $6, $7)"#,
         admin.id,
-        entry.action,
+        entry.action.as_str(),
         entry.target_type,
         entry.target_id,
         entry.reason,

@@ -11,6 +11,7 @@ use super::{
     CHANGED_MEANWHILE, MarketError, MarketResult, Paged, Paging, record, status, unique_as,
 };
 use crate::domain::account::Role;
+use crate::domain::audit::AuditAction;
 use crate::domain::money::Money;
 use crate::domain::status::{
     Actor, DisputeOutcome, OrderStatus, Rule, Transition, TransitionError, check_order_transition,
@@ -389,9 +390,11 @@ pub async fn transition(
     record(&mut tx, &event).await?;
     if actor.role == Role::Admin {
         let (action, target_type, target_id) = match (rule.kind, event.dispute_id) {
-            (Transition::Resolve, Some(dispute_id)) => ("dispute.resolve", "dispute", dispute_id),
-            (Transition::Cancel, _) => ("order.force_cancel", "order", order_id),
-            _ => ("order.status", "order", order_id),
+            (Transition::Resolve, Some(dispute_id)) => {
+                (AuditAction::ResolveDispute, "dispute", dispute_id)
+            }
+            (Transition::Cancel, _) => (AuditAction::ForceCancel, "order", order_id),
+            _ => (AuditAction::MoveOrder, "order", order_id),
         };
         let entry = audit::Entry {
             action,

@@ -16,6 +16,7 @@ use super::error::AppError;
 use super::extract::{Admin, FlashKind, Id, Shell, flash};
 use super::fmt::{FilterOption, Pager, filter_options};
 use crate::domain::account::UserStatus;
+use crate::domain::audit::AuditAction;
 use crate::domain::status::{DisputeOutcome, OfferStatus, OrderStatus, RequestStatus};
 use crate::market::accounts::{self, Account, User};
 use crate::market::admin::{self, AuditRow, DisputeRow, Today};
@@ -66,57 +67,21 @@ async fn dashboard(
     })
 }
 
-/// The actions the audit log records, for its filter.
-const AUDIT_ACTIONS: [&str; 5] = [
-    "order.force_cancel",
-    "order.status",
-    "dispute.resolve",
-    "user.suspend",
-    "user.reinstate",
-];
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct AuditQuery {
-    action: String,
-    page: String,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "admin/audit.html")]
-struct AuditPage {
-    shell: Shell,
-    list: Vec<AuditRow>,
-    actions: Vec<FilterOption>,
-    pager: Pager,
-}
-
 async fn audit(
     State(state): State<AppState>,
     Admin(admin): Admin,
     shell: Shell,
-    Query(query): Query<AuditQuery>,
+    Query(query): Query<RecordQuery>,
 ) -> Result<AuditPage, AppError> {
-    let action = AUDIT_ACTIONS.iter().copied().find(|a| *a == query.action);
-    let page = admin::audit_log(
-        &state.pool,
-        &admin,
-        action.unwrap_or_default(),
-        None,
-        Paging::new(query.page.parse().ok()),
+    let listing = Listing::new(
+        &query,
+        &AuditAction::ALL,
+        AuditAction::as_str,
+        AuditAction::label,
     )
-    .await?;
-    Ok(AuditPage {
-        shell,
-        pager: Pager::new(
-            "/admin/audit",
-            &[("action", action.unwrap_or_default())],
-            page.page,
-            page.has_next,
-        ),
-        list: page.items,
-        actions: filter_options(&AUDIT_ACTIONS, action, |a| a, |a| a),
-    })
+    .filtering("action", "Action");
+    let page = admin::audit_log(&state.pool, &admin, &listing.filter, None, listing.paging).await?;
+    Ok(AuditPage::new(shell, "/admin/audit", listing, page))
 }
 
 async fn users(
@@ -240,10 +205,12 @@ async fn resolve(
     Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
 }
 
-/// `?status=&from=&to=&q=&page=` of the admin's record lists.
+/// `?status=&from=&to=&q=&page=` of the admin's record lists (the audit
+/// log's `action` takes the place of `status`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct RecordQuery {
+    #[serde(alias = "action")]
     status: String,
     from: String,
     to: String,
@@ -254,6 +221,8 @@ struct RecordQuery {
 /// What every record list shows above its table.
 struct Listing {
     filter: admin::Filter,
+    /// The query name and the label of the list's first filter.
+    field: (&'static str, &'static str),
     filter_options: Vec<FilterOption>,
     from: String,
     to: String,
@@ -283,6 +252,7 @@ impl Listing {
                 search: q.clone(),
             },
             filter_options: filter_options(all, status, value, label),
+            field: ("status", "Status"),
             from: from.map(|d| d.to_string()).unwrap_or_default(),
             to: to.map(|d| d.to_string()).unwrap_or_default(),
             q,
@@ -290,9 +260,17 @@ impl Listing {
         }
     }
 
+    /// Names the first filter other than "Status".
+    fn filtering(self, name: &'static str, label: &'static str) -> Self {
+        Self {
+            field: (name, label),
+            ..self
+        }
+    }
+
     fn pager(&self, path: &str, page: i64, has_next: bool) -> Pager {
         let filters = [
-            ("status", self.filter.status.unwrap_or_default()),
+            (self.field.0, self.filter.status.unwrap_or_default()),
             ("from", self.from.as_str()),
             ("to", self.to.as_str()),
             ("q", self.q.as_str()),
@@ -309,6 +287,7 @@ macro_rules! record_list {
             shell: Shell,
             list: Vec<$row>,
             filter_action: &'static str,
+            filter_field: (&'static str, &'static str),
             filter_options: Vec<FilterOption>,
             from: String,
             to: String,
@@ -325,6 +304,7 @@ macro_rules! record_list {
                     pager: listing.pager(path, page.page, page.has_next),
                     list: page.items,
                     filter_action: path,
+                    filter_field: listing.field,
                     filter_options: listing.filter_options,
                     from: listing.from,
                     to: listing.to,
@@ -341,6 +321,7 @@ record_list!(OffersPage, "admin/offers.html", admin::OfferRow);
 record_list!(OrdersPage, "admin/orders.html", admin::OrderRow);
 record_list!(DisputesPage, "admin/disputes.html", admin::DisputeRow);
 record_list!(UsersPage, "admin/users.html", Account);
+record_list!(AuditPage, "admin/audit.html", AuditRow);
 
 /// A dispute is OPEN until an admin resolves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -446,7 +427,14 @@ async fn user_detail(
     Id(id): Id,
 ) -> Result<UserPage, AppError> {
     let account = accounts::get_account(&state.pool, &admin, id).await?;
-    let history = admin::audit_log(&state.pool, &admin, "", Some(id), Paging::new(None)).await?;
+    let history = admin::audit_log(
+        &state.pool,
+        &admin,
+        &admin::Filter::default(),
+        Some(id),
+        Paging::new(None),
+    )
+    .await?;
     Ok(UserPage {
         shell,
         account,

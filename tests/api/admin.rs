@@ -332,6 +332,11 @@ async fn the_admin_home_counts_today_and_queues_open_disputes(pool: PgPool) {
     let audit = admin.get("/admin/audit?action=dispute.resolve").await;
     assert_eq!(audit.body.matches("data-audit-id=").count(), 1);
     assert!(audit.body.contains("Refunded") && audit.body.contains("a@example.com"));
+    let order_link = format!(r#"href="/orders/{order_id}""#);
+    assert!(
+        audit.body.contains(&order_link),
+        "the dispute links its order"
+    );
     assert_eq!(
         admin
             .get("/admin/audit?action=user.suspend")
@@ -466,7 +471,7 @@ async fn an_admin_sees_one_account_with_what_was_done_to_it(pool: PgPool) {
         page.body
             .contains(&format!(r#"data-user-id="{id}" data-status="SUSPENDED""#))
     );
-    assert!(page.body.contains("user.suspend") && page.body.contains("Chargeback fraud"));
+    assert!(page.body.contains("Suspended a user") && page.body.contains("Chargeback fraud"));
     assert!(page.body.contains("/admin/orders?q=c%40example.com"));
     assert_eq!(
         admin.get("/admin/users/999999").await.status,
@@ -480,6 +485,74 @@ async fn an_admin_sees_one_account_with_what_was_done_to_it(pool: PgPool) {
     let other = app.customer("o@example.com").await;
     assert_eq!(
         other.get(&format!("/admin/users/{id}")).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn the_audit_log_filters_by_action_days_and_search(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (customer, _vendor, order_id) = picked_up_order(&app).await;
+    app.customer("o@example.com").await;
+    let admin = app.admin("a@example.com").await;
+    let user_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'o@example.com'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    admin
+        .post(
+            &format!("/admin/users/{user_id}/suspend"),
+            &[("reason", "Chargeback fraud".into())],
+        )
+        .await
+        .assert_redirect("/admin/users");
+    admin
+        .post(
+            &format!("/admin/orders/{order_id}/cancel"),
+            &[("reason", "Laundry closed for good".into())],
+        )
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    let today = time::OffsetDateTime::now_utc()
+        .to_offset(dhune::domain::request::LOCAL_OFFSET)
+        .date();
+    let rows = |body: String| body.matches("data-audit-id=").count();
+    let list = |path: String| {
+        let admin = &admin;
+        async move { admin.get(&path).await.body }
+    };
+
+    let all = list("/admin/audit".into()).await;
+    assert_eq!(rows(all.clone()), 2);
+    assert!(all.contains(&format!(r#"href="/admin/users/{user_id}""#)));
+    assert!(all.contains(&format!(r#"href="/orders/{order_id}""#)));
+    assert!(all.contains(r#"name="action""#), "the filter is the action");
+
+    let suspensions = list("/admin/audit?action=user.suspend".into()).await;
+    assert_eq!(rows(suspensions.clone()), 1);
+    assert!(suspensions.contains(r#"data-action="user.suspend""#));
+    assert!(suspensions.contains(r#"<option value="user.suspend" selected>"#));
+    assert_eq!(rows(list("/admin/audit?q=laundry+closed".into()).await), 1);
+    assert_eq!(rows(list("/admin/audit?q=a%40example".into()).await), 2);
+    assert_eq!(rows(list("/admin/audit?q=nothing+like+it".into()).await), 0);
+    assert_eq!(rows(list(format!("/admin/audit?to={today}")).await), 2);
+    let tomorrow = today.next_day().unwrap();
+    assert_eq!(rows(list(format!("/admin/audit?from={tomorrow}")).await), 0);
+    assert_eq!(
+        rows(list("/admin/audit?action=order.force_cancel&q=chargeback".into()).await),
+        0,
+        "filters combine"
+    );
+    assert_eq!(
+        admin
+            .get("/admin/audit?action=drop+table&from=x")
+            .await
+            .status,
+        StatusCode::OK,
+        "unknown filters are ignored"
+    );
+    assert_eq!(
+        customer.get("/admin/audit").await.status,
         StatusCode::FORBIDDEN
     );
 }

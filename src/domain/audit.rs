@@ -1,0 +1,15 @@
+//! What the audit log records: the admin actions, each with its word in the
+//! database and a label for people.
+
+use super::status::status_enum;
+
+status_enum! {
+    /// An action an admin took, as written to `audit_log.action`.
+    AuditAction, "audit action", 5 {
+        ForceCancel => "order.force_cancel", "Force-cancelled an order";
+        MoveOrder => "order.status", "Moved an order";
+        ResolveDispute => "dispute.resolve", "Resolved a dispute";
+        Suspend => "user.suspend", "Suspended a user";
+        Reinstate => "user.reinstate", "Reinstated a user";
+    }
+}
