@@ -9,7 +9,7 @@ use crate::domain::account::{NewAccount, SignupInput};
 use crate::domain::money::Money;
 use crate::domain::offer::NewOffer;
 use crate::domain::request::NewRequest;
-use crate::domain::status::OrderStatus;
+use crate::domain::status::{DisputeOutcome, OrderStatus};
 use crate::market::accounts::User;
 use crate::market::{self, MarketError, MarketResult, offers, orders, requests};
 
@@ -95,7 +95,7 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
     if market::accounts::count_users(pool).await? > 0 {
         return Ok(false);
     }
-    market::accounts::create_admin(pool, DEMO_LOGINS[0].1, DEMO_PASSWORD).await?;
+    let admin = market::accounts::create_admin(pool, DEMO_LOGINS[0].1, DEMO_PASSWORD).await?;
     let sita = account(pool, person("Sita Sharma", DEMO_LOGINS[1].1, "9801234567")).await?;
     let arjun = account(pool, person("Arjun Karki", DEMO_LOGINS[2].1, "9807654321")).await?;
     let sparkle = account(
@@ -273,5 +273,39 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         window,
     )
     .await?;
+
+    // A dispute an admin settled, so the audit log has an entry to show.
+    let new = request(
+        "Jhamsikhel Lane 3",
+        "Jhamsikhel",
+        "Lalitpur",
+        10,
+        &[("dry_clean", 3)],
+        "",
+    );
+    let request_id = requests::create_request(pool, &arjun, &new).await?;
+    let winning = offers::submit_offer(pool, &sparkle, request_id, &offer(1100, 8, "")).await?;
+    let order_id = offers::accept_offer(pool, &arjun, winning, commission_bps).await?;
+    orders::update_order_status(pool, &sparkle, order_id, OrderStatus::PickedUp, window).await?;
+    orders::open_dispute(
+        pool,
+        &arjun,
+        order_id,
+        "The laundry kept my jacket for a week without word.",
+        window,
+    )
+    .await?;
+    let disputed = orders::get_order(pool, &admin, order_id, window).await?;
+    if let Some(dispute) = disputed.dispute {
+        orders::resolve_dispute(
+            pool,
+            &admin,
+            dispute.id,
+            DisputeOutcome::Refund,
+            "Both sides agree the order is off; refunded in full.",
+            window,
+        )
+        .await?;
+    }
     Ok(true)
 }

@@ -1,0 +1,64 @@
+//! The demo a newcomer clicks through: every status of every record, logins
+//! that work, and an audit log with an entry; seeded once.
+
+use reqwest::StatusCode;
+use sqlx::PgPool;
+
+use crate::helpers::TestApp;
+use dhune::demo::{DEMO_LOGINS, DEMO_PASSWORD, seed_if_empty};
+use dhune::domain::status::{OfferStatus, OrderStatus, RequestStatus};
+
+async fn statuses(pool: &PgPool, table: &str) -> Vec<String> {
+    sqlx::query_scalar(&format!(
+        "SELECT DISTINCT status FROM {table} ORDER BY status"
+    ))
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+fn sorted(words: impl Iterator<Item = &'static str>) -> Vec<String> {
+    let mut words: Vec<String> = words.map(String::from).collect();
+    words.sort();
+    words
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn the_demo_shows_every_status_and_its_logins_work(pool: PgPool) {
+    assert!(seed_if_empty(&pool, 1000).await.unwrap());
+    assert!(!seed_if_empty(&pool, 1000).await.unwrap(), "seeded once");
+
+    assert_eq!(
+        statuses(&pool, "requests").await,
+        sorted(RequestStatus::ALL.iter().map(|s| s.as_str()))
+    );
+    assert_eq!(
+        statuses(&pool, "offers").await,
+        sorted(OfferStatus::ALL.iter().map(|s| s.as_str()))
+    );
+    assert_eq!(
+        statuses(&pool, "orders").await,
+        sorted(OrderStatus::ALL.iter().map(|s| s.as_str()))
+    );
+    assert_eq!(statuses(&pool, "disputes").await, ["OPEN", "RESOLVED"]);
+
+    let app = TestApp::spawn(pool).await;
+    for (role, email) in DEMO_LOGINS {
+        let browser = app.browser();
+        let login = browser.login(email, DEMO_PASSWORD).await;
+        assert_eq!(login.status, StatusCode::SEE_OTHER, "{email}");
+        let home = browser.get(login.location().unwrap()).await;
+        assert_eq!(home.status, StatusCode::OK, "{email}");
+        let marker = if role == "admin" {
+            "data-dispute-id="
+        } else {
+            "data-request-id="
+        };
+        assert!(home.body.contains(marker), "{email}'s home shows records");
+    }
+    let admin = app.browser();
+    admin.login(DEMO_LOGINS[0].1, DEMO_PASSWORD).await;
+    let audit = admin.get("/admin/audit").await;
+    assert_eq!(audit.body.matches("data-audit-id=").count(), 1);
+    assert!(audit.body.contains(r#"data-action="dispute.resolve""#));
+}
