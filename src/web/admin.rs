@@ -15,6 +15,7 @@ use super::AppState;
 use super::error::AppError;
 use super::extract::{Admin, FlashKind, Id, Shell, flash};
 use super::fmt::{FilterOption, Pager, filter_options};
+use super::orders::ReasonFormData;
 use crate::domain::account::UserStatus;
 use crate::domain::audit::AuditAction;
 use crate::domain::status::{DisputeOutcome, OfferStatus, OrderStatus, RequestStatus};
@@ -105,19 +106,13 @@ async fn users_page(
     Ok(UsersPage::new(shell, "/admin/users", listing, page))
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ReasonForm {
-    reason: String,
-}
-
 async fn suspend(
     State(state): State<AppState>,
     Admin(admin): Admin,
     shell: Shell,
     session: Session,
     Id(id): Id,
-    Form(form): Form<ReasonForm>,
+    Form(form): Form<ReasonFormData>,
 ) -> Result<Response, AppError> {
     let done = accounts::suspend_user(&state.pool, &admin, id, &form.reason).await;
     account_action(
@@ -137,7 +132,7 @@ async fn reinstate(
     shell: Shell,
     session: Session,
     Id(id): Id,
-    Form(form): Form<ReasonForm>,
+    Form(form): Form<ReasonFormData>,
 ) -> Result<Response, AppError> {
     let done = accounts::reinstate_user(&state.pool, &admin, id, &form.reason).await;
     account_action(

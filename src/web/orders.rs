@@ -178,10 +178,12 @@ async fn update_status(
     Ok(Redirect::to(&format!("/orders/{id}")).into_response())
 }
 
+/// A form whose one field is a reason (cancel, dispute, and the admin's
+/// actions).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct ReasonFormData {
-    reason: String,
+    pub reason: String,
 }
 
 async fn cancel(
