@@ -26,6 +26,21 @@ async fn picked_up_order(app: &TestApp) -> (Browser, Browser, i64) {
     (customer, vendor, order_id)
 }
 
+/// The events about one order, as (kind, actor's email, audience emails).
+async fn order_events(app: &TestApp, order_id: i64) -> Vec<(String, String, Vec<String>)> {
+    sqlx::query_as(
+        "SELECT e.kind, a.email,
+                ARRAY(SELECT u.email FROM users u WHERE u.id = ANY(e.audience_users) ORDER BY u.email)
+         FROM events e JOIN users a ON a.id = e.actor_id
+         WHERE e.order_id = $1 AND e.kind IN ('order_cancelled', 'dispute_resolved')
+         ORDER BY e.id",
+    )
+    .bind(order_id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
 async fn audit_rows(
     app: &TestApp,
 ) -> Vec<(String, String, i64, String, Option<String>, Option<String>)> {
@@ -70,6 +85,12 @@ async fn an_admin_force_cancels_an_order_with_a_reason_on_record(pool: PgPool) {
             Some("PICKED_UP".into()),
             Some("CANCELLED".into())
         )]
+    );
+    let parties = vec!["c@example.com".to_string(), "v@example.com".to_string()];
+    assert_eq!(
+        order_events(&app, order_id).await,
+        [("order_cancelled".into(), "a@example.com".into(), parties)],
+        "one event, from the admin, to both parties"
     );
     assert_eq!(
         admin
@@ -147,6 +168,12 @@ async fn an_admin_resolves_a_dispute(pool: PgPool) {
     assert_eq!(
         (status.as_str(), outcome.as_str(), note.as_str()),
         ("RESOLVED", "RELEASE", "Sock found in the van")
+    );
+    let parties = vec!["c@example.com".to_string(), "v@example.com".to_string()];
+    assert_eq!(
+        order_events(&app, order_id).await,
+        [("dispute_resolved".into(), "a@example.com".into(), parties)],
+        "one event, from the admin, to both parties"
     );
     let rows = audit_rows(&app).await;
     assert_eq!(rows.len(), 1);
