@@ -26,7 +26,11 @@ impl TestApp {
         let app = dhune::build_app(pool.clone(), Config::for_tests())
             .await
             .expect("app");
-        tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+        tokio::spawn(async move {
+            axum::serve(listener, app.into_make_service())
+                .await
+                .expect("serve")
+        });
         Self { addr, pool }
     }
 
