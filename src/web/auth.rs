@@ -19,6 +19,7 @@ use super::form::FormField;
 use crate::domain::FieldErrors;
 use crate::domain::account::{NewAccount, SignupInput};
 use crate::market::{self, MarketError, accounts::User};
+use tower_sessions::Session;
 
 pub type AuthSession = axum_login::AuthSession<Backend>;
 
@@ -143,8 +144,13 @@ impl SignupPage {
     }
 }
 
-async fn signup_page(shell: Shell) -> impl IntoResponse {
-    SignupPage::new(shell, SignupForm::default(), FieldErrors::new())
+async fn signup_page(shell: Shell, session: Session) -> Result<impl IntoResponse, AppError> {
+    let shell = shell.with_form_token(&session).await?;
+    Ok(SignupPage::new(
+        shell,
+        SignupForm::default(),
+        FieldErrors::new(),
+    ))
 }
 
 async fn signup(
@@ -232,15 +238,21 @@ impl LoginPage {
     }
 }
 
-async fn login_page(shell: Shell, auth: AuthSession, Query(query): Query<NextQuery>) -> Response {
+async fn login_page(
+    shell: Shell,
+    session: Session,
+    auth: AuthSession,
+    Query(query): Query<NextQuery>,
+) -> Result<Response, AppError> {
     if let Some(user) = &auth.user {
-        return Redirect::to(user.role.home()).into_response();
+        return Ok(Redirect::to(user.role.home()).into_response());
     }
     let form = LoginForm {
         next: query.next,
         ..LoginForm::default()
     };
-    LoginPage::new(shell, &form, &FieldErrors::new(), None).into_response()
+    let shell = shell.with_form_token(&session).await?;
+    Ok(LoginPage::new(shell, &form, &FieldErrors::new(), None).into_response())
 }
 
 async fn login(

@@ -23,9 +23,15 @@ pub const HEADER: &str = "x-csrf-token";
 /// The largest form body accepted (forms carry text fields only).
 pub const MAX_FORM_BYTES: usize = 256 * 1024;
 
+/// The session's token if it has one. Pages for anonymous visitors read it
+/// this way, so a visitor who only looks gets no session row.
+pub async fn existing_token(session: &Session) -> anyhow::Result<Option<String>> {
+    Ok(session.get::<String>(SESSION_KEY).await?)
+}
+
 /// The session's token, made on first use.
 pub async fn token(session: &Session) -> anyhow::Result<String> {
-    if let Some(token) = session.get::<String>(SESSION_KEY).await? {
+    if let Some(token) = existing_token(session).await? {
         return Ok(token);
     }
     let mut bytes = [0u8; 32];

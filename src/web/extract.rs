@@ -89,6 +89,15 @@ impl Shell {
     pub fn role(&self) -> Option<&'static str> {
         self.user.as_ref().map(|user| user.role.as_str())
     }
+
+    /// For a page with a form an anonymous visitor may post (login, sign-up):
+    /// makes the session's CSRF token if there is none yet.
+    pub async fn with_form_token(mut self, session: &Session) -> Result<Self, AppError> {
+        if self.csrf_token.is_empty() {
+            self.csrf_token = csrf::token(session).await?;
+        }
+        Ok(self)
+    }
 }
 
 pub struct ShellSource {
@@ -107,10 +116,18 @@ impl ShellSource {
                 }),
             None => 0,
         };
-        let csrf_token = csrf::token(&self.session).await.unwrap_or_else(|err| {
-            tracing::warn!(error = ?err, "no CSRF token for the page");
-            String::new()
-        });
+        // Signed-in pages always carry forms (log out, at least); anonymous
+        // ones only on the login and sign-up pages, which ask for a token.
+        let token = match &self.user {
+            Some(_) => csrf::token(&self.session).await.map(Some),
+            None => csrf::existing_token(&self.session).await,
+        };
+        let csrf_token = token
+            .unwrap_or_else(|err| {
+                tracing::warn!(error = ?err, "no CSRF token for the page");
+                None
+            })
+            .unwrap_or_default();
         let flashes = self
             .session
             .remove::<Vec<Flash>>(FLASH_KEY)

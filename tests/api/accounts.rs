@@ -327,3 +327,45 @@ async fn a_suspended_user_is_signed_out_at_once_and_cannot_log_in(pool: PgPool) 
         "without the password, nothing is revealed"
     );
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn a_visitor_who_only_looks_gets_no_session(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let visitor = app.browser();
+    for path in ["/", "/no-such-page", "/healthz", "/static/app.css"] {
+        let page = visitor.get(path).await;
+        assert!(
+            page.set_cookies().is_empty(),
+            "{path}: {:?}",
+            page.set_cookies()
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM tower_sessions.session")
+            .await,
+        0
+    );
+
+    for path in ["/login", "/signup"] {
+        let page = visitor.get(path).await;
+        assert!(
+            page.body.contains(r#"name="csrf_token" value=""#),
+            "{path} carries a token"
+        );
+        assert!(
+            !page.body.contains(r#"name="csrf_token" value="""#),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM tower_sessions.session")
+            .await,
+        1,
+        "the form pages share one session"
+    );
+    let home = visitor.get("/").await;
+    assert!(
+        home.body.contains("X-CSRF-Token"),
+        "once there is a token, every page hands it to htmx"
+    );
+}
