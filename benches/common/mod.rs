@@ -1,0 +1,178 @@
+//! What the benchmarks share: a release `dhune serve` on a scratch database,
+//! and signed-up users that post forms with their session's CSRF token.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::redirect::Policy;
+use sqlx::migrate::MigrateDatabase;
+
+const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+
+/// A running `dhune serve` on its own database, stopped and dropped with
+/// [`Server::stop`].
+pub struct Server {
+    process: Child,
+    database: String,
+    pub base: String,
+}
+
+impl Server {
+    pub async fn start() -> Self {
+        let database = format!("{SERVER}/dhune_bench_{}", std::process::id());
+        let _ = sqlx::Postgres::drop_database(&database).await;
+        let mut process = Command::new(env!("CARGO_BIN_EXE_dhune"))
+            .arg("serve")
+            .env("DATABASE_URL", &database)
+            .env("DHUNE_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start dhune serve");
+        let stdout = process.stdout.take().expect("stdout");
+        let base = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                line.strip_prefix("Dhune is running at ")
+                    .map(|a| a.trim_end_matches('/').to_owned())
+            })
+            .expect("server address");
+        Self {
+            process,
+            database,
+            base,
+        }
+    }
+
+    /// The server's resident memory, KiB.
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.process.id()))
+            .ok()
+            .and_then(|status| {
+                status.lines().find_map(|l| {
+                    l.strip_prefix("VmRSS:")
+                        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+                })
+            })
+            .unwrap_or(0)
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        let _ = sqlx::Postgres::drop_database(&self.database).await;
+    }
+}
+
+/// A signed-in user's HTTP client (cookies kept, redirects not followed).
+#[derive(Clone)]
+pub struct User {
+    pub client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+fn token(html: &str) -> String {
+    let marker = r#"name="csrf_token" value=""#;
+    let start = html.find(marker).expect("a form") + marker.len();
+    html[start..start + html[start..].find('"').expect("token end")].to_owned()
+}
+
+/// The local time `hours` from now, as the forms take it.
+pub fn local_in(hours: i64) -> String {
+    dhune::domain::request::format_local_input(
+        time::OffsetDateTime::now_utc() + time::Duration::hours(hours),
+    )
+}
+
+/// A valid request form: `kg` kilograms of wash & fold.
+pub fn request_form(kg: u32) -> Vec<(&'static str, String)> {
+    vec![
+        ("pickup_address", "Bench Road 1".to_owned()),
+        ("city", "Kathmandu".to_owned()),
+        ("pickup_from", local_in(3)),
+        ("pickup_to", local_in(6)),
+        ("expires_in_hours", "24".to_owned()),
+        ("qty_wash_fold", kg.to_string()),
+    ]
+}
+
+/// A valid offer form at `rupees`.
+pub fn offer_form(rupees: u32) -> Vec<(&'static str, String)> {
+    vec![
+        ("price", rupees.to_string()),
+        ("pickup_at", local_in(4)),
+        ("delivery_at", local_in(52)),
+        ("message", "Bench offer".to_owned()),
+    ]
+}
+
+impl User {
+    pub async fn sign_up(server: &Server, email: &str, role: &str) -> Self {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
+        let mut user = Self {
+            client,
+            base: server.base.clone(),
+            token: String::new(),
+        };
+        user.token = token(&user.get("/signup").await.1);
+        let mut form = vec![
+            ("name", "Bench".to_owned()),
+            ("email", email.to_owned()),
+            ("phone", "9800000000".to_owned()),
+            ("password", "bench-password".to_owned()),
+            ("role", role.to_owned()),
+        ];
+        if role == "vendor" {
+            form.push(("business_name", "Bench Laundry".into()));
+            form.push(("city", "Kathmandu".into()));
+        }
+        let (status, _) = user.post("/signup", form).await;
+        assert_eq!(status, 303, "signed up");
+        // The session (and its token) is kept across sign-up's login.
+        user.token = token(&user.get("/notifications").await.1);
+        user
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET: the status and the body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = self.client.get(self.url(path)).send().await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
+    /// POSTs a form with the session's token: the status and the Location.
+    pub async fn post(&self, path: &str, mut form: Vec<(&str, String)>) -> (u16, String) {
+        form.push(("csrf_token", self.token.clone()));
+        let response = self
+            .client
+            .post(self.url(path))
+            .form(&form)
+            .send()
+            .await
+            .expect("POST");
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (response.status().as_u16(), location)
+    }
+}
+
+/// The value at quantile `q` (0..=1) of sorted durations.
+pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+}
