@@ -5,11 +5,12 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::accounts::User;
-use super::{MarketError, MarketResult, Paged, Paging};
+use super::{MarketError, MarketResult, Paged, Paging, status};
 use crate::domain::account::Role;
 use crate::domain::audit::AuditAction;
 use crate::domain::money::Money;
 use crate::domain::request::LOCAL_OFFSET;
+use crate::domain::status::{OfferStatus, OrderStatus, RequestStatus};
 
 fn require_admin(user: &User) -> MarketResult<()> {
     if user.role == Role::Admin {
@@ -192,7 +193,7 @@ impl Filter {
 #[derive(Debug, Clone)]
 pub struct RequestRow {
     pub id: i64,
-    pub status: String,
+    pub status: RequestStatus,
     pub customer: String,
     pub place: String,
     pub services: String,
@@ -208,8 +209,7 @@ pub async fn requests(
     paging: Paging,
 ) -> MarketResult<Paged<RequestRow>> {
     require_admin(admin)?;
-    let rows = sqlx::query_as!(
-        RequestRow,
+    let rows = sqlx::query!(
         r#"SELECT r.id, r.status, u.email AS customer, concat_ws(', ', nullif(r.area, ''), nullif(r.city, '')) AS "place!",
                   request_services_text(r.id) AS "services!", r.created_at
            FROM requests r JOIN users u ON u.id = r.customer_id
@@ -229,14 +229,27 @@ pub async fn requests(
     )
     .fetch_all(pool)
     .await?;
-    Ok(paging.finish(rows))
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            Ok(RequestRow {
+                id: r.id,
+                status: status(&r.status)?,
+                customer: r.customer,
+                place: r.place,
+                services: r.services,
+                created_at: r.created_at,
+            })
+        })
+        .collect::<MarketResult<_>>()?;
+    Ok(paging.finish(items))
 }
 
 #[derive(Debug, Clone)]
 pub struct OfferRow {
     pub id: i64,
     pub request_id: i64,
-    pub status: String,
+    pub status: OfferStatus,
     pub business: String,
     pub price: Money,
     pub created_at: OffsetDateTime,
@@ -272,22 +285,24 @@ pub async fn offers(
     .await?;
     let items = rows
         .into_iter()
-        .map(|r| OfferRow {
-            id: r.id,
-            request_id: r.request_id,
-            status: r.status,
-            business: r.business_name,
-            price: Money::from_paisa(r.price_paisa),
-            created_at: r.created_at,
+        .map(|r| {
+            Ok(OfferRow {
+                id: r.id,
+                request_id: r.request_id,
+                status: status(&r.status)?,
+                business: r.business_name,
+                price: Money::from_paisa(r.price_paisa),
+                created_at: r.created_at,
+            })
         })
-        .collect();
+        .collect::<MarketResult<_>>()?;
     Ok(paging.finish(items))
 }
 
 #[derive(Debug, Clone)]
 pub struct OrderRow {
     pub id: i64,
-    pub status: String,
+    pub status: OrderStatus,
     pub customer: String,
     pub business: String,
     pub price: Money,
@@ -325,15 +340,17 @@ pub async fn orders(
     .await?;
     let items = rows
         .into_iter()
-        .map(|r| OrderRow {
-            id: r.id,
-            status: r.status,
-            customer: r.customer,
-            business: r.business_name,
-            price: Money::from_paisa(r.price_paisa),
-            commission: Money::from_paisa(r.commission_paisa),
-            created_at: r.created_at,
+        .map(|r| {
+            Ok(OrderRow {
+                id: r.id,
+                status: status(&r.status)?,
+                customer: r.customer,
+                business: r.business_name,
+                price: Money::from_paisa(r.price_paisa),
+                commission: Money::from_paisa(r.commission_paisa),
+                created_at: r.created_at,
+            })
         })
-        .collect();
+        .collect::<MarketResult<_>>()?;
     Ok(paging.finish(items))
 }

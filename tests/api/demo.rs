@@ -62,3 +62,39 @@ async fn the_demo_shows_every_status_and_its_logins_work(pool: PgPool) {
     assert_eq!(audit.body.matches("data-audit-id=").count(), 1);
     assert!(audit.body.contains(r#"data-action="dispute.resolve""#));
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn every_list_cell_names_its_column_for_phones(pool: PgPool) {
+    seed_if_empty(&pool, 1000).await.unwrap();
+    let app = TestApp::spawn(pool).await;
+    let lists: [(&str, &[&str]); 3] = [
+        ("sita@demo.dhune.test", &["/requests", "/orders"]),
+        ("sparkle@demo.dhune.test", &["/board", "/offers", "/orders"]),
+        (
+            "admin@demo.dhune.test",
+            &[
+                "/admin",
+                "/admin/requests",
+                "/admin/offers",
+                "/admin/orders",
+                "/admin/disputes",
+                "/admin/users",
+                "/admin/audit",
+            ],
+        ),
+    ];
+    for (email, paths) in lists {
+        let browser = app.browser();
+        browser.login(email, DEMO_PASSWORD).await;
+        for path in paths {
+            let body = browser.get(path).await.body;
+            let cells = body.matches("<td").count();
+            assert!(cells > 0, "{path} lists something");
+            assert_eq!(
+                body.matches("<td data-label=\"").count(),
+                cells,
+                "{path}: every cell carries its column's name"
+            );
+        }
+    }
+}
