@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use axum_login::{AuthUser, AuthnBackend, UserId};
 use serde::Deserialize;
 use sqlx::PgPool;
+use tower_sessions::Session;
 
 use super::AppState;
 use super::error::AppError;
@@ -19,7 +20,6 @@ use super::form::FormField;
 use crate::domain::FieldErrors;
 use crate::domain::account::{NewAccount, SignupInput};
 use crate::market::{self, MarketError, accounts::User};
-use tower_sessions::Session;
 
 pub type AuthSession = axum_login::AuthSession<Backend>;
 
