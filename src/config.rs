@@ -25,6 +25,9 @@ pub struct Config {
     /// `DHUNE_AUTO_COMPLETE_HOURS`: orders left out for delivery this long
     /// are completed by the sweep.
     pub auto_complete_after: time::Duration,
+    /// How often an open live stream checks that its session is still
+    /// signed in (a logout or an expired session ends the stream).
+    pub stream_recheck: Duration,
 }
 
 impl Config {
@@ -40,6 +43,7 @@ impl Config {
                 "DHUNE_AUTO_COMPLETE_HOURS",
                 "48",
             )?),
+            stream_recheck: Duration::from_secs(30),
         })
     }
 
@@ -53,6 +57,7 @@ impl Config {
             commission_bps: 1000,
             dispute_window: time::Duration::hours(72),
             auto_complete_after: time::Duration::hours(48),
+            stream_recheck: Duration::from_secs(30),
         }
     }
 }

@@ -1,41 +1,54 @@
 //! Reading the outbox in commit-safe order, for the relay and for replays.
 //!
 //! Ids are handed out before commit, so a lower id can commit after a higher
-//! one. A row is read only once its transaction is older than every running
-//! one (`txid < pg_snapshot_xmin`), in (txid, id) order: once the reader has
-//! passed a position, no row can still appear before it.
+//! one. A commit fence makes ids alone a safe order: every event writer
+//! takes the shared advisory lock [`FENCE`] just before its event takes an id
+//! (in [`super::record`]) and holds it until it commits. The relay takes the
+//! same lock exclusively for a moment ([`fence`]): while it holds it no writer
+//! is between taking an id and committing, so every event up to the newest id
+//! is final and nothing can still appear below it. Unlike the transaction-id
+//! horizon (`pg_snapshot_xmin`), which is shared by every database on the
+//! server, the fence waits only for transactions that write events.
+//! (`LOCK TABLE events IN SHARE MODE` would do the same but also wait for,
+//! and cancel, autovacuum on the table.)
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
+use time::OffsetDateTime;
 
 use super::accounts::User;
 use super::{MarketError, MarketResult};
 use crate::domain::account::Role;
 use crate::events::EventKind;
 
-/// Where an event stands in the feed; also the SSE `id`.
+/// The advisory lock key of the commit fence ("dhune" in ASCII).
+pub const FENCE: i64 = 0x64_68_75_6e_65;
+
+/// Where an event stands in the feed (its id); also the SSE `id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Position {
-    pub txid: i64,
-    pub id: i64,
-}
+pub struct Position(pub i64);
 
 impl fmt::Display for Position {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.txid, self.id)
+        write!(f, "{}", self.0)
     }
 }
 
 impl FromStr for Position {
     type Err = String;
 
+    /// An id; `TXID-ID`, the form sent before the commit fence, resumes at
+    /// its id, so a page left open across the upgrade misses nothing.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (txid, id) = s.trim().split_once('-').ok_or("expected TXID-ID")?;
-        let txid = txid.parse().map_err(|_| "bad txid")?;
-        let id = id.parse().map_err(|_| "bad id")?;
-        Ok(Position { txid, id })
+        let s = s.trim();
+        let id = s.split_once('-').map_or(s, |(_, id)| id);
+        match id.parse() {
+            Ok(id) if id >= 0 => Ok(Position(id)),
+            _ => Err(format!("{s:?} is not a feed position")),
+        }
     }
 }
 
@@ -65,7 +78,6 @@ impl FeedEvent {
 
 struct Row {
     id: i64,
-    txid: i64,
     kind: String,
     actor_id: Option<i64>,
     request_id: Option<i64>,
@@ -83,10 +95,7 @@ impl TryFrom<Row> for FeedEvent {
         let kind = EventKind::from_str(&row.kind)
             .map_err(|err| MarketError::Internal(anyhow::anyhow!(err)))?;
         Ok(FeedEvent {
-            position: Position {
-                txid: row.txid,
-                id: row.id,
-            },
+            position: Position(row.id),
             kind,
             actor_id: row.actor_id,
             request_id: row.request_id,
@@ -99,74 +108,136 @@ impl TryFrom<Row> for FeedEvent {
     }
 }
 
-/// Up to `limit` committed events after `after`, in feed order.
-pub async fn committed_after(
+fn events(rows: Vec<Row>) -> MarketResult<Vec<FeedEvent>> {
+    rows.into_iter().map(FeedEvent::try_from).collect()
+}
+
+/// The newest event id this transaction can see, final or not: a cheap
+/// look whether there may be anything new.
+pub async fn newest(db: impl PgExecutor<'_>) -> MarketResult<Position> {
+    let id = sqlx::query_scalar!(r#"SELECT coalesce(max(id), 0) AS "id!" FROM events"#)
+        .fetch_one(db)
+        .await?;
+    Ok(Position(id))
+}
+
+/// Passes the commit fence: waits (at most `wait`) until no event writer is
+/// between taking an id and committing, and returns the newest id then,
+/// below which every event is final. `None` when a writer held the fence
+/// longer than `wait` (try again later; writers queue behind the relay only
+/// for that long).
+pub async fn fence(pool: &PgPool, wait: Duration) -> MarketResult<Option<Position>> {
+    let mut tx = pool.begin().await?;
+    let timeout = format!("{}ms", wait.as_millis().max(1));
+    let locked = sqlx::query_scalar!(
+        r#"SELECT pg_advisory_xact_lock($1)::text AS "locked!"
+           FROM (SELECT set_config('lock_timeout', $2, true)) AS timeout"#,
+        FENCE,
+        timeout,
+    )
+    .fetch_one(&mut *tx)
+    .await;
+    match locked {
+        Ok(_) => {}
+        Err(err)
+            if err
+                .as_database_error()
+                .is_some_and(|db| db.code().as_deref() == Some(LOCK_NOT_AVAILABLE)) =>
+        {
+            return Ok(None);
+        }
+        Err(err) => return Err(err.into()),
+    }
+    // A statement of its own, so its snapshot is taken with the fence held.
+    let upto = newest(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(Some(upto))
+}
+
+/// Postgres' "lock_not_available": `lock_timeout` ran out.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+
+/// Up to `limit` events after `after` and up to `upto` (a position the
+/// fence has passed), in feed order.
+pub async fn committed_between(
     pool: &PgPool,
     after: Position,
+    upto: Position,
     limit: i64,
 ) -> MarketResult<Vec<FeedEvent>> {
     let rows = sqlx::query_as!(
         Row,
-        r#"SELECT id, txid::text::bigint AS "txid!", kind, actor_id, request_id, offer_id, order_id,
-                  dispute_id, audience_users, all_vendors
-           FROM events
-           WHERE (txid, id) > ($1::bigint::text::xid8, $2)
-             AND txid < pg_snapshot_xmin(pg_current_snapshot())
-           ORDER BY txid, id
-           LIMIT $3"#,
-        after.txid,
-        after.id,
+        r#"SELECT id, kind, actor_id, request_id, offer_id, order_id, dispute_id,
+                  audience_users, all_vendors
+           FROM events WHERE id > $1 AND id <= $2
+           ORDER BY id LIMIT $3"#,
+        after.0,
+        upto.0,
         limit,
     )
     .fetch_all(pool)
     .await?;
-    rows.into_iter().map(FeedEvent::try_from).collect()
+    events(rows)
 }
 
-/// The position of the newest committed event (the start for a new relay).
-pub async fn head(pool: &PgPool) -> MarketResult<Position> {
-    let row = sqlx::query!(
-        r#"SELECT txid::text::bigint AS "txid!", id FROM events
-           WHERE txid < pg_snapshot_xmin(pg_current_snapshot())
-           ORDER BY txid DESC, id DESC LIMIT 1"#
-    )
-    .fetch_optional(pool)
-    .await?;
-    Ok(row
-        .map(|r| Position {
-            txid: r.txid,
-            id: r.id,
-        })
-        .unwrap_or_default())
-}
-
-/// The events `user` may see after `after` and up to `upto`, in feed order:
-/// what a reconnecting client missed.
+/// Up to `limit` of the events `user` may see after `after` and up to
+/// `upto`, in feed order: a page of what a reconnecting client missed. The
+/// audience is filtered in SQL, by the index on `audience_users` and, for
+/// vendors, the one on events for every vendor.
 pub async fn visible_between(
     pool: &PgPool,
     user: &User,
     after: Position,
     upto: Position,
+    limit: i64,
 ) -> MarketResult<Vec<FeedEvent>> {
+    if user.role == Role::Admin {
+        return committed_between(pool, after, upto, limit).await;
+    }
     let rows = sqlx::query_as!(
         Row,
-        r#"SELECT id, txid::text::bigint AS "txid!", kind, actor_id, request_id, offer_id, order_id,
-                  dispute_id, audience_users, all_vendors
+        r#"SELECT id, kind, actor_id, request_id, offer_id, order_id, dispute_id,
+                  audience_users, all_vendors
            FROM events
-           WHERE (txid, id) > ($1::bigint::text::xid8, $2)
-             AND (txid, id) <= ($3::bigint::text::xid8, $4)
-             AND ($5 OR $6 = ANY(audience_users) OR (all_vendors AND $7))
-           ORDER BY txid, id
-           LIMIT 10000"#,
-        after.txid,
-        after.id,
-        upto.txid,
-        upto.id,
-        user.role == Role::Admin,
+           WHERE id > $1 AND id <= $2
+             AND (audience_users @> ARRAY[$3::bigint] OR (all_vendors AND $4))
+           ORDER BY id LIMIT $5"#,
+        after.0,
+        upto.0,
         user.id,
         user.role == Role::Vendor,
+        limit,
     )
     .fetch_all(pool)
     .await?;
-    rows.into_iter().map(FeedEvent::try_from).collect()
+    events(rows)
+}
+
+/// When the first event after `after` was written, if there is one: how old
+/// a reconnecting client's gap is.
+pub async fn first_missed_at(
+    pool: &PgPool,
+    after: Position,
+) -> MarketResult<Option<OffsetDateTime>> {
+    Ok(sqlx::query_scalar!(
+        "SELECT created_at FROM events WHERE id > $1 ORDER BY id LIMIT 1",
+        after.0
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Whether the session a live stream was opened with still signs in this
+/// user: it exists, has not expired, and the user is not suspended.
+pub async fn still_signed_in(pool: &PgPool, session_id: &str, user_id: i64) -> MarketResult<bool> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (
+               SELECT 1 FROM tower_sessions.session s, users u
+               WHERE s.id = $1 AND s.expiry_date > now() AND u.id = $2 AND u.status = 'ACTIVE'
+           ) AS "signed_in!""#,
+        session_id,
+        user_id,
+    )
+    .fetch_one(pool)
+    .await?)
 }

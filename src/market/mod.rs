@@ -125,12 +125,15 @@ pub struct Paged<T> {
 }
 
 /// Writes an outbox row, and the notifications of the people it concerns,
-/// in the caller's transaction.
+/// in the caller's transaction. The row takes its id behind the commit
+/// fence (`feed::FENCE`, shared, held until the transaction ends), so the
+/// relay knows when every id below the newest is final.
 async fn record(tx: &mut sqlx::PgConnection, event: &NewEvent) -> MarketResult<i64> {
     let id = sqlx::query_scalar!(
-        r#"INSERT INTO events (kind, actor_id, request_id, offer_id, order_id, dispute_id,
+        r#"WITH fence AS (SELECT pg_advisory_xact_lock_shared($9)::text)
+           INSERT INTO events (kind, actor_id, request_id, offer_id, order_id, dispute_id,
                                audience_users, all_vendors)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"#,
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM fence RETURNING id"#,
         event.kind.as_str(),
         event.actor_id,
         event.request_id,
@@ -139,6 +142,7 @@ async fn record(tx: &mut sqlx::PgConnection, event: &NewEvent) -> MarketResult<i
         event.dispute_id,
         &event.audience,
         event.all_vendors,
+        feed::FENCE,
     )
     .fetch_one(&mut *tx)
     .await?;

@@ -16,6 +16,7 @@ use axum::routing::get;
 use futures_util::Stream;
 use serde::Deserialize;
 use sqlx::PgPool;
+use time::OffsetDateTime;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use tower_sessions::Session;
@@ -28,7 +29,7 @@ use super::orders::OrderPage;
 use super::requests::RequestPage;
 use crate::domain::account::Role;
 use crate::events::EventKind;
-use crate::events::relay::{Live, LiveEvent};
+use crate::events::relay::{Live, LiveEvent, StreamSlot};
 use crate::market::accounts::User;
 use crate::market::feed::{self, FeedEvent, Position};
 use crate::market::requests::{self, OfferView, RequestSummary};
@@ -44,6 +45,12 @@ struct EventsQuery {
     last_event_id: String,
 }
 
+/// Replays read this many events from the table at a time.
+const REPLAY_PAGE: i64 = 500;
+/// A client whose first missed event is older than this is told to reload
+/// its page instead of being replayed a day of events.
+const REPLAY_WINDOW: time::Duration = time::Duration::hours(24);
+
 async fn events(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
@@ -58,27 +65,40 @@ async fn events(
         .unwrap_or(&query.last_event_id)
         .parse::<Position>()
         .ok();
+    let slot = state.live.open_stream(user.id);
     let (receiver, head) = state.live.subscribe();
-    let backlog = match last {
-        Some(last) if last < head => feed::visible_between(&state.pool, &user, last, head).await?,
-        _ => Vec::new(),
-    };
-    let connection = Connection {
+    let mut connection = Connection {
         pool: state.pool.clone(),
         live: state.live.clone(),
         dispute_window: state.config.dispute_window,
         csrf_token,
+        session_id: session.id().map(|id| id.to_string()).unwrap_or_default(),
+        recheck: tokio::time::interval_at(
+            tokio::time::Instant::now() + state.config.stream_recheck,
+            state.config.stream_recheck,
+        ),
         user,
         receiver,
+        slot,
         cursor: last.map_or(head, |last| last.max(head)),
-        backlog: backlog
-            .into_iter()
-            .map(|e| Arc::new(LiveEvent::new(e)))
-            .collect(),
+        replay_upto: None,
+        reload: false,
+        backlog: VecDeque::new(),
     };
+    if let Some(last) = last.filter(|last| *last < head) {
+        let first_missed = feed::first_missed_at(&state.pool, last).await?;
+        if first_missed.is_some_and(|at| at < OffsetDateTime::now_utc() - REPLAY_WINDOW) {
+            connection.reload = true;
+        } else {
+            connection.cursor = last;
+            connection.replay_upto = Some(head);
+        }
+    }
     let stream = futures_util::stream::unfold(connection, |mut connection| async move {
-        let event = connection.next().await?;
-        let frame = connection.render(&event).await;
+        let frame = match connection.next().await? {
+            Next::Event(event) => connection.render(&event).await,
+            Next::Reload => connection.reload_frame(),
+        };
         Some((Ok(frame), connection))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
@@ -91,49 +111,116 @@ struct Connection {
     dispute_window: time::Duration,
     /// For the forms inside pushed fragments (the order's actions).
     csrf_token: String,
+    /// The session the stream was opened with; once it ends (logout,
+    /// expiry) or the user is suspended, the stream ends too.
+    session_id: String,
+    recheck: tokio::time::Interval,
     user: User,
     receiver: broadcast::Receiver<Arc<LiveEvent>>,
+    slot: StreamSlot,
     /// The last position sent (or replayed); nothing at or before it is sent again.
     cursor: Position,
+    /// While set, what the user missed up to here is read from the table,
+    /// a page at a time, before anything live.
+    replay_upto: Option<Position>,
+    /// The gap is older than the replay window: tell the page to reload.
+    reload: bool,
     backlog: VecDeque<Arc<LiveEvent>>,
 }
 
+enum Next {
+    Event(Arc<LiveEvent>),
+    Reload,
+}
+
 impl Connection {
-    /// The next event this user may see; `None` ends the stream.
-    async fn next(&mut self) -> Option<Arc<LiveEvent>> {
+    /// The next thing to send this user; `None` ends the stream.
+    async fn next(&mut self) -> Option<Next> {
         loop {
+            if std::mem::take(&mut self.reload) {
+                return Some(Next::Reload);
+            }
             if let Some(live) = self.backlog.pop_front() {
                 self.cursor = self.cursor.max(live.event.position);
-                return Some(live);
+                return Some(Next::Event(live));
             }
-            match self.receiver.recv().await {
-                Ok(live)
-                    if live.event.position > self.cursor && live.event.visible_to(&self.user) =>
-                {
-                    self.cursor = live.event.position;
-                    return Some(live);
-                }
-                Ok(_) => {}
-                Err(RecvError::Lagged(missed)) => {
-                    // Too slow for the hub: re-read what was missed from the
-                    // table instead of holding it in memory.
-                    tracing::debug!(missed, user = self.user.id, "SSE client lagged; re-syncing");
-                    let head = self.live.head();
-                    match feed::visible_between(&self.pool, &self.user, self.cursor, head).await {
-                        Ok(missed) => self
-                            .backlog
-                            .extend(missed.into_iter().map(|e| Arc::new(LiveEvent::new(e)))),
-                        Err(err) => {
-                            tracing::warn!(error = ?err, "SSE re-sync failed; closing the stream");
-                            return None;
+            if let Some(upto) = self.replay_upto {
+                let page =
+                    feed::visible_between(&self.pool, &self.user, self.cursor, upto, REPLAY_PAGE)
+                        .await;
+                match page {
+                    Ok(page) => {
+                        if (page.len() as i64) < REPLAY_PAGE {
+                            self.replay_upto = None;
                         }
+                        self.backlog
+                            .extend(page.into_iter().map(|e| Arc::new(LiveEvent::new(e))));
+                        continue;
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = ?err, "SSE replay failed; closing the stream");
+                        return None;
                     }
                 }
-                Err(RecvError::Closed) => return None,
+            }
+            tokio::select! {
+                biased;
+                () = self.slot.closed() => {
+                    tracing::debug!(user = self.user.id, "a newer stream of this user replaced this one");
+                    return None;
+                }
+                _ = self.recheck.tick() => {
+                    match feed::still_signed_in(&self.pool, &self.session_id, self.user.id).await {
+                        Ok(true) => {}
+                        Ok(false) => return None,
+                        Err(err) => tracing::warn!(error = ?err, "checking an SSE client's session"),
+                    }
+                }
+                received = self.receiver.recv() => match received {
+                    Ok(live) if self.ends_stream(&live.event) => return None,
+                    Ok(live)
+                        if live.event.position > self.cursor
+                            && live.event.visible_to(&self.user) =>
+                    {
+                        self.cursor = live.event.position;
+                        return Some(Next::Event(live));
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(missed)) => {
+                        // Too slow for the hub: re-read what was missed from
+                        // the table instead of holding it in memory.
+                        tracing::debug!(missed, user = self.user.id, "SSE client lagged; re-syncing");
+                        self.replay_upto = Some(self.live.head());
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
             }
         }
     }
+
+    /// A suspension of this user ends their stream at once.
+    fn ends_stream(&self, event: &FeedEvent) -> bool {
+        event.kind == EventKind::UserSuspended && event.audience.contains(&self.user.id)
+    }
+
+    fn reload_frame(&self) -> Event {
+        let html = ReloadNotice.render().unwrap_or_else(|err| {
+            tracing::error!(error = %err, "rendering the reload notice");
+            String::new()
+        });
+        Event::default()
+            .event(RELOAD)
+            .id(self.cursor.to_string())
+            .data(html)
+    }
 }
+
+/// The SSE event that tells a page it is too far behind to catch up.
+const RELOAD: &str = "reload";
+
+#[derive(Template)]
+#[template(path = "partials/reload.html")]
+struct ReloadNotice;
 
 #[derive(Template)]
 #[template(path = "partials/event.html")]

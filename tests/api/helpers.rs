@@ -19,13 +19,16 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(pool: PgPool) -> Self {
+        Self::spawn_with(pool, Config::for_tests()).await
+    }
+
+    /// The app with these settings.
+    pub async fn spawn_with(pool: PgPool, config: Config) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
-        let app = dhune::build_app(pool.clone(), Config::for_tests())
-            .await
-            .expect("app");
+        let app = dhune::build_app(pool.clone(), config).await.expect("app");
         tokio::spawn(async move {
             axum::serve(listener, app.into_make_service())
                 .await
@@ -337,6 +340,19 @@ impl EventStream {
                 .ok()?;
             let bytes = chunk.expect("stream read")?;
             self.buffer.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+
+    /// Whether the server ends the stream within `wait` (events before the
+    /// end are skipped).
+    pub async fn ends_within(&mut self, wait: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Err(_) => return false,
+                Ok(Ok(None) | Err(_)) => return true,
+                Ok(Ok(Some(_))) => {}
+            }
         }
     }
 

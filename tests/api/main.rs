@@ -9,6 +9,7 @@ mod helpers;
 mod hostile;
 mod jobs;
 mod live;
+mod live_limits;
 mod marketplace;
 mod notifications;
 mod races;
