@@ -8,13 +8,13 @@ use std::time::Duration;
 use reqwest::redirect::Policy;
 use sqlx::migrate::MigrateDatabase;
 
-const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+pub const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
 
 /// A running `dhune serve` on its own database, stopped and dropped with
 /// [`Server::stop`].
 pub struct Server {
     process: Child,
-    database: String,
+    pub database: String,
     pub base: String,
 }
 
