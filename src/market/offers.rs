@@ -152,7 +152,7 @@ pub async fn update_offer(
     let (request_id, request) = lock_own_offer(&mut tx, actor, offer_id).await?;
     let updated = sqlx::query!(
         r#"UPDATE offers SET price_paisa = $2, pickup_at = $3, delivery_at = $4, message = $5,
-                             updated_at = now()
+                             version = version + 1, updated_at = now()
            WHERE id = $1 AND status = 'PENDING'"#,
         offer_id,
         new.price.paisa(),
@@ -217,7 +217,7 @@ pub async fn list_my_offers(
     let rows = sqlx::query!(
         r#"SELECT o.id, o.request_id, o.vendor_id, v.business_name, v.city AS vendor_city,
                   o.price_paisa, o.pickup_at, o.delivery_at, o.message, o.status, o.expires_at,
-                  o.created_at, r.city, r.area, r.status AS request_status,
+                  o.created_at, o.version, r.city, r.area, r.status AS request_status,
                   (SELECT d.id FROM orders d WHERE d.offer_id = o.id) AS "order_id?"
            FROM offers o JOIN vendors v ON v.user_id = o.vendor_id
                 JOIN requests r ON r.id = o.request_id
@@ -248,6 +248,7 @@ pub async fn list_my_offers(
                 status: row.status,
                 expires_at: row.expires_at,
                 created_at: row.created_at,
+                version: row.version,
             })?;
             Ok(MyOffer {
                 offer,
@@ -261,17 +262,31 @@ pub async fn list_my_offers(
     Ok(paging.finish(items))
 }
 
-/// The critical transaction: the request's owner accepts one pending offer.
-/// In one transaction the request row is locked, the offer is accepted, every
-/// other pending offer is rejected, the order is created with a snapshot of
-/// price and commission, and the request becomes ORDER_CREATED. Any number
-/// of simultaneous accepts on one request make exactly one order.
+/// What became of an accept.
+#[derive(Debug)]
+pub enum Accepted {
+    /// The order was created; its id.
+    Order(i64),
+    /// The offer is not the one the customer saw (its price or terms changed
+    /// since, or the form did not say which version was seen): nothing was
+    /// created. The offer as it is now, to confirm again.
+    Changed(Box<OfferView>),
+}
+
+/// The critical transaction: the request's owner accepts one pending offer,
+/// at the `version` of it they saw. In one transaction the request row is
+/// locked, the offer is accepted, every other pending offer is rejected, the
+/// order is created with a snapshot of price and commission, and the request
+/// becomes ORDER_CREATED. Any number of simultaneous accepts on one request
+/// make exactly one order. If the offer has changed since the customer saw
+/// it, nothing is created and the offer as it is now comes back.
 pub async fn accept_offer(
     pool: &PgPool,
     actor: &User,
     offer_id: i64,
+    version: i32,
     commission_bps: i32,
-) -> MarketResult<i64> {
+) -> MarketResult<Accepted> {
     let now = OffsetDateTime::now_utc();
     let mut tx = pool.begin().await?;
     let request_id = sqlx::query_scalar!("SELECT request_id FROM offers WHERE id = $1", offer_id)
@@ -301,7 +316,7 @@ pub async fn accept_offer(
         }
     }
     let offer = sqlx::query!(
-        r#"SELECT vendor_id, price_paisa, status, expires_at, pickup_at, delivery_at
+        r#"SELECT vendor_id, price_paisa, status, expires_at, pickup_at, delivery_at, version
            FROM offers WHERE id = $1 FOR UPDATE"#,
         offer_id,
     )
@@ -316,6 +331,11 @@ pub async fn accept_offer(
     }
     if offer.expires_at <= now {
         return Err(MarketError::Conflict("This offer has expired.".into()));
+    }
+    if offer.version != version {
+        tx.rollback().await?;
+        let current = pending_offer_for_owner(pool, actor, offer_id).await?;
+        return Ok(Accepted::Changed(Box::new(current)));
     }
 
     sqlx::query!(
@@ -392,7 +412,7 @@ pub async fn accept_offer(
         .to(&parties);
     record(&mut tx, &created).await?;
     tx.commit().await?;
-    Ok(order_id)
+    Ok(Accepted::Order(order_id))
 }
 
 /// A pending offer on one of the customer's own open requests, for the

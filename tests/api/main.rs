@@ -11,6 +11,7 @@ mod jobs;
 mod live;
 mod marketplace;
 mod notifications;
+mod price_change;
 mod races;
 mod security;
 mod shell;
