@@ -9,6 +9,7 @@ mod helpers;
 mod hostile;
 mod jobs;
 mod live;
+mod lock_order;
 mod marketplace;
 mod notifications;
 mod price_change;
