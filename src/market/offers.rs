@@ -8,7 +8,7 @@ use super::requests::{OfferRow, OfferView};
 use super::{
     CHANGED_MEANWHILE, MarketError, MarketResult, Paged, Paging, record, status, unique_as,
 };
-use crate::domain::account::Role;
+use crate::domain::account::{Role, UserStatus};
 use crate::domain::money::Money;
 use crate::domain::offer::{NewOffer, offer_expiry};
 use crate::domain::status::{OfferStatus, RequestStatus};
@@ -16,8 +16,9 @@ use crate::events::{EventKind, NewEvent};
 
 const NOT_OPEN: &str = "This request is no longer open for offers.";
 
-/// The request of an offer, locked for the rest of the transaction: shared
-/// for vendors' changes, exclusive for the accept.
+/// The request of an offer, locked for the rest of the transaction (see the
+/// lock order in `market/mod.rs`): shared for vendors' changes, exclusive
+/// (`FOR NO KEY UPDATE`) for the accept.
 struct LockedRequest {
     customer_id: i64,
     status: RequestStatus,
@@ -31,7 +32,7 @@ async fn lock_request(
 ) -> MarketResult<Option<LockedRequest>> {
     let row = if exclusive {
         sqlx::query!(
-            "SELECT customer_id, status, expires_at FROM requests WHERE id = $1 FOR UPDATE",
+            "SELECT customer_id, status, expires_at FROM requests WHERE id = $1 FOR NO KEY UPDATE",
             id
         )
         .fetch_optional(&mut *tx)
@@ -56,6 +57,22 @@ async fn lock_request(
     .transpose()
 }
 
+/// Locks the vendor's own account (shared) before anything else, and refuses
+/// if it is suspended: a suspension in progress is waited for, so a suspended
+/// vendor never gains or changes an offer.
+async fn lock_active_vendor(tx: &mut PgConnection, actor: &User) -> MarketResult<()> {
+    let word = sqlx::query_scalar!("SELECT status FROM users WHERE id = $1 FOR SHARE", actor.id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(MarketError::NotFound)?;
+    if status::<UserStatus>(&word)? == UserStatus::Suspended {
+        return Err(MarketError::Forbidden(
+            "This account is suspended. Please contact Dhune support.".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl LockedRequest {
     fn is_open(&self, now: OffsetDateTime) -> bool {
         self.status == RequestStatus::Open && self.expires_at > now
@@ -76,6 +93,7 @@ pub async fn submit_offer(
     }
     let now = OffsetDateTime::now_utc();
     let mut tx = pool.begin().await?;
+    lock_active_vendor(&mut tx, actor).await?;
     let request = lock_request(&mut tx, request_id, false)
         .await?
         .ok_or(MarketError::NotFound)?;
@@ -110,19 +128,22 @@ pub async fn submit_offer(
     Ok(id)
 }
 
-/// Finds a vendor's own offer and locks its request (shared) and then the
-/// offer itself, in the same order as the accept, so the two serialise.
+/// Finds a vendor's own offer and locks, in the lock order, the vendor's
+/// account (shared, refusing a suspended vendor), the offer's request
+/// (shared) and then the offer itself, as the accept does, so the two
+/// serialise.
 async fn lock_own_offer(
     tx: &mut PgConnection,
     actor: &User,
     offer_id: i64,
 ) -> MarketResult<(i64, LockedRequest)> {
     let request_id = request_of_own_offer(&mut *tx, actor, offer_id).await?;
+    lock_active_vendor(tx, actor).await?;
     let request = lock_request(tx, request_id, false)
         .await?
         .ok_or(MarketError::NotFound)?;
     let word = sqlx::query_scalar!(
-        "SELECT status FROM offers WHERE id = $1 FOR UPDATE",
+        "SELECT status FROM offers WHERE id = $1 FOR NO KEY UPDATE",
         offer_id
     )
     .fetch_one(&mut *tx)
@@ -317,7 +338,7 @@ pub async fn accept_offer(
     }
     let offer = sqlx::query!(
         r#"SELECT vendor_id, price_paisa, status, expires_at, pickup_at, delivery_at, version
-           FROM offers WHERE id = $1 FOR UPDATE"#,
+           FROM offers WHERE id = $1 FOR NO KEY UPDATE"#,
         offer_id,
     )
     .fetch_one(&mut *tx)

@@ -423,10 +423,12 @@ pub async fn get_request(pool: &PgPool, viewer: &User, id: i64) -> MarketResult<
 }
 
 /// Cancels an open request (owner only); its pending offers are rejected.
+/// Locks the request, then (by rejecting them) its offers: the lock order of
+/// `market/mod.rs`.
 pub async fn cancel_request(pool: &PgPool, actor: &User, id: i64) -> MarketResult<()> {
     let mut tx = pool.begin().await?;
     let row = sqlx::query!(
-        "SELECT customer_id, status FROM requests WHERE id = $1 FOR UPDATE",
+        "SELECT customer_id, status FROM requests WHERE id = $1 FOR NO KEY UPDATE",
         id
     )
     .fetch_optional(&mut *tx)

@@ -1,7 +1,9 @@
 //! The expiry sweeps the background jobs run. Rows are claimed with
-//! `FOR UPDATE SKIP LOCKED`, so several instances sweeping at once never
-//! move a row twice, and a row an accept is working on is left for the next
-//! tick.
+//! `FOR NO KEY UPDATE SKIP LOCKED`, so several instances sweeping at once
+//! never move a row twice, a row an accept is working on is left for the
+//! next tick, and a sweep never waits for a claimed row. What a sweep locks
+//! after its claim follows the lock order of `market/mod.rs` (an expired
+//! request, then its offers).
 
 use sqlx::PgPool;
 
@@ -21,7 +23,7 @@ pub async fn expire_requests(pool: &PgPool) -> MarketResult<usize> {
            WHERE id IN (SELECT id FROM requests
                         WHERE status = 'OPEN' AND expires_at <= now()
                         ORDER BY expires_at LIMIT $1
-                        FOR UPDATE SKIP LOCKED)
+                        FOR NO KEY UPDATE SKIP LOCKED)
            RETURNING id, customer_id"#,
         BATCH,
     )
@@ -62,7 +64,7 @@ pub async fn expire_offers(pool: &PgPool) -> MarketResult<usize> {
              AND o.id IN (SELECT id FROM offers
                           WHERE status = 'PENDING' AND expires_at <= now()
                           ORDER BY expires_at LIMIT $1
-                          FOR UPDATE SKIP LOCKED)
+                          FOR NO KEY UPDATE SKIP LOCKED)
            RETURNING o.id, o.request_id, o.vendor_id, r.customer_id"#,
         BATCH,
     )
@@ -101,7 +103,7 @@ pub async fn auto_complete_orders(pool: &PgPool, after: time::Duration) -> Marke
            WHERE id IN (SELECT id FROM orders
                         WHERE status = 'DELIVERING' AND status_changed_at <= $1
                         ORDER BY status_changed_at LIMIT $2
-                        FOR UPDATE SKIP LOCKED)
+                        FOR NO KEY UPDATE SKIP LOCKED)
              AND status = 'DELIVERING'
            RETURNING id, request_id, customer_id, vendor_id"#,
         now - after,

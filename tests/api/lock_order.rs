@@ -225,7 +225,11 @@ impl World {
 
     fn withdraw(&self, vendor: usize, offer_id: i64) -> Op {
         let (pool, actor) = (self.pool.clone(), self.vendors[vendor].clone());
-        Box::pin(async move { offers::withdraw_offer(&pool, &actor, offer_id).await.map(drop) })
+        Box::pin(async move {
+            offers::withdraw_offer(&pool, &actor, offer_id)
+                .await
+                .map(drop)
+        })
     }
 
     fn cancel_request(&self, request_id: i64) -> Op {
@@ -235,9 +239,9 @@ impl World {
 
     fn move_order(&self, actor: &User, order_id: i64, to: OrderStatus) -> Op {
         let (pool, actor) = (self.pool.clone(), actor.clone());
-        Box::pin(async move {
-            orders::update_order_status(&pool, &actor, order_id, to, WINDOW).await
-        })
+        Box::pin(
+            async move { orders::update_order_status(&pool, &actor, order_id, to, WINDOW).await },
+        )
     }
 
     fn cancel_order(&self, actor: &User, order_id: i64) -> Op {
@@ -509,7 +513,13 @@ async fn lock_order_expiry_sweeps_race_accepts(pool: PgPool) {
         .await;
         no_internal_errors(
             trial,
-            &["expire requests", "expire offers", "accept", "accept", "accept"],
+            &[
+                "expire requests",
+                "expire offers",
+                "accept",
+                "accept",
+                "accept",
+            ],
             &results,
         );
         assert!(results[2].is_err() && results[4].is_err(), "trial {trial}");
@@ -568,7 +578,11 @@ async fn lock_order_order_changes_race_each_other(pool: PgPool) {
                 order_id,
             )
             .await;
-        assert_eq!(steps, 2 + moved as i64, "trial {trial}: one step per success");
+        assert_eq!(
+            steps,
+            2 + moved as i64,
+            "trial {trial}: one step per success"
+        );
         w.order_is_consistent(trial, order_id).await;
     }
 }
