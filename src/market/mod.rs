@@ -27,7 +27,8 @@
 //! Nothing locks a row of an earlier kind after a later one. The sweeps
 //! (`sweeps.rs`) claim rows with `SKIP LOCKED`, so they never wait for a
 //! claimed row; what they lock after a claim (a request's offers) follows
-//! the same order. Last of all, after every row lock, each event insert in
+//! the same order. Last of all, after every row lock (an operation changes
+//! all its rows before it writes its first event), each event insert in
 //! [`record`] takes the event fence (a shared transaction-level advisory
 //! lock for the live relay), held until commit.
 //!

@@ -29,20 +29,23 @@ pub async fn expire_requests(pool: &PgPool) -> MarketResult<usize> {
     )
     .fetch_all(&mut *tx)
     .await?;
+    // Every row lock before the first event (whose fence comes last).
+    let ids: Vec<i64> = expired.iter().map(|request| request.id).collect();
+    let offers = sqlx::query!(
+        r#"UPDATE offers SET status = 'EXPIRED', updated_at = now()
+           WHERE request_id = ANY($1) AND status = 'PENDING'
+           RETURNING id, request_id, vendor_id"#,
+        &ids,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     for request in &expired {
-        let offers = sqlx::query!(
-            r#"UPDATE offers SET status = 'EXPIRED', updated_at = now()
-               WHERE request_id = $1 AND status = 'PENDING' RETURNING id, vendor_id"#,
-            request.id,
-        )
-        .fetch_all(&mut *tx)
-        .await?;
         let event = NewEvent::new(EventKind::RequestExpired, None)
             .request(request.id)
             .to(&[request.customer_id])
             .to_all_vendors();
         record(&mut tx, &event).await?;
-        for offer in offers {
+        for offer in offers.iter().filter(|offer| offer.request_id == request.id) {
             let event = NewEvent::new(EventKind::OfferExpired, None)
                 .request(request.id)
                 .offer(offer.id)
@@ -115,15 +118,16 @@ pub async fn auto_complete_orders(pool: &PgPool, after: time::Duration) -> Marke
         "Completed automatically after {} hours out for delivery",
         after.whole_hours()
     );
+    let ids: Vec<i64> = completed.iter().map(|order| order.id).collect();
+    sqlx::query!(
+        r#"INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note)
+           SELECT id, 'DELIVERING', 'COMPLETED', NULL, $2 FROM UNNEST($1::bigint[]) AS id"#,
+        &ids,
+        note,
+    )
+    .execute(&mut *tx)
+    .await?;
     for order in &completed {
-        sqlx::query!(
-            r#"INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note)
-               VALUES ($1, 'DELIVERING', 'COMPLETED', NULL, $2)"#,
-            order.id,
-            note,
-        )
-        .execute(&mut *tx)
-        .await?;
         let event = NewEvent::new(EventKind::OrderStatusUpdated, None)
             .request(order.request_id)
             .order(order.id)

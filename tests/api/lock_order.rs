@@ -375,6 +375,59 @@ async fn lock_order_suspend_vendor_races_their_offer_changes(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn lock_order_suspend_vendor_races_cancels_and_sweeps(pool: PgPool) {
+    let w = world(pool).await;
+    for trial in 0..TRIALS {
+        let cancelled = w.request().await;
+        w.offer(0, cancelled).await;
+        let expired = w.request().await;
+        w.offer(0, expired).await;
+        w.execute(
+            "UPDATE requests SET expires_at = now() - interval '1 second' WHERE id = $1",
+            expired,
+        )
+        .await;
+        let open = w.request().await;
+        let stale = w.offer(0, open).await;
+        let live = w.offer(1, open).await;
+        w.execute(
+            "UPDATE offers SET expires_at = now() - interval '1 second' WHERE id = $1",
+            stale,
+        )
+        .await;
+        let results = race(vec![
+            w.suspend(0),
+            w.cancel_request(cancelled),
+            w.sweep("requests"),
+            w.sweep("offers"),
+            w.accept(live, 1),
+        ])
+        .await;
+        no_internal_errors(
+            trial,
+            &[
+                "suspend",
+                "cancel",
+                "expire requests",
+                "expire offers",
+                "accept",
+            ],
+            &results,
+        );
+        assert!(
+            results.iter().all(Result::is_ok),
+            "trial {trial}: {results:?}"
+        );
+        assert_eq!(w.count(PENDING_OF_VENDOR, w.vendors[0].id).await, 0);
+        assert_eq!(w.status("requests", cancelled).await, "CANCELLED");
+        assert_eq!(w.count(ORDERS_ON_REQUEST, open).await, 1);
+        sweeps::expire_requests(&w.pool).await.expect("sweep");
+        assert_eq!(w.status("requests", expired).await, "EXPIRED");
+        w.reinstate(0).await;
+    }
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
 async fn lock_order_accept_races_offer_updates_and_withdrawals(pool: PgPool) {
     let w = world(pool).await;
     for trial in 0..TRIALS {
