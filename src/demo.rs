@@ -80,6 +80,23 @@ fn request(
     }
 }
 
+/// Accepts an offer at the version the customer reads, as the confirmation
+/// page does; returns the order's id.
+async fn accept(
+    pool: &PgPool,
+    customer: &User,
+    offer_id: i64,
+    commission_bps: i32,
+) -> MarketResult<i64> {
+    let seen = offers::pending_offer_for_owner(pool, customer, offer_id).await?;
+    match offers::accept_offer(pool, customer, offer_id, seen.version, commission_bps).await? {
+        offers::Accepted::Order(order_id) => Ok(order_id),
+        offers::Accepted::Changed(_) => Err(MarketError::Conflict(
+            "the demo offer changed while it was being accepted".into(),
+        )),
+    }
+}
+
 fn offer(rupees: i64, in_hours: i64, message: &str) -> NewOffer {
     let now = OffsetDateTime::now_utc();
     NewOffer {
@@ -245,7 +262,7 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         )
         .await?;
         offers::submit_offer(pool, loser, request_id, &offer(650 + 50 * n, 4 + n, "")).await?;
-        let order_id = offers::accept_offer(pool, customer, winning, commission_bps).await?;
+        let order_id = accept(pool, customer, winning, commission_bps).await?;
         for &step in steps.iter() {
             orders::update_order_status(pool, winner, order_id, step, window).await?;
         }
@@ -264,7 +281,7 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
     );
     let request_id = requests::create_request(pool, &sita, &new).await?;
     let winning = offers::submit_offer(pool, &himalayan, request_id, &offer(900, 7, "")).await?;
-    let order_id = offers::accept_offer(pool, &sita, winning, commission_bps).await?;
+    let order_id = accept(pool, &sita, winning, commission_bps).await?;
     orders::cancel_order(
         pool,
         &sita,
@@ -285,7 +302,7 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
     );
     let request_id = requests::create_request(pool, &arjun, &new).await?;
     let winning = offers::submit_offer(pool, &sparkle, request_id, &offer(1100, 8, "")).await?;
-    let order_id = offers::accept_offer(pool, &arjun, winning, commission_bps).await?;
+    let order_id = accept(pool, &arjun, winning, commission_bps).await?;
     orders::update_order_status(pool, &sparkle, order_id, OrderStatus::PickedUp, window).await?;
     orders::open_dispute(
         pool,

@@ -152,6 +152,18 @@ impl User {
         (status, response.text().await.expect("body"))
     }
 
+    /// The version of an offer that its accept confirmation page carries
+    /// (the accept form posts it back as `offer_version`).
+    pub async fn offer_version(&self, offer_id: i64) -> i32 {
+        let (status, html) = self.get(&format!("/offers/{offer_id}/accept")).await;
+        assert_eq!(status, 200, "confirmation page of offer {offer_id}");
+        let marker = r#"name="offer_version" value=""#;
+        let start = html.find(marker).expect("an offer_version field") + marker.len();
+        html[start..start + html[start..].find('"').expect("version end")]
+            .parse()
+            .expect("a version number")
+    }
+
     /// POSTs a form with the session's token: the status and the Location.
     pub async fn post(&self, path: &str, mut form: Vec<(&str, String)>) -> (u16, String) {
         form.push(("csrf_token", self.token.clone()));

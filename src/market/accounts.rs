@@ -241,8 +241,10 @@ async fn set_status(
         UserStatus::Active => UserStatus::Suspended,
     };
     let mut tx = pool.begin().await?;
+    // The lock order of `market/mod.rs`: the account, then the requests of
+    // the vendor's pending offers, then those offers.
     let target = sqlx::query!(
-        "SELECT role, status FROM users WHERE id = $1 FOR UPDATE",
+        "SELECT role, status FROM users WHERE id = $1 FOR NO KEY UPDATE",
         user_id
     )
     .fetch_optional(&mut *tx)
@@ -267,6 +269,16 @@ async fn set_status(
     .execute(&mut *tx)
     .await?;
     if to == UserStatus::Suspended && target.role == Role::Vendor.as_str() {
+        // No pending offer can appear meanwhile: making one locks the
+        // vendor's account first.
+        sqlx::query!(
+            r#"SELECT id FROM requests
+               WHERE id IN (SELECT request_id FROM offers WHERE vendor_id = $1 AND status = 'PENDING')
+               ORDER BY id FOR SHARE"#,
+            user_id
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         let withdrawn = sqlx::query!(
             r#"UPDATE offers o SET status = 'WITHDRAWN', updated_at = now()
                FROM requests r

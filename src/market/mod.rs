@@ -1,5 +1,44 @@
 //! The operations of the marketplace, one function each. All SQL and every
 //! transaction lives here; each operation checks the rules from `domain`.
+//!
+//! # Lock order
+//!
+//! Two transactions that wait for each other's row locks deadlock, and
+//! Postgres answers one of them "deadlock detected" (a 500: suspending a
+//! vendor while their offer was accepted did, 10 times in 15). So every
+//! operation takes its row locks in ONE global order, the order the records
+//! depend on each other:
+//!
+//! 1. `users` — suspension and reinstatement lock the account
+//!    (`FOR NO KEY UPDATE`); a vendor's offer changes first lock their own
+//!    account `FOR SHARE` and refuse if it is suspended, so they wait for a
+//!    suspension in progress and a suspended vendor never gains an offer.
+//! 2. `requests` — the accept, cancelling and the expiry sweep lock the
+//!    request `FOR NO KEY UPDATE` (they close it and settle its offers);
+//!    a vendor's offer changes, and a vendor's suspension (for the requests
+//!    of their pending offers, in id order), lock it `FOR SHARE`, so they
+//!    run alongside each other but never alongside an accept or a cancel.
+//! 3. `offers` — `FOR NO KEY UPDATE` (or changed by `UPDATE`), always after
+//!    their request; so of an accept and a change to one of its offers,
+//!    whichever locks the request first finishes first.
+//! 4. `orders` — `FOR NO KEY UPDATE`, then 5. `disputes` (a status change
+//!    locks the order, then opens or settles its dispute).
+//!
+//! Nothing locks a row of an earlier kind after a later one. The sweeps
+//! (`sweeps.rs`) claim rows with `SKIP LOCKED`, so they never wait for a
+//! claimed row; what they lock after a claim (a request's offers) follows
+//! the same order. Last of all, after every row lock (an operation changes
+//! all its rows before it writes its first event), each event insert in
+//! [`record`] takes the event fence (a shared transaction-level advisory
+//! lock for the live relay), held until commit.
+//!
+//! Explicit locks are `FOR NO KEY UPDATE` or `FOR SHARE`, never
+//! `FOR UPDATE`: we never change a key. Every foreign-key check takes
+//! `FOR KEY SHARE` on the row it references (inserting an event locks its
+//! user, request, offer, order and dispute that way; an order its request,
+//! offer and users), and `FOR KEY SHARE` conflicts only with `FOR UPDATE`
+//! (and with deleting the row or changing its key). So with these modes no
+//! insert ever waits for a row lock, wherever it is in the order.
 
 pub mod accounts;
 pub mod admin;

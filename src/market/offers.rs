@@ -8,7 +8,7 @@ use super::requests::{OfferRow, OfferView};
 use super::{
     CHANGED_MEANWHILE, MarketError, MarketResult, Paged, Paging, record, status, unique_as,
 };
-use crate::domain::account::Role;
+use crate::domain::account::{Role, UserStatus};
 use crate::domain::money::Money;
 use crate::domain::offer::{NewOffer, offer_expiry};
 use crate::domain::status::{OfferStatus, RequestStatus};
@@ -16,8 +16,9 @@ use crate::events::{EventKind, NewEvent};
 
 const NOT_OPEN: &str = "This request is no longer open for offers.";
 
-/// The request of an offer, locked for the rest of the transaction: shared
-/// for vendors' changes, exclusive for the accept.
+/// The request of an offer, locked for the rest of the transaction (see the
+/// lock order in `market/mod.rs`): shared for vendors' changes, exclusive
+/// (`FOR NO KEY UPDATE`) for the accept.
 struct LockedRequest {
     customer_id: i64,
     status: RequestStatus,
@@ -31,7 +32,7 @@ async fn lock_request(
 ) -> MarketResult<Option<LockedRequest>> {
     let row = if exclusive {
         sqlx::query!(
-            "SELECT customer_id, status, expires_at FROM requests WHERE id = $1 FOR UPDATE",
+            "SELECT customer_id, status, expires_at FROM requests WHERE id = $1 FOR NO KEY UPDATE",
             id
         )
         .fetch_optional(&mut *tx)
@@ -56,6 +57,22 @@ async fn lock_request(
     .transpose()
 }
 
+/// Locks the vendor's own account (shared) before anything else, and refuses
+/// if it is suspended: a suspension in progress is waited for, so a suspended
+/// vendor never gains or changes an offer.
+async fn lock_active_vendor(tx: &mut PgConnection, actor: &User) -> MarketResult<()> {
+    let word = sqlx::query_scalar!("SELECT status FROM users WHERE id = $1 FOR SHARE", actor.id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(MarketError::NotFound)?;
+    if status::<UserStatus>(&word)? == UserStatus::Suspended {
+        return Err(MarketError::Forbidden(
+            "This account is suspended. Please contact Dhune support.".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl LockedRequest {
     fn is_open(&self, now: OffsetDateTime) -> bool {
         self.status == RequestStatus::Open && self.expires_at > now
@@ -76,6 +93,7 @@ pub async fn submit_offer(
     }
     let now = OffsetDateTime::now_utc();
     let mut tx = pool.begin().await?;
+    lock_active_vendor(&mut tx, actor).await?;
     let request = lock_request(&mut tx, request_id, false)
         .await?
         .ok_or(MarketError::NotFound)?;
@@ -110,19 +128,22 @@ pub async fn submit_offer(
     Ok(id)
 }
 
-/// Finds a vendor's own offer and locks its request (shared) and then the
-/// offer itself, in the same order as the accept, so the two serialise.
+/// Finds a vendor's own offer and locks, in the lock order, the vendor's
+/// account (shared, refusing a suspended vendor), the offer's request
+/// (shared) and then the offer itself, as the accept does, so the two
+/// serialise.
 async fn lock_own_offer(
     tx: &mut PgConnection,
     actor: &User,
     offer_id: i64,
 ) -> MarketResult<(i64, LockedRequest)> {
     let request_id = request_of_own_offer(&mut *tx, actor, offer_id).await?;
+    lock_active_vendor(tx, actor).await?;
     let request = lock_request(tx, request_id, false)
         .await?
         .ok_or(MarketError::NotFound)?;
     let word = sqlx::query_scalar!(
-        "SELECT status FROM offers WHERE id = $1 FOR UPDATE",
+        "SELECT status FROM offers WHERE id = $1 FOR NO KEY UPDATE",
         offer_id
     )
     .fetch_one(&mut *tx)
@@ -152,7 +173,7 @@ pub async fn update_offer(
     let (request_id, request) = lock_own_offer(&mut tx, actor, offer_id).await?;
     let updated = sqlx::query!(
         r#"UPDATE offers SET price_paisa = $2, pickup_at = $3, delivery_at = $4, message = $5,
-                             updated_at = now()
+                             version = version + 1, updated_at = now()
            WHERE id = $1 AND status = 'PENDING'"#,
         offer_id,
         new.price.paisa(),
@@ -217,7 +238,7 @@ pub async fn list_my_offers(
     let rows = sqlx::query!(
         r#"SELECT o.id, o.request_id, o.vendor_id, v.business_name, v.city AS vendor_city,
                   o.price_paisa, o.pickup_at, o.delivery_at, o.message, o.status, o.expires_at,
-                  o.created_at, r.city, r.area, r.status AS request_status,
+                  o.created_at, o.version, r.city, r.area, r.status AS request_status,
                   (SELECT d.id FROM orders d WHERE d.offer_id = o.id) AS "order_id?"
            FROM offers o JOIN vendors v ON v.user_id = o.vendor_id
                 JOIN requests r ON r.id = o.request_id
@@ -248,6 +269,7 @@ pub async fn list_my_offers(
                 status: row.status,
                 expires_at: row.expires_at,
                 created_at: row.created_at,
+                version: row.version,
             })?;
             Ok(MyOffer {
                 offer,
@@ -261,17 +283,31 @@ pub async fn list_my_offers(
     Ok(paging.finish(items))
 }
 
-/// The critical transaction: the request's owner accepts one pending offer.
-/// In one transaction the request row is locked, the offer is accepted, every
-/// other pending offer is rejected, the order is created with a snapshot of
-/// price and commission, and the request becomes ORDER_CREATED. Any number
-/// of simultaneous accepts on one request make exactly one order.
+/// What became of an accept.
+#[derive(Debug)]
+pub enum Accepted {
+    /// The order was created; its id.
+    Order(i64),
+    /// The offer is not the one the customer saw (its price or terms changed
+    /// since, or the form did not say which version was seen): nothing was
+    /// created. The offer as it is now, to confirm again.
+    Changed(Box<OfferView>),
+}
+
+/// The critical transaction: the request's owner accepts one pending offer,
+/// at the `version` of it they saw. In one transaction the request row is
+/// locked, the offer is accepted, every other pending offer is rejected, the
+/// order is created with a snapshot of price and commission, and the request
+/// becomes ORDER_CREATED. Any number of simultaneous accepts on one request
+/// make exactly one order. If the offer has changed since the customer saw
+/// it, nothing is created and the offer as it is now comes back.
 pub async fn accept_offer(
     pool: &PgPool,
     actor: &User,
     offer_id: i64,
+    version: i32,
     commission_bps: i32,
-) -> MarketResult<i64> {
+) -> MarketResult<Accepted> {
     let now = OffsetDateTime::now_utc();
     let mut tx = pool.begin().await?;
     let request_id = sqlx::query_scalar!("SELECT request_id FROM offers WHERE id = $1", offer_id)
@@ -301,8 +337,8 @@ pub async fn accept_offer(
         }
     }
     let offer = sqlx::query!(
-        r#"SELECT vendor_id, price_paisa, status, expires_at, pickup_at, delivery_at
-           FROM offers WHERE id = $1 FOR UPDATE"#,
+        r#"SELECT vendor_id, price_paisa, status, expires_at, pickup_at, delivery_at, version
+           FROM offers WHERE id = $1 FOR NO KEY UPDATE"#,
         offer_id,
     )
     .fetch_one(&mut *tx)
@@ -316,6 +352,11 @@ pub async fn accept_offer(
     }
     if offer.expires_at <= now {
         return Err(MarketError::Conflict("This offer has expired.".into()));
+    }
+    if offer.version != version {
+        tx.rollback().await?;
+        let current = pending_offer_for_owner(pool, actor, offer_id).await?;
+        return Ok(Accepted::Changed(Box::new(current)));
     }
 
     sqlx::query!(
@@ -392,7 +433,7 @@ pub async fn accept_offer(
         .to(&parties);
     record(&mut tx, &created).await?;
     tx.commit().await?;
-    Ok(order_id)
+    Ok(Accepted::Order(order_id))
 }
 
 /// A pending offer on one of the customer's own open requests, for the

@@ -264,8 +264,9 @@ pub async fn get_order(
 }
 
 /// Moves an order to `to` if the state machine lets this actor do it now.
-/// The update is conditional on the status the actor saw, so of two racing
-/// changes one wins and the other is told plainly.
+/// The order is locked first, then its dispute (the lock order of
+/// `market/mod.rs`), so of two racing changes one waits for the other and is
+/// then told plainly; the update stays conditional on the status read.
 pub async fn transition(
     pool: &PgPool,
     actor: &User,
@@ -279,7 +280,8 @@ pub async fn transition(
     let reason = reason.as_str();
     let mut tx = pool.begin().await?;
     let order = sqlx::query!(
-        "SELECT status, customer_id, vendor_id, completed_at, request_id FROM orders WHERE id = $1",
+        r#"SELECT status, customer_id, vendor_id, completed_at, request_id FROM orders
+           WHERE id = $1 FOR NO KEY UPDATE"#,
         order_id
     )
     .fetch_optional(&mut *tx)

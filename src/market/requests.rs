@@ -265,6 +265,8 @@ pub struct OfferView {
     pub status: OfferStatus,
     pub expires_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
+    /// One more at every change of price or terms; the accept form carries it.
+    pub version: i32,
 }
 
 pub(super) struct OfferRow {
@@ -281,6 +283,7 @@ pub(super) struct OfferRow {
     pub status: String,
     pub expires_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
+    pub version: i32,
 }
 
 impl TryFrom<OfferRow> for OfferView {
@@ -301,6 +304,7 @@ impl TryFrom<OfferRow> for OfferView {
             status: status(&row.status)?,
             expires_at: row.expires_at,
             created_at: row.created_at,
+            version: row.version,
         })
     }
 }
@@ -318,7 +322,7 @@ async fn offers_on(
                   (SELECT count(*) FROM orders d
                     WHERE d.vendor_id = o.vendor_id AND d.status = 'COMPLETED') AS "completed_orders!",
                   o.price_paisa, o.pickup_at, o.delivery_at, o.message, o.status, o.expires_at,
-                  o.created_at
+                  o.created_at, o.version
            FROM offers o JOIN vendors v ON v.user_id = o.vendor_id
            WHERE o.request_id = $1 AND ($2::bigint IS NULL OR o.vendor_id = $2)
            ORDER BY (o.status = 'PENDING') DESC, o.price_paisa, o.id"#,
@@ -419,10 +423,12 @@ pub async fn get_request(pool: &PgPool, viewer: &User, id: i64) -> MarketResult<
 }
 
 /// Cancels an open request (owner only); its pending offers are rejected.
+/// Locks the request, then (by rejecting them) its offers: the lock order of
+/// `market/mod.rs`.
 pub async fn cancel_request(pool: &PgPool, actor: &User, id: i64) -> MarketResult<()> {
     let mut tx = pool.begin().await?;
     let row = sqlx::query!(
-        "SELECT customer_id, status FROM requests WHERE id = $1 FOR UPDATE",
+        "SELECT customer_id, status FROM requests WHERE id = $1 FOR NO KEY UPDATE",
         id
     )
     .fetch_optional(&mut *tx)

@@ -1,7 +1,9 @@
 //! The expiry sweeps the background jobs run. Rows are claimed with
-//! `FOR UPDATE SKIP LOCKED`, so several instances sweeping at once never
-//! move a row twice, and a row an accept is working on is left for the next
-//! tick.
+//! `FOR NO KEY UPDATE SKIP LOCKED`, so several instances sweeping at once
+//! never move a row twice, a row an accept is working on is left for the
+//! next tick, and a sweep never waits for a claimed row. What a sweep locks
+//! after its claim follows the lock order of `market/mod.rs` (an expired
+//! request, then its offers).
 
 use sqlx::PgPool;
 
@@ -21,26 +23,29 @@ pub async fn expire_requests(pool: &PgPool) -> MarketResult<usize> {
            WHERE id IN (SELECT id FROM requests
                         WHERE status = 'OPEN' AND expires_at <= now()
                         ORDER BY expires_at LIMIT $1
-                        FOR UPDATE SKIP LOCKED)
+                        FOR NO KEY UPDATE SKIP LOCKED)
            RETURNING id, customer_id"#,
         BATCH,
     )
     .fetch_all(&mut *tx)
     .await?;
+    // Every row lock before the first event (whose fence comes last).
+    let ids: Vec<i64> = expired.iter().map(|request| request.id).collect();
+    let offers = sqlx::query!(
+        r#"UPDATE offers SET status = 'EXPIRED', updated_at = now()
+           WHERE request_id = ANY($1) AND status = 'PENDING'
+           RETURNING id, request_id, vendor_id"#,
+        &ids,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     for request in &expired {
-        let offers = sqlx::query!(
-            r#"UPDATE offers SET status = 'EXPIRED', updated_at = now()
-               WHERE request_id = $1 AND status = 'PENDING' RETURNING id, vendor_id"#,
-            request.id,
-        )
-        .fetch_all(&mut *tx)
-        .await?;
         let event = NewEvent::new(EventKind::RequestExpired, None)
             .request(request.id)
             .to(&[request.customer_id])
             .to_all_vendors();
         record(&mut tx, &event).await?;
-        for offer in offers {
+        for offer in offers.iter().filter(|offer| offer.request_id == request.id) {
             let event = NewEvent::new(EventKind::OfferExpired, None)
                 .request(request.id)
                 .offer(offer.id)
@@ -62,7 +67,7 @@ pub async fn expire_offers(pool: &PgPool) -> MarketResult<usize> {
              AND o.id IN (SELECT id FROM offers
                           WHERE status = 'PENDING' AND expires_at <= now()
                           ORDER BY expires_at LIMIT $1
-                          FOR UPDATE SKIP LOCKED)
+                          FOR NO KEY UPDATE SKIP LOCKED)
            RETURNING o.id, o.request_id, o.vendor_id, r.customer_id"#,
         BATCH,
     )
@@ -101,7 +106,7 @@ pub async fn auto_complete_orders(pool: &PgPool, after: time::Duration) -> Marke
            WHERE id IN (SELECT id FROM orders
                         WHERE status = 'DELIVERING' AND status_changed_at <= $1
                         ORDER BY status_changed_at LIMIT $2
-                        FOR UPDATE SKIP LOCKED)
+                        FOR NO KEY UPDATE SKIP LOCKED)
              AND status = 'DELIVERING'
            RETURNING id, request_id, customer_id, vendor_id"#,
         now - after,
@@ -113,15 +118,16 @@ pub async fn auto_complete_orders(pool: &PgPool, after: time::Duration) -> Marke
         "Completed automatically after {} hours out for delivery",
         after.whole_hours()
     );
+    let ids: Vec<i64> = completed.iter().map(|order| order.id).collect();
+    sqlx::query!(
+        r#"INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note)
+           SELECT id, 'DELIVERING', 'COMPLETED', NULL, $2 FROM UNNEST($1::bigint[]) AS id"#,
+        &ids,
+        note,
+    )
+    .execute(&mut *tx)
+    .await?;
     for order in &completed {
-        sqlx::query!(
-            r#"INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note)
-               VALUES ($1, 'DELIVERING', 'COMPLETED', NULL, $2)"#,
-            order.id,
-            note,
-        )
-        .execute(&mut *tx)
-        .await?;
         let event = NewEvent::new(EventKind::OrderStatusUpdated, None)
             .request(order.request_id)
             .order(order.id)

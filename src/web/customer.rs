@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use serde::Deserialize;
 use time::OffsetDateTime;
 use tower_sessions::Session;
 
@@ -21,8 +22,9 @@ use super::form::FormField;
 use crate::domain::FieldErrors;
 use crate::domain::request::{CatalogEntry, NewRequest, RequestInput};
 use crate::domain::status::RequestStatus;
-use crate::market::requests::{self, RequestSummary, Service};
-use crate::market::{MarketError, Paging, offers};
+use crate::market::offers::{self, Accepted};
+use crate::market::requests::{self, OfferView, RequestSummary, Service};
+use crate::market::{MarketError, Paging};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -239,10 +241,30 @@ async fn cancel_request(
 #[template(path = "customer/accept.html")]
 struct AcceptPage {
     shell: Shell,
-    offer: crate::market::requests::OfferView,
+    offer: OfferView,
+    /// Why the customer is asked again, when the accept was refused.
+    notice: Option<&'static str>,
     can_accept: bool,
     live: bool,
 }
+
+impl AcceptPage {
+    fn new(shell: Shell, offer: OfferView, notice: Option<&'static str>) -> Self {
+        Self {
+            shell,
+            offer,
+            notice,
+            can_accept: false,
+            live: false,
+        }
+    }
+}
+
+const OFFER_CHANGED: &str = "This offer changed after you opened it, so it was not accepted. \
+     Here it is as it stands now: check the price and times, then accept again if you agree.";
+const VERSION_MISSING: &str = "We could not tell which version of this offer you saw, so it \
+     was not accepted. Here it is as it stands now: check the price and times, then accept \
+     again if you agree.";
 
 /// The confirmation step before accepting (works without JavaScript).
 async fn confirm_accept(
@@ -252,27 +274,61 @@ async fn confirm_accept(
     Id(offer_id): Id,
 ) -> Result<AcceptPage, AppError> {
     let offer = offers::pending_offer_for_owner(&state.pool, &user, offer_id).await?;
-    Ok(AcceptPage {
-        shell,
-        offer,
-        can_accept: false,
-        live: false,
-    })
+    Ok(AcceptPage::new(shell, offer, None))
+}
+
+/// The confirmation form: the version of the offer the customer saw.
+#[derive(Deserialize)]
+struct AcceptForm {
+    offer_version: Option<String>,
 }
 
 async fn accept(
     State(state): State<AppState>,
     Customer(user): Customer,
+    shell: Shell,
     session: Session,
     Id(offer_id): Id,
-) -> Result<Redirect, AppError> {
-    let order_id =
-        offers::accept_offer(&state.pool, &user, offer_id, state.config.commission_bps).await?;
-    flash(
-        &session,
-        FlashKind::Success,
-        "Offer accepted. Your order is created.",
-    )
-    .await?;
-    Ok(Redirect::to(&format!("/orders/{order_id}")))
+    Form(form): Form<AcceptForm>,
+) -> Result<Response, AppError> {
+    let seen = form
+        .offer_version
+        .and_then(|version| version.trim().parse::<i32>().ok());
+    // Without the version we cannot know what the customer agreed to, so we
+    // never guess: they confirm the offer as it is now.
+    let outcome = match seen {
+        Some(version) => {
+            offers::accept_offer(
+                &state.pool,
+                &user,
+                offer_id,
+                version,
+                state.config.commission_bps,
+            )
+            .await?
+        }
+        None => offers::pending_offer_for_owner(&state.pool, &user, offer_id)
+            .await
+            .map(|offer| Accepted::Changed(Box::new(offer)))?,
+    };
+    match outcome {
+        Accepted::Order(order_id) => {
+            flash(
+                &session,
+                FlashKind::Success,
+                "Offer accepted. Your order is created.",
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
+        }
+        Accepted::Changed(offer) => {
+            let notice = if seen.is_some() {
+                OFFER_CHANGED
+            } else {
+                VERSION_MISSING
+            };
+            let page = AcceptPage::new(shell, *offer, Some(notice));
+            Ok((StatusCode::CONFLICT, page).into_response())
+        }
+    }
 }

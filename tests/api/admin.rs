@@ -13,9 +13,7 @@ async fn picked_up_order(app: &TestApp) -> (Browser, Browser, i64) {
     let request_id = customer.create_request().await;
     vendor.make_offer(request_id, "500").await;
     let offer_id = app.offer_id(request_id, "v@example.com").await;
-    let accepted = customer
-        .post(&format!("/offers/{offer_id}/accept"), &[])
-        .await;
+    let accepted = customer.accept(offer_id, 1).await;
     let order_id = id_after(accepted.location().unwrap(), "/orders/");
     vendor
         .post(

@@ -260,6 +260,16 @@ impl Browser {
         id_after(page.location().expect("location"), "/requests/")
     }
 
+    /// Confirms the accept of an offer at `version`, the version of it the
+    /// customer saw on the confirmation page.
+    pub async fn accept(&self, offer_id: i64, version: i32) -> Page {
+        self.post(
+            &format!("/offers/{offer_id}/accept"),
+            &[("offer_version", version.to_string())],
+        )
+        .await
+    }
+
     /// Makes a valid offer at `price` rupees on a request.
     pub async fn make_offer(&self, request_id: i64, price: &str) -> Page {
         self.post(

@@ -97,9 +97,7 @@ async fn orders_left_out_for_delivery_complete_once_with_several_sweepers(pool: 
         let request_id = customer.create_request().await;
         vendor.make_offer(request_id, "500").await;
         let offer_id = app.offer_id(request_id, "v@example.com").await;
-        let accepted = customer
-            .post(&format!("/offers/{offer_id}/accept"), &[])
-            .await;
+        let accepted = customer.accept(offer_id, 1).await;
         let order_id = crate::helpers::id_after(accepted.location().unwrap(), "/orders/");
         for step in ["PICKED_UP", "IN_PROGRESS", "DELIVERING"] {
             vendor

@@ -171,9 +171,7 @@ async fn strangers_and_uninvolved_vendors_receive_nothing_about_a_deal(pool: PgP
     vendor
         .post(&format!("/offers/{offer_id}/update"), &offer_fields("450"))
         .await;
-    customer
-        .post(&format!("/offers/{offer_id}/accept"), &[])
-        .await;
+    customer.accept(offer_id, 1).await;
 
     assert_eq!(vendor_stream.next().await.event, "offer_created");
     assert_eq!(vendor_stream.next().await.event, "offer_updated");
@@ -242,9 +240,7 @@ async fn pushed_fragments_are_the_records_own_partials_for_each_viewer(pool: PgP
     let loser = app.vendor("l@example.com").await;
     loser.make_offer(request_id, "650").await;
     let mut losing = loser.events(Some(&own.id)).await;
-    let accepted = customer
-        .post(&format!("/offers/{offer_id}/accept"), &[])
-        .await;
+    let accepted = customer.accept(offer_id, 1).await;
     let order_id = crate::helpers::id_after(accepted.location().unwrap(), "/orders/");
     let mut not_chosen = losing.next().await;
     while not_chosen.event != "offer_rejected" {
@@ -363,9 +359,7 @@ async fn an_open_request_page_switches_to_order_created_on_accept(pool: PgPool) 
     let mut stream = customer.events(Some("0")).await;
     while stream.next().await.event != "offer_created" {}
 
-    let accepted = customer
-        .post(&format!("/offers/{offer_id}/accept"), &[])
-        .await;
+    let accepted = customer.accept(offer_id, 1).await;
     let order_id = crate::helpers::id_after(accepted.location().unwrap(), "/orders/");
 
     let event = stream.next().await;

@@ -79,9 +79,7 @@ async fn a_request_goes_from_offers_to_a_delivered_order(pool: PgPool) {
     let confirm = customer.get(&format!("/offers/{winning}/accept")).await;
     assert_eq!(confirm.status, StatusCode::OK);
     assert!(confirm.body.contains("Accept this offer?"));
-    let accepted = customer
-        .post(&format!("/offers/{winning}/accept"), &[])
-        .await;
+    let accepted = customer.accept(winning, 1).await;
     assert_eq!(accepted.status, StatusCode::SEE_OTHER);
     let order_id = id_after(accepted.location().unwrap(), "/orders/");
 
@@ -214,10 +212,7 @@ async fn strangers_and_wrong_roles_learn_nothing(pool: PgPool) {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        other
-            .post(&format!("/offers/{offer_id}/accept"), &[])
-            .await
-            .status,
+        other.accept(offer_id, 1).await.status,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
@@ -322,9 +317,7 @@ async fn offers_are_updated_withdrawn_and_refused_when_no_longer_pending(pool: P
             .status,
         StatusCode::CONFLICT
     );
-    let accept = customer
-        .post(&format!("/offers/{offer_id}/accept"), &[])
-        .await;
+    let accept = customer.accept(offer_id, 1).await;
     assert_eq!(accept.status, StatusCode::CONFLICT);
     assert!(
         accept.body.contains("no longer available"),
@@ -367,10 +360,7 @@ async fn a_cancelled_request_rejects_its_offers_and_takes_no_more(pool: PgPool) 
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        customer
-            .post(&format!("/offers/{offer_id}/accept"), &[])
-            .await
-            .status,
+        customer.accept(offer_id, 1).await.status,
         StatusCode::CONFLICT
     );
 }
@@ -382,9 +372,7 @@ async fn order(app: &TestApp) -> (crate::helpers::Browser, crate::helpers::Brows
     let request_id = customer.create_request().await;
     vendor.make_offer(request_id, "500").await;
     let offer_id = app.offer_id(request_id, "v@example.com").await;
-    let accepted = customer
-        .post(&format!("/offers/{offer_id}/accept"), &[])
-        .await;
+    let accepted = customer.accept(offer_id, 1).await;
     let order_id = id_after(accepted.location().unwrap(), "/orders/");
     (customer, vendor, order_id)
 }
@@ -571,9 +559,7 @@ async fn an_expired_request_takes_no_offers_and_no_accept(pool: PgPool) {
         late.make_offer(request_id, "450").await.status,
         StatusCode::CONFLICT
     );
-    let accept = customer
-        .post(&format!("/offers/{offer_id}/accept"), &[])
-        .await;
+    let accept = customer.accept(offer_id, 1).await;
     assert_eq!(accept.status, StatusCode::CONFLICT);
     assert!(accept.body.contains("expired"));
     assert_eq!(app.count("SELECT count(*) FROM orders").await, 0);
@@ -608,9 +594,7 @@ async fn the_board_filters_by_city_and_each_side_lists_its_orders(pool: PgPool) 
 
     vendor.make_offer(in_pokhara, "500").await;
     let offer_id = app.offer_id(in_pokhara, "v@example.com").await;
-    let accepted = customer
-        .post(&format!("/offers/{offer_id}/accept"), &[])
-        .await;
+    let accepted = customer.accept(offer_id, 1).await;
     let order_id = id_after(accepted.location().unwrap(), "/orders/");
     for browser in [&customer, &vendor] {
         let list = browser.get("/orders").await;

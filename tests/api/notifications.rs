@@ -28,11 +28,7 @@ async fn each_event_notifies_the_people_it_concerns_and_nobody_else(pool: PgPool
     loser.make_offer(request_id, "600").await;
     let offer_id = app.offer_id(request_id, "w@example.com").await;
     let order_id = id_after(
-        customer
-            .post(&format!("/offers/{offer_id}/accept"), &[])
-            .await
-            .location()
-            .unwrap(),
+        customer.accept(offer_id, 1).await.location().unwrap(),
         "/orders/",
     );
     winner

@@ -31,7 +31,7 @@ async fn fifty_simultaneous_accepts_make_exactly_one_order(pool: PgPool) {
             let page = customer
                 .post_raw(
                     &format!("/offers/{offer_id}/accept"),
-                    &[("csrf_token", token)],
+                    &[("offer_version", "1".into()), ("csrf_token", token)],
                     &[],
                 )
                 .await;
@@ -92,9 +92,7 @@ async fn twenty_identical_status_updates_apply_once(pool: PgPool) {
     let request_id = customer.create_request().await;
     vendor.make_offer(request_id, "500").await;
     let offer_id = app.offer_id(request_id, "v@example.com").await;
-    let accepted = customer
-        .post(&format!("/offers/{offer_id}/accept"), &[])
-        .await;
+    let accepted = customer.accept(offer_id, 1).await;
     let order_id = id_after(accepted.location().unwrap(), "/orders/");
     let token = vendor.csrf_token().await;
 
