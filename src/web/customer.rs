@@ -121,7 +121,11 @@ impl NewRequestPage {
             FormField::new("pickup_to", "Pick up by", "datetime-local", 20)
                 .with(typed("pickup_to"), errors),
             FormField::new("notes", "Notes for the laundry", "textarea", 2000)
-                .hint("Optional: stains, delicate items, gate code.")
+                .hint(
+                    "Optional: stains, delicate items, when to ring. Every laundry that sees \
+                     the request can read this before you choose one, so do not write gate \
+                     codes or anything private.",
+                )
                 .with(typed("notes"), errors),
             FormField::new("expires_in_hours", "Take offers for (hours)", "number", 3)
                 .hint("From 1 hour to 168 hours (7 days).")
