@@ -46,7 +46,7 @@ async fn board(
     shell: Shell,
     Query(query): Query<ListQuery>,
 ) -> Result<BoardPage, AppError> {
-    let city = query.city.trim().chars().take(60).collect::<String>();
+    let city = query.city();
     let city_filter = (!city.is_empty()).then_some(city.as_str());
     let page = requests::open_requests_for_board(
         &state.pool,
