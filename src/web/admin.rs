@@ -159,7 +159,7 @@ async fn account_action(
 ) -> Result<Response, AppError> {
     match done {
         Ok(()) => {
-            flash(session, FlashKind::Success, message).await?;
+            flash(session, FlashKind::Success, message).await;
             Ok(Redirect::to("/admin/users").into_response())
         }
         Err(MarketError::Invalid(errors)) => {
@@ -197,7 +197,7 @@ async fn resolve(
         state.config.dispute_window,
     )
     .await?;
-    flash(&session, FlashKind::Success, "The dispute is resolved.").await?;
+    flash(&session, FlashKind::Success, "The dispute is resolved.").await;
     Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
 }
 

@@ -212,7 +212,7 @@ async fn create_request(
                 FlashKind::Success,
                 "Your request is posted. Laundries can now send offers.",
             )
-            .await?;
+            .await;
             Ok(Redirect::to(&format!("/requests/{id}")).into_response())
         }
         Err(MarketError::Invalid(errors)) => {
@@ -235,7 +235,7 @@ async fn cancel_request(
         FlashKind::Info,
         "The request is cancelled; its offers were declined.",
     )
-    .await?;
+    .await;
     Ok(Redirect::to(&format!("/requests/{id}")))
 }
 
@@ -277,6 +277,6 @@ async fn accept(
         FlashKind::Success,
         "Offer accepted. Your order is created.",
     )
-    .await?;
+    .await;
     Ok(Redirect::to(&format!("/orders/{order_id}")))
 }

@@ -14,6 +14,7 @@ mod notifications;
 mod orders;
 mod pages;
 mod requests;
+mod session;
 mod vendor;
 
 use std::time::Duration;
@@ -33,7 +34,6 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::Config;
 use crate::events::relay::Live;
@@ -54,14 +54,12 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// this instance's event relay.
 pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
     let live = crate::events::relay::start(pool.clone()).await?;
-    let session_layer = SessionManagerLayer::new(PostgresStore::new(pool.clone()))
+    let session_layer = SessionManagerLayer::new(session::Store::new(pool.clone()))
         .with_name("dhune_session")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(config.secure_cookies)
-        .with_expiry(Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::days(7),
-        ));
+        .with_expiry(Expiry::OnInactivity(session::IDLE_EXPIRY));
     let auth_layer =
         AuthManagerLayerBuilder::new(Backend::new(pool.clone()), session_layer).build();
 
@@ -94,6 +92,7 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
             error::render_error_pages,
         ))
         .layer(auth_layer)
+        .layer(middleware::from_fn(session::answer_store_failures))
         .merge(static_files)
         .with_state(state)
         .layer(
