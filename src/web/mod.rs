@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod fmt;
 mod form;
+mod headers;
 mod live;
 mod notifications;
 mod orders;
@@ -73,8 +74,9 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
             HeaderValue::from_static("public, max-age=86400"),
         ));
 
+    let https = config.secure_cookies;
     let state = AppState { pool, config, live };
-    let app = Router::new()
+    let pages = Router::new()
         .merge(pages::router())
         .merge(auth::router())
         .merge(customer::router())
@@ -92,7 +94,8 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
             error::render_error_pages,
         ))
         .layer(auth_layer)
-        .layer(middleware::from_fn(session::answer_store_failures))
+        .layer(middleware::from_fn(session::answer_store_failures));
+    let app = headers::no_store(pages)
         .merge(static_files)
         .with_state(state)
         .layer(
@@ -120,5 +123,5 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
                 ))
                 .layer(CompressionLayer::new()),
         );
-    Ok(app)
+    Ok(headers::secure(app, https))
 }
