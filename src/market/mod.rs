@@ -186,3 +186,24 @@ async fn record(tx: &mut sqlx::PgConnection, event: &NewEvent) -> MarketResult<i
 
 const CHANGED_MEANWHILE: &str =
     "This changed while you were looking. Please reload the page to see where it stands now.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_not_internal() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for err in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(refused),
+        ] {
+            assert!(matches!(MarketError::from(err), MarketError::Unavailable(_)));
+        }
+        assert!(matches!(
+            MarketError::from(sqlx::Error::RowNotFound),
+            MarketError::Internal(_)
+        ));
+    }
+}
