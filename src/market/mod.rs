@@ -199,7 +199,10 @@ mod tests {
             sqlx::Error::PoolClosed,
             sqlx::Error::Io(refused),
         ] {
-            assert!(matches!(MarketError::from(err), MarketError::Unavailable(_)));
+            assert!(matches!(
+                MarketError::from(err),
+                MarketError::Unavailable(_)
+            ));
         }
         assert!(matches!(
             MarketError::from(sqlx::Error::RowNotFound),
