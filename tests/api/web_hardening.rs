@@ -369,3 +369,57 @@ async fn hardening_every_response_carries_security_headers(pool: PgPool) {
         );
     }
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn hardening_a_nul_byte_in_any_text_field_is_refused_not_a_500(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let mut vendor_fields =
+        crate::helpers::signup_fields("Ram Thapa", "nulv@example.com", "vendor");
+    vendor_fields.push(("business_name", "Sparkle Laundry".into()));
+    vendor_fields.push(("city", "Kathmandu".into()));
+    for field in ["name", "email", "phone", "business_name", "city"] {
+        let fields: Vec<_> = vendor_fields
+            .iter()
+            .map(|(k, v)| {
+                (
+                    *k,
+                    if *k == field {
+                        format!("a\0{v}")
+                    } else {
+                        v.clone()
+                    },
+                )
+            })
+            .collect();
+        let page = app.browser().signup(&fields).await;
+        assert_eq!(
+            page.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "sign-up {field}: {}",
+            page.body
+        );
+    }
+    let page = app.browser().login("a\0b@example.com", "whatever").await;
+    assert!(page.status.is_client_error(), "login: {}", page.status);
+
+    let admin = app.admin("nul-admin@example.com").await;
+    let customer = app.customer("nulc@example.com").await;
+    customer.get("/requests").await;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'nulc@example.com'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let page = admin
+        .post(
+            &format!("/admin/users/{id}/suspend"),
+            &[("reason", "spam\0".into())],
+        )
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "suspend: {}",
+        page.body
+    );
+    assert_eq!(app.status_of("users", id).await, "ACTIVE");
+}
