@@ -43,19 +43,18 @@ impl Flash {
 /// change is made, so a failure only loses the message: it is logged and
 /// the answer stands.
 pub async fn flash(session: &Session, kind: FlashKind, text: impl Into<String>) {
-    let queued = session.get::<Vec<Flash>>(FLASH_KEY).await;
-    let stored = match queued {
-        Ok(queued) => {
-            let mut queued = queued.unwrap_or_default();
-            queued.push(Flash {
-                kind,
-                text: text.into(),
-            });
-            session.insert(FLASH_KEY, queued).await
-        }
-        Err(err) => Err(err),
+    let stored = async {
+        let mut queued = session
+            .get::<Vec<Flash>>(FLASH_KEY)
+            .await?
+            .unwrap_or_default();
+        queued.push(Flash {
+            kind,
+            text: text.into(),
+        });
+        session.insert(FLASH_KEY, queued).await
     };
-    if let Err(err) = stored {
+    if let Err(err) = stored.await {
         tracing::warn!(error = %err, "could not queue a flash message");
     }
 }
