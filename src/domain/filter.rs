@@ -26,9 +26,13 @@ pub fn search_text(raw: &str, max: usize) -> String {
 /// A `YYYY-MM-DD` day within [`FILTER_YEARS`]; anything else is no filter.
 pub fn filter_day(raw: &str) -> Option<Date> {
     let day = format_description!("[year]-[month]-[day]");
-    Date::parse(raw.trim(), &day)
-        .ok()
-        .filter(|date| FILTER_YEARS.contains(&date.year()))
+    sane_day(Date::parse(raw.trim(), &day).ok())
+}
+
+/// The day if it lies within [`FILTER_YEARS`] (outside them Postgres or the
+/// conversion to UTC would refuse it).
+pub fn sane_day(day: Option<Date>) -> Option<Date> {
+    day.filter(|day| FILTER_YEARS.contains(&day.year()))
 }
 
 #[cfg(test)]
