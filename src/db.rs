@@ -26,12 +26,17 @@ pub async fn connect(url: &str) -> anyhow::Result<PgPool> {
         }
         Err(err) => return Err(unreachable(url, err)),
     }
-    PgPoolOptions::new()
-        .max_connections(20)
-        .acquire_timeout(Duration::from_secs(5))
+    pool_options()
         .connect_with(options)
         .await
         .map_err(|err| unreachable(url, err))
+}
+
+/// The pool's settings: a request waits at most 5 s for a connection.
+pub fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(20)
+        .acquire_timeout(Duration::from_secs(5))
 }
 
 /// Applies every pending migration.

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod filter;
 pub mod money;
 pub mod offer;
 pub mod request;

@@ -329,6 +329,33 @@ pub struct Account {
     pub created_at: time::OffsetDateTime,
 }
 
+/// An account row as the admin's queries read it.
+struct AccountRow {
+    id: i64,
+    name: String,
+    email: String,
+    role: String,
+    status: String,
+    business_name: Option<String>,
+    created_at: time::OffsetDateTime,
+}
+
+impl TryFrom<AccountRow> for Account {
+    type Error = MarketError;
+
+    fn try_from(r: AccountRow) -> MarketResult<Self> {
+        Ok(Account {
+            id: r.id,
+            name: r.name,
+            email: r.email,
+            role: r.role.parse().map_err(anyhow::Error::msg)?,
+            status: r.status.parse().map_err(anyhow::Error::msg)?,
+            business_name: r.business_name,
+            created_at: r.created_at,
+        })
+    }
+}
+
 /// All accounts for admins, newest first, filtered by status, the day they
 /// signed up and a text search over email, name, business and id.
 pub async fn list_accounts(
@@ -340,7 +367,8 @@ pub async fn list_accounts(
     if admin.role != Role::Admin {
         return Err(MarketError::NotFound);
     }
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        AccountRow,
         r#"SELECT u.id, u.name, u.email, u.role, u.status, v.business_name AS "business_name?", u.created_at
            FROM users u LEFT JOIN vendors v ON v.user_id = u.id
            WHERE ($1::text IS NULL OR u.status = $1)
@@ -361,31 +389,25 @@ pub async fn list_accounts(
     .await?;
     let items = rows
         .into_iter()
-        .map(|r| {
-            Ok(Account {
-                id: r.id,
-                name: r.name,
-                email: r.email,
-                role: r.role.parse().map_err(anyhow::Error::msg)?,
-                status: r.status.parse().map_err(anyhow::Error::msg)?,
-                business_name: r.business_name,
-                created_at: r.created_at,
-            })
-        })
+        .map(Account::try_from)
         .collect::<MarketResult<Vec<_>>>()?;
     Ok(paging.finish(items))
 }
 
-/// One account, for the admin's detail page.
+/// One account, by id, for the admin's detail page.
 pub async fn get_account(pool: &PgPool, admin: &User, id: i64) -> MarketResult<Account> {
-    let filter = super::admin::Filter {
-        search: id.to_string(),
-        ..super::admin::Filter::default()
-    };
-    list_accounts(pool, admin, &filter, super::Paging::new(None))
-        .await?
-        .items
-        .into_iter()
-        .find(|account| account.id == id)
-        .ok_or(MarketError::NotFound)
+    if admin.role != Role::Admin {
+        return Err(MarketError::NotFound);
+    }
+    sqlx::query_as!(
+        AccountRow,
+        r#"SELECT u.id, u.name, u.email, u.role, u.status, v.business_name AS "business_name?", u.created_at
+           FROM users u LEFT JOIN vendors v ON v.user_id = u.id
+           WHERE u.id = $1"#,
+        id,
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(MarketError::NotFound)?
+    .try_into()
 }

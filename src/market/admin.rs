@@ -8,6 +8,7 @@ use super::accounts::User;
 use super::{MarketError, MarketResult, Paged, Paging, status};
 use crate::domain::account::Role;
 use crate::domain::audit::AuditAction;
+use crate::domain::filter::sane_day;
 use crate::domain::money::Money;
 use crate::domain::request::LOCAL_OFFSET;
 use crate::domain::status::{OfferStatus, OrderStatus, RequestStatus};
@@ -179,12 +180,14 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The first instant of `from`; a day outside the sane years is no filter.
     pub(super) fn since(&self) -> Option<OffsetDateTime> {
-        self.from.map(|d| d.midnight().assume_offset(LOCAL_OFFSET))
+        sane_day(self.from).map(|d| d.midnight().assume_offset(LOCAL_OFFSET))
     }
 
+    /// The end of `to`, as [`Filter::since`].
     pub(super) fn until(&self) -> Option<OffsetDateTime> {
-        self.to
+        sane_day(self.to)
             .and_then(|d| d.next_day())
             .map(|d| d.midnight().assume_offset(LOCAL_OFFSET))
     }
@@ -353,4 +356,32 @@ pub async fn orders(
         })
         .collect::<MarketResult<_>>()?;
     Ok(paging.finish(items))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filter_day_outside_the_sane_years_is_no_filter() {
+        let filter = Filter {
+            from: Some(time::Date::MIN),
+            to: Some(time::Date::MIN),
+            ..Filter::default()
+        };
+        assert_eq!((filter.since(), filter.until()), (None, None));
+        let day = time::macros::date!(2026 - 11 - 25);
+        let filter = Filter {
+            from: Some(day),
+            to: Some(day),
+            ..Filter::default()
+        };
+        assert_eq!(
+            filter
+                .until()
+                .zip(filter.since())
+                .map(|(end, start)| end - start),
+            Some(time::Duration::DAY)
+        );
+    }
 }

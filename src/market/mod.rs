@@ -74,13 +74,39 @@ pub enum MarketError {
     /// Too many failed logins for this account.
     #[error("too many failed attempts; try again in {minutes} minutes")]
     Throttled { minutes: i64 },
+    /// The database cannot be reached just now; trying again later may work.
+    #[error("database unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
 impl From<sqlx::Error> for MarketError {
     fn from(err: sqlx::Error) -> Self {
-        MarketError::Internal(anyhow::Error::new(err).context("database query"))
+        if unavailable(&err) {
+            MarketError::Unavailable(anyhow::Error::new(err).context("database unavailable"))
+        } else {
+            MarketError::Internal(anyhow::Error::new(err).context("database query"))
+        }
+    }
+}
+
+/// Whether `err` says the database cannot be reached or is going away (no
+/// connection in time, the connection broke, the server is shutting down or
+/// starting), rather than that the query was wrong.
+fn unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08: connection exceptions; 57P01-57P03: admin shutdown,
+        // crash shutdown, cannot connect now; 53300: too many connections.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 
@@ -101,12 +127,19 @@ fn unique_as(
     }
 }
 
-/// Whether the database answers.
+/// How long the health check waits for the database (less than the pool's
+/// acquire timeout, so a database that does not answer is reported quickly).
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// Whether the database answers, within [`PING_TIMEOUT`].
 pub async fn ping(pool: &sqlx::PgPool) -> MarketResult<()> {
-    sqlx::query_scalar!("SELECT 1 AS \"one!\"")
-        .fetch_one(pool)
-        .await?;
-    Ok(())
+    let query = sqlx::query_scalar!("SELECT 1 AS \"one!\"").fetch_one(pool);
+    match tokio::time::timeout(PING_TIMEOUT, query).await {
+        Ok(answer) => answer.map(|_| ()).map_err(MarketError::from),
+        Err(_) => Err(MarketError::Unavailable(anyhow::anyhow!(
+            "no answer within {PING_TIMEOUT:?}"
+        ))),
+    }
 }
 
 /// Parses a status word read from the database.
@@ -196,3 +229,27 @@ async fn record(tx: &mut sqlx::PgConnection, event: &NewEvent) -> MarketResult<i
 
 const CHANGED_MEANWHILE: &str =
     "This changed while you were looking. Please reload the page to see where it stands now.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_not_internal() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for err in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(refused),
+        ] {
+            assert!(matches!(
+                MarketError::from(err),
+                MarketError::Unavailable(_)
+            ));
+        }
+        assert!(matches!(
+            MarketError::from(sqlx::Error::RowNotFound),
+            MarketError::Internal(_)
+        ));
+    }
+}

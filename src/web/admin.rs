@@ -18,6 +18,7 @@ use super::fmt::{FilterOption, Pager, filter_options};
 use super::orders::ReasonFormData;
 use crate::domain::account::UserStatus;
 use crate::domain::audit::AuditAction;
+use crate::domain::filter::{filter_day, search_text};
 use crate::domain::status::{DisputeOutcome, OfferStatus, OrderStatus, RequestStatus};
 use crate::market::accounts::{self, Account, User};
 use crate::market::admin::{self, AuditRow, DisputeRow, Today};
@@ -158,7 +159,7 @@ async fn account_action(
 ) -> Result<Response, AppError> {
     match done {
         Ok(()) => {
-            flash(session, FlashKind::Success, message).await?;
+            flash(session, FlashKind::Success, message).await;
             Ok(Redirect::to("/admin/users").into_response())
         }
         Err(MarketError::Invalid(errors)) => {
@@ -196,7 +197,7 @@ async fn resolve(
         state.config.dispute_window,
     )
     .await?;
-    flash(&session, FlashKind::Success, "The dispute is resolved.").await?;
+    flash(&session, FlashKind::Success, "The dispute is resolved.").await;
     Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
 }
 
@@ -226,8 +227,8 @@ struct Listing {
 }
 
 impl Listing {
-    /// Reads the query leniently: an unknown status or a malformed date is
-    /// ignored, as if not given.
+    /// Reads the query leniently: an unknown status or a malformed or
+    /// far-off date is ignored, as if not given.
     fn new<T: Copy + PartialEq + std::str::FromStr>(
         query: &RecordQuery,
         all: &[T],
@@ -235,10 +236,9 @@ impl Listing {
         label: fn(T) -> &'static str,
     ) -> Self {
         let status = query.status.parse::<T>().ok();
-        let day = time::macros::format_description!("[year]-[month]-[day]");
-        let from = time::Date::parse(query.from.trim(), &day).ok();
-        let to = time::Date::parse(query.to.trim(), &day).ok();
-        let q: String = query.q.trim().chars().take(100).collect();
+        let from = filter_day(&query.from);
+        let to = filter_day(&query.to);
+        let q = search_text(&query.q, 100);
         Self {
             filter: admin::Filter {
                 status: status.map(value),

@@ -191,7 +191,7 @@ async fn signup(
         FlashKind::Success,
         format!("Welcome to Dhune, {}!", user.name),
     )
-    .await?;
+    .await;
     Ok(Redirect::to(user.role.home()).into_response())
 }
 

@@ -123,7 +123,11 @@ impl NewRequestPage {
             FormField::new("pickup_to", "Pick up by", "datetime-local", 20)
                 .with(typed("pickup_to"), errors),
             FormField::new("notes", "Notes for the laundry", "textarea", 2000)
-                .hint("Optional: stains, delicate items, gate code.")
+                .hint(
+                    "Optional: stains, delicate items, when to ring. Every laundry that sees \
+                     the request can read this before you choose one, so do not write gate \
+                     codes or anything private.",
+                )
                 .with(typed("notes"), errors),
             FormField::new("expires_in_hours", "Take offers for (hours)", "number", 3)
                 .hint("From 1 hour to 168 hours (7 days).")
@@ -210,7 +214,7 @@ async fn create_request(
                 FlashKind::Success,
                 "Your request is posted. Laundries can now send offers.",
             )
-            .await?;
+            .await;
             Ok(Redirect::to(&format!("/requests/{id}")).into_response())
         }
         Err(MarketError::Invalid(errors)) => {
@@ -233,7 +237,7 @@ async fn cancel_request(
         FlashKind::Info,
         "The request is cancelled; its offers were declined.",
     )
-    .await?;
+    .await;
     Ok(Redirect::to(&format!("/requests/{id}")))
 }
 
@@ -318,7 +322,7 @@ async fn accept(
                 FlashKind::Success,
                 "Offer accepted. Your order is created.",
             )
-            .await?;
+            .await;
             Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
         }
         Accepted::Changed(offer) => {

@@ -3,6 +3,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Request, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,6 +13,9 @@ use tower_http::csrf::ProtectionError;
 use super::extract::Shell;
 use super::{AppState, REQUEST_ID};
 use crate::market::MarketError;
+
+/// What a 503 page asks the client to wait, in seconds.
+const RETRY_AFTER_SECS: &str = "10";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -100,6 +104,18 @@ impl IntoResponse for AppError {
                 "Too many attempts",
                 format!("Too many attempts. Please try again in {minutes} minutes."),
             ),
+            AppError::Market(MarketError::Unavailable(err)) => {
+                tracing::warn!(error = ?err, "request failed: database unavailable");
+                let mut response = page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    "We cannot reach our database just now. Please try again in a minute.",
+                );
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+                response
+            }
             AppError::Market(MarketError::Internal(err)) | AppError::Internal(err) => {
                 tracing::error!(error = ?err, "request failed");
                 page(
@@ -146,6 +162,63 @@ struct ErrorFragment {
     request_id: String,
 }
 
+/// What an error page needs to know of the request it answers.
+pub struct ErrorContext {
+    request_id: String,
+    /// A plain htmx request (not boosted): it gets a fragment.
+    htmx: bool,
+}
+
+impl ErrorContext {
+    pub fn of(request: &Request) -> Self {
+        let headers = request.headers();
+        Self {
+            request_id: headers
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            // Boosted requests swap the whole body, so they get the whole page.
+            htmx: headers.contains_key(HX_REQUEST) && !headers.contains_key(HX_BOOSTED),
+        }
+    }
+
+    /// `response` as the error page (or, for htmx requests, a fragment) when
+    /// it carries an [`ErrorPage`], keeping its other headers.
+    pub async fn render(self, response: Response, shell: impl Future<Output = Shell>) -> Response {
+        let Some(error) = response.extensions().get::<ErrorPage>().cloned() else {
+            return response;
+        };
+        let status = response.status();
+        let (title, message, code) = (error.title, error.message, status.as_u16());
+        let request_id = self.request_id;
+        let mut page = if self.htmx {
+            let fragment = ErrorFragment {
+                status: code,
+                title,
+                message,
+                request_id,
+            };
+            (status, fragment).into_response()
+        } else {
+            let page = ErrorTemplate {
+                shell: shell.await,
+                status: code,
+                title,
+                message,
+                request_id,
+            };
+            (status, page).into_response()
+        };
+        for (name, value) in response.headers() {
+            if name != CONTENT_TYPE && name != CONTENT_LENGTH {
+                page.headers_mut().append(name.clone(), value.clone());
+            }
+        }
+        page
+    }
+}
+
 /// Renders responses that carry an [`ErrorPage`] as a full page (or, for
 /// htmx requests, a fragment), with the user's navigation and the request id;
 /// a refused boosted form keeps the browser's address as it was.
@@ -154,15 +227,7 @@ pub async fn render_error_pages(
     request: Request,
     next: Next,
 ) -> Response {
-    let request_id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    // Boosted requests swap the whole body, so they get the whole page.
-    let htmx =
-        request.headers().contains_key(HX_REQUEST) && !request.headers().contains_key(HX_BOOSTED);
+    let context = ErrorContext::of(&request);
     let boosted_post =
         request.method() != Method::GET && request.headers().contains_key(HX_BOOSTED);
     let shell_source = Shell::source(&request);
@@ -173,33 +238,11 @@ pub async fn render_error_pages(
             .headers_mut()
             .insert(HX_PUSH_URL, HeaderValue::from_static("false"));
     }
-    let Some(error) = response.extensions().get::<ErrorPage>().cloned() else {
-        return response;
+    let shell = async {
+        match shell_source {
+            Some(source) => source.shell(&state.pool).await,
+            None => Shell::anonymous(),
+        }
     };
-    let status = response.status();
-    let (title, message, code) = (error.title, error.message, status.as_u16());
-    if htmx {
-        let fragment = ErrorFragment {
-            status: code,
-            title,
-            message,
-            request_id,
-        };
-        return (status, fragment).into_response();
-    }
-    let shell = match shell_source {
-        Some(source) => source.shell(&state.pool).await,
-        None => Shell::anonymous(),
-    };
-    (
-        status,
-        ErrorTemplate {
-            shell,
-            status: code,
-            title,
-            message,
-            request_id,
-        },
-    )
-        .into_response()
+    context.render(response, shell).await
 }

@@ -11,6 +11,7 @@ use super::AppState;
 use super::auth::AuthSession;
 use super::csrf;
 use super::error::AppError;
+use super::session;
 use crate::domain::account::Role;
 use crate::market::accounts::User;
 use crate::market::{MarketError, notifications};
@@ -38,26 +39,24 @@ impl Flash {
     }
 }
 
-/// Queues a message for the next page this browser shows.
-pub async fn flash(
-    session: &Session,
-    kind: FlashKind,
-    text: impl Into<String>,
-) -> Result<(), AppError> {
-    let mut queued: Vec<Flash> = session
-        .get(FLASH_KEY)
-        .await
-        .map_err(|err| anyhow::anyhow!("reading flash messages: {err}"))?
-        .unwrap_or_default();
-    queued.push(Flash {
-        kind,
-        text: text.into(),
-    });
-    session
-        .insert(FLASH_KEY, queued)
-        .await
-        .map_err(|err| anyhow::anyhow!("storing a flash message: {err}"))?;
-    Ok(())
+/// Queues a message for the next page this browser shows. Called after the
+/// change is made, so a failure only loses the message: it is logged and
+/// the answer stands.
+pub async fn flash(session: &Session, kind: FlashKind, text: impl Into<String>) {
+    let stored = async {
+        let mut queued = session
+            .get::<Vec<Flash>>(FLASH_KEY)
+            .await?
+            .unwrap_or_default();
+        queued.push(Flash {
+            kind,
+            text: text.into(),
+        });
+        session.insert(FLASH_KEY, queued).await
+    };
+    if let Err(err) = stored.await {
+        tracing::warn!(error = %err, "could not queue a flash message");
+    }
 }
 
 /// What the base layout needs: who is signed in, the CSRF token for its
@@ -128,15 +127,10 @@ impl ShellSource {
                 None
             })
             .unwrap_or_default();
-        let flashes = self
-            .session
-            .remove::<Vec<Flash>>(FLASH_KEY)
-            .await
-            .unwrap_or_else(|err| {
-                tracing::warn!(error = %err, "could not read flash messages");
-                None
-            })
-            .unwrap_or_default();
+        if self.user.is_some() {
+            session::keep_alive(&self.session).await;
+        }
+        let flashes = take_flashes(&self.session).await;
         Shell {
             user: self.user,
             csrf_token,
@@ -144,6 +138,21 @@ impl ShellSource {
             unread,
         }
     }
+}
+
+/// The queued flash messages, removed from the session; a session without
+/// any is left untouched, so showing a page writes nothing.
+async fn take_flashes(session: &Session) -> Vec<Flash> {
+    let taken = match session.get::<Vec<Flash>>(FLASH_KEY).await {
+        Ok(Some(_)) => session.remove::<Vec<Flash>>(FLASH_KEY).await,
+        other => other,
+    };
+    taken
+        .unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "could not read flash messages");
+            None
+        })
+        .unwrap_or_default()
 }
 
 impl FromRequestParts<AppState> for Shell {

@@ -95,4 +95,9 @@ impl ListQuery {
     pub fn status<T: std::str::FromStr>(&self) -> Option<T> {
         self.status.parse().ok()
     }
+
+    /// The city filter of the vendors' board.
+    pub fn city(&self) -> String {
+        crate::domain::filter::search_text(&self.city, 60)
+    }
 }

@@ -9,11 +9,13 @@ mod error;
 mod extract;
 mod fmt;
 mod form;
+mod headers;
 mod live;
 mod notifications;
 mod orders;
 mod pages;
 mod requests;
+mod session;
 mod vendor;
 
 use std::time::Duration;
@@ -33,7 +35,6 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::Config;
 use crate::events::relay::Live;
@@ -54,14 +55,12 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// this instance's event relay.
 pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
     let live = crate::events::relay::start(pool.clone()).await?;
-    let session_layer = SessionManagerLayer::new(PostgresStore::new(pool.clone()))
+    let session_layer = SessionManagerLayer::new(session::Store::new(pool.clone()))
         .with_name("dhune_session")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(config.secure_cookies)
-        .with_expiry(Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::days(7),
-        ));
+        .with_expiry(Expiry::OnInactivity(session::IDLE_EXPIRY));
     let auth_layer =
         AuthManagerLayerBuilder::new(Backend::new(pool.clone()), session_layer).build();
 
@@ -75,8 +74,9 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
             HeaderValue::from_static("public, max-age=86400"),
         ));
 
+    let https = config.secure_cookies;
     let state = AppState { pool, config, live };
-    let app = Router::new()
+    let pages = Router::new()
         .merge(pages::router())
         .merge(auth::router())
         .merge(customer::router())
@@ -94,6 +94,8 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
             error::render_error_pages,
         ))
         .layer(auth_layer)
+        .layer(middleware::from_fn(session::answer_store_failures));
+    let app = headers::no_store(pages)
         .merge(static_files)
         .with_state(state)
         .layer(
@@ -121,5 +123,5 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
                 ))
                 .layer(CompressionLayer::new()),
         );
-    Ok(app)
+    Ok(headers::secure(app, https))
 }

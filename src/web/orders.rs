@@ -174,7 +174,7 @@ async fn update_status(
         FlashKind::Success,
         format!("The order is now {}.", to.label().to_lowercase()),
     )
-    .await?;
+    .await;
     Ok(Redirect::to(&format!("/orders/{id}")).into_response())
 }
 
@@ -270,7 +270,7 @@ async fn with_reason(
     };
     match done {
         Ok(()) => {
-            flash(session, FlashKind::Info, message).await?;
+            flash(session, FlashKind::Info, message).await;
             Ok(Redirect::to(&format!("/orders/{id}")).into_response())
         }
         Err(MarketError::Invalid(errors)) => {

@@ -46,7 +46,7 @@ async fn board(
     shell: Shell,
     Query(query): Query<ListQuery>,
 ) -> Result<BoardPage, AppError> {
-    let city = query.city.trim().chars().take(60).collect::<String>();
+    let city = query.city();
     let city_filter = (!city.is_empty()).then_some(city.as_str());
     let page = requests::open_requests_for_board(
         &state.pool,
@@ -95,7 +95,7 @@ async fn submit_offer(
                 FlashKind::Success,
                 "Your offer is sent. The customer sees it now.",
             )
-            .await?;
+            .await;
             Ok(Redirect::to(&format!("/requests/{request_id}")).into_response())
         }
         Err(MarketError::Invalid(errors)) => Ok(refused_offer(
@@ -128,7 +128,7 @@ async fn update_offer(
         Err(err) => return Err(err.into()),
     };
     let request_id = offers::update_offer(&state.pool, &user, offer_id, &new).await?;
-    flash(&session, FlashKind::Success, "Your offer is updated.").await?;
+    flash(&session, FlashKind::Success, "Your offer is updated.").await;
     Ok(Redirect::to(&format!("/requests/{request_id}")).into_response())
 }
 
@@ -139,7 +139,7 @@ async fn withdraw_offer(
     Id(offer_id): Id,
 ) -> Result<Redirect, AppError> {
     let request_id = offers::withdraw_offer(&state.pool, &user, offer_id).await?;
-    flash(&session, FlashKind::Info, "Your offer is withdrawn.").await?;
+    flash(&session, FlashKind::Info, "Your offer is withdrawn.").await;
     Ok(Redirect::to(&format!("/requests/{request_id}")))
 }
 

@@ -24,15 +24,24 @@ impl TestApp {
 
     /// The app with these settings.
     pub async fn spawn_with(pool: PgPool, config: Config) -> Self {
+        Self::spawn_through(pool.clone(), pool, config).await
+    }
+
+    /// The app with `config`, on `app_pool` (which may reach the database
+    /// another way than the test's `pool`, e.g. through a proxy).
+    pub async fn spawn_through(app_pool: PgPool, pool: PgPool, config: Config) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
-        let app = dhune::build_app(pool.clone(), config).await.expect("app");
+        let app = dhune::build_app(app_pool, config).await.expect("app");
         tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service())
-                .await
-                .expect("serve")
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .expect("serve")
         });
         Self { addr, pool }
     }

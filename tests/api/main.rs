@@ -17,3 +17,4 @@ mod price_change;
 mod races;
 mod security;
 mod shell;
+mod web_hardening;

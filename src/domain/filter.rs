@@ -1,0 +1,68 @@
+//! What list filters read from a query string. Filters are lenient: a value
+//! that makes no sense is dropped, as if not given, so a hand-made address
+//! gets the unfiltered list rather than an error.
+
+use std::ops::RangeInclusive;
+
+use time::Date;
+use time::macros::format_description;
+
+/// The years a day filter may name; records are from this century.
+pub const FILTER_YEARS: RangeInclusive<i32> = 2000..=9999;
+
+/// A search text or a filter word: trimmed, at most `max` characters, with
+/// control characters removed (none belongs in a search, and Postgres
+/// refuses the NUL byte in text).
+pub fn search_text(raw: &str, max: usize) -> String {
+    raw.chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim()
+        .chars()
+        .take(max)
+        .collect()
+}
+
+/// A `YYYY-MM-DD` day within [`FILTER_YEARS`]; anything else is no filter.
+pub fn filter_day(raw: &str) -> Option<Date> {
+    let day = format_description!("[year]-[month]-[day]");
+    sane_day(Date::parse(raw.trim(), &day).ok())
+}
+
+/// The day if it lies within [`FILTER_YEARS`] (outside them Postgres or the
+/// conversion to UTC would refuse it).
+pub fn sane_day(day: Option<Date>) -> Option<Date> {
+    day.filter(|day| FILTER_YEARS.contains(&day.year()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_text_drops_control_characters_and_bounds_length() {
+        assert_eq!(search_text("  ab\u{0}c  ", 10), "abc");
+        assert_eq!(search_text("\u{0}", 10), "");
+        assert_eq!(search_text("a\tb\nc", 10), "abc");
+        assert_eq!(search_text("abcdef", 3), "abc");
+        assert_eq!(search_text(" Kathmandu ", 60), "Kathmandu");
+    }
+
+    #[test]
+    fn filter_day_keeps_sane_days_only() {
+        assert_eq!(
+            filter_day("2026-11-25"),
+            Some(time::macros::date!(2026 - 11 - 25))
+        );
+        assert_eq!(
+            filter_day(" 9999-12-31 "),
+            Some(time::macros::date!(9999 - 12 - 31))
+        );
+        assert_eq!(filter_day("-9999-01-01"), None);
+        assert_eq!(filter_day("-4713-01-01"), None);
+        assert_eq!(filter_day("1999-12-31"), None);
+        assert_eq!(filter_day("2026-02-30"), None);
+        assert_eq!(filter_day("\u{0}"), None);
+        assert_eq!(filter_day(""), None);
+    }
+}
