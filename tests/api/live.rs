@@ -171,7 +171,7 @@ async fn strangers_and_uninvolved_vendors_receive_nothing_about_a_deal(pool: PgP
     vendor
         .post(&format!("/offers/{offer_id}/update"), &offer_fields("450"))
         .await;
-    customer.accept(offer_id, 1).await;
+    customer.accept(offer_id, 2).await;
 
     assert_eq!(vendor_stream.next().await.event, "offer_created");
     assert_eq!(vendor_stream.next().await.event, "offer_updated");
