@@ -3,6 +3,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Request, State};
+use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -95,11 +96,23 @@ impl IntoResponse for AppError {
                 "Please check what you entered",
                 errors.to_string(),
             ),
-            AppError::Market(MarketError::Throttled { minutes }) => page(
+            AppError::Market(MarketError::Throttled { limit, minutes }) => page(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
-                format!("Too many attempts. Please try again in {minutes} minutes."),
+                limit.message(minutes),
             ),
+            AppError::Market(MarketError::Busy) => {
+                let mut response = page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Very busy",
+                    "Dhune is very busy right now and could not check this in time. \
+                     Nothing was changed; please try again in a few seconds.",
+                );
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("5"));
+                response
+            }
             AppError::Market(MarketError::Internal(err)) | AppError::Internal(err) => {
                 tracing::error!(error = ?err, "request failed");
                 page(
@@ -178,28 +191,33 @@ pub async fn render_error_pages(
     };
     let status = response.status();
     let (title, message, code) = (error.title, error.message, status.as_u16());
-    if htmx {
+    let mut page = if htmx {
         let fragment = ErrorFragment {
             status: code,
             title,
             message,
             request_id,
         };
-        return (status, fragment).into_response();
-    }
-    let shell = match shell_source {
-        Some(source) => source.shell(&state.pool).await,
-        None => Shell::anonymous(),
+        (status, fragment).into_response()
+    } else {
+        let shell = match shell_source {
+            Some(source) => source.shell(&state.pool).await,
+            None => Shell::anonymous(),
+        };
+        (
+            status,
+            ErrorTemplate {
+                shell,
+                status: code,
+                title,
+                message,
+                request_id,
+            },
+        )
+            .into_response()
     };
-    (
-        status,
-        ErrorTemplate {
-            shell,
-            status: code,
-            title,
-            message,
-            request_id,
-        },
-    )
-        .into_response()
+    if let Some(retry_after) = response.headers().get(RETRY_AFTER) {
+        page.headers_mut().insert(RETRY_AFTER, retry_after.clone());
+    }
+    page
 }

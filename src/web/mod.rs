@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod client;
 mod csrf;
 mod customer;
 mod error;
@@ -14,6 +15,7 @@ mod notifications;
 mod orders;
 mod pages;
 mod requests;
+mod serve;
 mod vendor;
 
 use std::time::Duration;
@@ -39,6 +41,7 @@ use crate::Config;
 use crate::events::relay::Live;
 pub use auth::Backend;
 pub use error::AppError;
+pub use serve::serve;
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -19,15 +19,19 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(pool: PgPool) -> Self {
+        Self::spawn_with(pool, Config::for_tests()).await
+    }
+
+    /// The app with these settings (lower limits, shorter timeouts).
+    pub async fn spawn_with(pool: PgPool, config: Config) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
-        let app = dhune::build_app(pool.clone(), Config::for_tests())
-            .await
-            .expect("app");
+        let header_read_timeout = config.header_read_timeout;
+        let app = dhune::build_app(pool.clone(), config).await.expect("app");
         tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service())
+            dhune::web::serve(listener, app, header_read_timeout, std::future::pending())
                 .await
                 .expect("serve")
         });
@@ -35,7 +39,14 @@ impl TestApp {
     }
 
     pub fn browser(&self) -> Browser {
+        self.browser_from([127, 0, 0, 1])
+    }
+
+    /// A browser whose connections come from another loopback address, like
+    /// a visitor elsewhere on the internet.
+    pub fn browser_from(&self, ip: [u8; 4]) -> Browser {
         let client = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -161,12 +172,16 @@ impl Browser {
         match known {
             Some(token) => token,
             None => {
-                self.get("/login").await;
+                // Signed in, /login leads home, whose page carries the token.
+                let page = self.get("/login").await;
+                if let Some(home) = page.location() {
+                    self.get(home).await;
+                }
                 self.csrf
                     .lock()
                     .expect("lock")
                     .clone()
-                    .expect("a CSRF token on /login")
+                    .expect("a CSRF token on /login or the home page")
             }
         }
     }
@@ -194,15 +209,28 @@ impl Browser {
     }
 
     pub async fn signup(&self, fields: &[(&str, String)]) -> Page {
-        self.post("/signup", fields).await
+        let page = self.post("/signup", fields).await;
+        self.forget_token_when_signed_in(&page);
+        page
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Page {
-        self.post(
-            "/login",
-            &[("email", email.into()), ("password", password.into())],
-        )
-        .await
+        let page = self
+            .post(
+                "/login",
+                &[("email", email.into()), ("password", password.into())],
+            )
+            .await;
+        self.forget_token_when_signed_in(&page);
+        page
+    }
+
+    /// Signing in rotates the session's CSRF token, so the next form needs
+    /// the token of a page seen after it.
+    fn forget_token_when_signed_in(&self, page: &Page) {
+        if page.status == StatusCode::SEE_OTHER {
+            *self.csrf.lock().expect("lock") = None;
+        }
     }
 
     pub async fn logout(&self) -> Page {

@@ -14,3 +14,4 @@ mod notifications;
 mod races;
 mod security;
 mod shell;
+mod throttle;
