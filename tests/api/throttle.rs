@@ -172,6 +172,41 @@ async fn logins_from_one_address_are_limited_whatever_the_account(pool: PgPool) 
 }
 
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn behind_a_trusted_proxy_the_address_comes_from_its_header(pool: PgPool) {
+    let config = Config {
+        login_limit_per_address: 2,
+        trusted_proxy: Some("x-forwarded-for".parse().unwrap()),
+        ..Config::for_tests()
+    };
+    let app = TestApp::spawn_with(pool, config).await;
+    let proxy = app.browser();
+    let token = proxy.csrf_token().await;
+    let login_from = |forwarded: &'static str| {
+        let fields = [
+            ("email", "nobody@example.com".to_owned()),
+            ("password", "guess-guess".to_owned()),
+            ("csrf_token", token.clone()),
+        ];
+        let proxy = &proxy;
+        async move {
+            proxy
+                .post_raw("/login", &fields, &[("x-forwarded-for", forwarded)])
+                .await
+                .status
+        }
+    };
+    let refused = StatusCode::TOO_MANY_REQUESTS;
+    let evaluated = StatusCode::UNPROCESSABLE_ENTITY;
+    assert_eq!(login_from("203.0.113.7").await, evaluated);
+    assert_eq!(login_from("203.0.113.7").await, evaluated);
+    assert_eq!(login_from("203.0.113.7").await, refused);
+    // An entry the client wrote itself before the proxy's does not help.
+    assert_eq!(login_from("198.51.100.1, 203.0.113.7").await, refused);
+    // Another client behind the same proxy is counted on its own.
+    assert_eq!(login_from("198.51.100.1, 203.0.113.8").await, evaluated);
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
 async fn a_burst_of_signups_from_one_address_is_refused_after_the_limit(pool: PgPool) {
     let config = Config {
         signup_limit_per_address: 5,
