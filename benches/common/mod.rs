@@ -142,7 +142,7 @@ impl User {
             ("name", "Bench".to_owned()),
             ("email", email.to_owned()),
             ("phone", "9800000000".to_owned()),
-            ("password", "bench-password".to_owned()),
+            ("password", "fold-and-press-77".to_owned()),
             ("role", role.to_owned()),
         ];
         if role == "vendor" {
@@ -151,7 +151,7 @@ impl User {
         }
         let (status, _) = user.post("/signup", form).await;
         assert_eq!(status, 303, "signed up");
-        // The session (and its token) is kept across sign-up's login.
+        // Signing up renews the CSRF token: take the one of a page after it.
         user.token = token(&user.get("/notifications").await.1);
         user
     }
