@@ -10,6 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum_htmx::{HxRedirect, HxRequest};
 use axum_login::{AuthUser, AuthnBackend, UserId};
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -162,6 +163,7 @@ async fn signup(
     mut auth: AuthSession,
     shell: Shell,
     ClientAddr(client): ClientAddr,
+    HxRequest(htmx): HxRequest,
     Form(form): Form<SignupForm>,
 ) -> Result<Response, AppError> {
     let input = SignupInput {
@@ -206,7 +208,7 @@ async fn signup(
         format!("Welcome to Dhune, {}!", user.name),
     )
     .await?;
-    Ok(Redirect::to(user.role.home()).into_response())
+    Ok(to_new_session(htmx, user.role.home()))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -274,6 +276,7 @@ async fn login(
     mut auth: AuthSession,
     shell: Shell,
     ClientAddr(client): ClientAddr,
+    HxRequest(htmx): HxRequest,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     let refused = |status: StatusCode, errors: FieldErrors, problem: Option<String>| {
@@ -305,8 +308,8 @@ async fn login(
         Err(err) => return Err(err.into()),
     };
     start_session(&mut auth, &user).await?;
-    let target = safe_next(&form.next).unwrap_or(user.role.home()).to_owned();
-    Ok(Redirect::to(&target).into_response())
+    let target = safe_next(&form.next).unwrap_or(user.role.home());
+    Ok(to_new_session(htmx, target))
 }
 
 /// Signs `user` in: a new session id (axum-login cycles it) and a new CSRF
@@ -319,11 +322,23 @@ async fn start_session(auth: &mut AuthSession, user: &User) -> Result<(), AppErr
     Ok(())
 }
 
-async fn logout(mut auth: AuthSession) -> Result<Redirect, AppError> {
+/// Where to go once the session changed (login, sign-up, logout). A page
+/// sends its CSRF token in `hx-headers` on `<body>`, which htmx keeps when it
+/// swaps a boosted response in, so htmx is told to load the next page whole
+/// (`HX-Redirect`); without htmx, a plain redirect.
+fn to_new_session(htmx: bool, target: &str) -> Response {
+    if htmx {
+        (HxRedirect(target.to_owned()), ()).into_response()
+    } else {
+        Redirect::to(target).into_response()
+    }
+}
+
+async fn logout(mut auth: AuthSession, HxRequest(htmx): HxRequest) -> Result<Response, AppError> {
     auth.logout()
         .await
         .map_err(|err| anyhow::anyhow!("ending the session: {err}"))?;
-    Ok(Redirect::to("/login"))
+    Ok(to_new_session(htmx, "/login"))
 }
 
 #[cfg(test)]

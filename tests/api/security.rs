@@ -317,3 +317,42 @@ async fn a_wrong_password_is_not_logged_as_an_error(pool: PgPool) {
     assert!(log.contains("POST"), "the capture works: {log}");
     assert!(!log.contains("ERROR"), "{log}");
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn htmx_loads_the_page_whole_after_login_signup_and_logout(pool: PgPool) {
+    // The CSRF token htmx sends sits on <body>, which a boosted swap keeps:
+    // after the session changes, the next page must be loaded whole.
+    let app = TestApp::spawn(pool).await;
+    app.customer("c@example.com").await;
+    let htmx = [("hx-request", "true"), ("hx-boosted", "true")];
+
+    let browser = app.browser();
+    let token = browser.csrf_token().await;
+    let login = browser
+        .post_raw(
+            "/login",
+            &[
+                ("email", "c@example.com".into()),
+                ("password", PASSWORD.into()),
+                ("csrf_token", token),
+            ],
+            &htmx,
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    assert_eq!(login.headers["hx-redirect"], "/requests");
+
+    let page = browser.get("/requests").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let token = browser.csrf_token().await;
+    let logout = browser
+        .post_raw("/logout", &[("csrf_token", token)], &htmx)
+        .await;
+    assert_eq!(logout.headers["hx-redirect"], "/login");
+
+    let newcomer = app.browser();
+    let mut fields = signup_fields("Gita", "gita@example.com", "customer");
+    fields.push(("csrf_token", newcomer.csrf_token().await));
+    let signup = newcomer.post_raw("/signup", &fields, &htmx).await;
+    assert_eq!(signup.headers["hx-redirect"], "/requests");
+}
