@@ -7,6 +7,7 @@
 //! PAGES_SECONDS change the size). Needs the local Postgres; uses a scratch
 //! database. Client and server share the machine, so the figures are a floor.
 
+#[allow(dead_code, reason = "shared by the benches; each uses part of it")]
 mod common;
 
 use std::future::Future;

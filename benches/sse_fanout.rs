@@ -5,10 +5,7 @@
 //! `cargo bench --bench sse_fanout` (SSE_CONNECTIONS=10000 for more; raise
 //! `ulimit -n` first). Needs the local Postgres; uses a scratch database.
 
-#[allow(
-    dead_code,
-    reason = "shared with benches/pages.rs, which uses all of it"
-)]
+#[allow(dead_code, reason = "shared by the benches; each uses part of it")]
 mod common;
 
 use std::sync::Arc;

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::http::HeaderName;
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/dhune";
 
@@ -28,6 +29,20 @@ pub struct Config {
     /// How often an open live stream checks that its session is still
     /// signed in (a logout or an expired session ends the stream).
     pub stream_recheck: Duration,
+    /// `DHUNE_LOGIN_LIMIT_PER_ADDRESS`: login attempts allowed from one
+    /// client address per 15 minutes.
+    pub login_limit_per_address: i64,
+    /// `DHUNE_SIGNUP_LIMIT_PER_ADDRESS`: sign-up attempts allowed from one
+    /// client address per 15 minutes.
+    pub signup_limit_per_address: i64,
+    /// `DHUNE_TRUSTED_PROXY`: the header (such as `X-Forwarded-For`) in which
+    /// a reverse proxy in front of Dhune passes the client's address; unset,
+    /// the address is the connection's peer.
+    pub trusted_proxy: Option<HeaderName>,
+    /// `DHUNE_HEADER_READ_TIMEOUT_SECS`: a connection that has not sent a
+    /// whole request head within this time (idle keep-alive ones included)
+    /// is closed.
+    pub header_read_timeout: Duration,
 }
 
 impl Config {
@@ -44,6 +59,19 @@ impl Config {
                 "48",
             )?),
             stream_recheck: Duration::from_secs(30),
+            login_limit_per_address: parse_var("DHUNE_LOGIN_LIMIT_PER_ADDRESS", "100")?,
+            signup_limit_per_address: parse_var("DHUNE_SIGNUP_LIMIT_PER_ADDRESS", "20")?,
+            trusted_proxy: var("DHUNE_TRUSTED_PROXY")
+                .map(|name| {
+                    name.trim().parse().with_context(|| {
+                        format!("DHUNE_TRUSTED_PROXY={name:?} is not a header name")
+                    })
+                })
+                .transpose()?,
+            header_read_timeout: Duration::from_secs(parse_var(
+                "DHUNE_HEADER_READ_TIMEOUT_SECS",
+                "20",
+            )?),
         })
     }
 
@@ -58,6 +86,10 @@ impl Config {
             dispute_window: time::Duration::hours(72),
             auto_complete_after: time::Duration::hours(48),
             stream_recheck: Duration::from_secs(30),
+            login_limit_per_address: 100,
+            signup_limit_per_address: 20,
+            trusted_proxy: None,
+            header_read_timeout: Duration::from_secs(20),
         }
     }
 }

@@ -124,12 +124,9 @@ async fn serve(pool: sqlx::PgPool, config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "Dhune is listening");
     println!("Dhune is running at http://{addr}/");
+    let header_read_timeout = config.header_read_timeout;
     let app = dhune::build_app(pool.clone(), config).await?;
-    // `into_make_service` shares one router among all connections; serving
-    // the `Router` itself would rebuild its route table for each connection
-    // (about 90 KiB each, held for as long as a live page stays open).
-    axum::serve(listener, app.into_make_service())
-        .with_graceful_shutdown(shutdown_signal())
+    dhune::web::serve(listener, app, header_read_timeout, shutdown_signal())
         .await
         .context("serving HTTP")?;
     sweeps.abort();

@@ -20,10 +20,16 @@ pub struct Server {
 
 impl Server {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A server with these extra environment variables (settings).
+    pub async fn start_with(settings: &[(&str, &str)]) -> Self {
         let database = format!("{SERVER}/dhune_bench_{}", std::process::id());
         let _ = sqlx::Postgres::drop_database(&database).await;
         let mut process = Command::new(env!("CARGO_BIN_EXE_dhune"))
             .arg("serve")
+            .envs(settings.iter().copied())
             .env("DATABASE_URL", &database)
             .env("DHUNE_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
@@ -48,11 +54,20 @@ impl Server {
 
     /// The server's resident memory, KiB.
     pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// The server's peak resident memory since it started, KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.process.id()))
             .ok()
             .and_then(|status| {
                 status.lines().find_map(|l| {
-                    l.strip_prefix("VmRSS:")
+                    l.strip_prefix(field)
                         .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
                 })
             })
@@ -74,7 +89,7 @@ pub struct User {
     token: String,
 }
 
-fn token(html: &str) -> String {
+pub fn token(html: &str) -> String {
     let marker = r#"name="csrf_token" value=""#;
     let start = html.find(marker).expect("a form") + marker.len();
     html[start..start + html[start..].find('"').expect("token end")].to_owned()
@@ -127,7 +142,7 @@ impl User {
             ("name", "Bench".to_owned()),
             ("email", email.to_owned()),
             ("phone", "9800000000".to_owned()),
-            ("password", "bench-password".to_owned()),
+            ("password", "fold-and-press-77".to_owned()),
             ("role", role.to_owned()),
         ];
         if role == "vendor" {
@@ -136,7 +151,7 @@ impl User {
         }
         let (status, _) = user.post("/signup", form).await;
         assert_eq!(status, 303, "signed up");
-        // The session (and its token) is kept across sign-up's login.
+        // Signing up renews the CSRF token: take the one of a page after it.
         user.token = token(&user.get("/notifications").await.1);
         user
     }

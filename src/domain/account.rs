@@ -1,7 +1,9 @@
 //! Accounts: roles, statuses and the validated sign-up input.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use super::{FieldErrors, clean_text};
 
@@ -114,21 +116,80 @@ impl Email {
     }
 }
 
-/// A password of 8 to 128 characters, kept as typed.
+/// A password of 8 to 128 characters, kept as typed: not one of the 10,000
+/// commonest passwords (whatever its case), and not containing the user's
+/// own name or email address.
 #[derive(Clone)]
 pub struct Password(String);
+
+/// The 10,000 commonest passwords, one a line (see the README for the source).
+const COMMON_PASSWORDS: &str = include_str!("../../data/common-passwords.txt");
+
+fn is_common(password: &str) -> bool {
+    static COMMON: OnceLock<HashSet<String>> = OnceLock::new();
+    COMMON
+        .get_or_init(|| {
+            COMMON_PASSWORDS
+                .lines()
+                .map(|line| line.trim().to_lowercase())
+                .filter(|line| !line.is_empty())
+                .collect()
+        })
+        .contains(&password.to_lowercase())
+}
+
+/// The lower-cased pieces of a name or email address that a password must
+/// not contain: the whole (without separators) and each word of at least
+/// four characters. An email counts by its local part.
+fn personal_pieces(text: &str) -> Vec<String> {
+    let text = text.trim().to_lowercase();
+    let text = text
+        .split_once('@')
+        .map_or(text.as_str(), |(local, _)| local);
+    let mut pieces: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| word.chars().count() >= 4)
+        .map(str::to_owned)
+        .collect();
+    let joined: String = text.chars().filter(|c| c.is_alphanumeric()).collect();
+    if joined.chars().count() >= 4 {
+        pieces.push(joined);
+    }
+    pieces
+}
 
 impl Password {
     pub const MIN: usize = 8;
     pub const MAX: usize = 128;
 
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    /// Checks a new password for the user with this email and name (as
+    /// typed).
+    pub fn parse(raw: &str, email: &str, name: &str) -> Result<Self, String> {
         let len = raw.chars().count();
         if len < Self::MIN {
             return Err(format!("Use at least {} characters.", Self::MIN));
         }
         if len > Self::MAX {
             return Err(format!("Use at most {} characters.", Self::MAX));
+        }
+        if is_common(raw) {
+            return Err(
+                "This is one of the most common passwords, so it is easy to guess. \
+                 Please choose another."
+                    .into(),
+            );
+        }
+        let lower = raw.to_lowercase();
+        let compact: String = lower.chars().filter(|c| c.is_alphanumeric()).collect();
+        let personal = [email, name]
+            .iter()
+            .flat_map(|text| personal_pieces(text))
+            .any(|piece| lower.contains(&piece) || compact.contains(&piece));
+        if personal {
+            return Err(
+                "A password must not contain your name or email address. Please choose another."
+                    .into(),
+            );
         }
         Ok(Self(raw.to_owned()))
     }
@@ -208,7 +269,10 @@ impl NewAccount {
         let name = errors.check("name", clean_text(input.name, 1, 100, false));
         let email = errors.check("email", Email::parse(input.email));
         let phone = errors.check("phone", Phone::parse(input.phone));
-        let password = errors.check("password", Password::parse(input.password));
+        let password = errors.check(
+            "password",
+            Password::parse(input.password, input.email, input.name),
+        );
         let role = match input.role {
             "customer" => Some(Role::Customer),
             "vendor" => Some(Role::Vendor),
@@ -305,10 +369,44 @@ mod tests {
 
     #[test]
     fn password_length_is_bounded() {
-        assert!(Password::parse("1234567").is_err());
-        assert!(Password::parse("12345678").is_ok());
-        assert!(Password::parse(&"x".repeat(128)).is_ok());
-        assert!(Password::parse(&"x".repeat(129)).is_err());
+        let parse = |raw: &str| Password::parse(raw, "c@example.com", "Sita");
+        assert!(parse("1234567").is_err());
+        assert!(parse("k3x!9qzw").is_ok());
+        assert!(parse(&"x".repeat(128)).is_ok());
+        assert!(parse(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_their_case() {
+        for common in [
+            "password",
+            "12345678",
+            "iloveyou",
+            "PassWord1",
+            "QWERTYUIOP",
+        ] {
+            let err = Password::parse(common, "c@example.com", "Sita").unwrap_err();
+            assert!(err.contains("most common"), "{common}: {err}");
+        }
+        assert!(Password::parse("laundry-day-42", "c@example.com", "Sita").is_ok());
+    }
+
+    #[test]
+    fn a_password_may_not_contain_the_users_name_or_email() {
+        let email = "Sita.Devi@example.com";
+        let name = "Sita Sharma";
+        for personal in [
+            "sita.devi@example.com",
+            "sitadevi-2024",
+            "i-am-SHARMA!",
+            "xSitaSharmax",
+            "devi-devi-devi",
+        ] {
+            let err = Password::parse(personal, email, name).unwrap_err();
+            assert!(err.contains("name or email"), "{personal}: {err}");
+        }
+        // Short names and local parts are not words to avoid.
+        assert!(Password::parse("a-ram-bold-river", "ab@example.com", "Ram").is_ok());
     }
 
     #[test]
@@ -347,52 +445,5 @@ mod tests {
         for status in [UserStatus::Active, UserStatus::Suspended] {
             assert_eq!(status.as_str().parse::<UserStatus>(), Ok(status));
         }
-    }
-}
-
-/// Failed logins allowed per account within [`LOGIN_WINDOW`].
-pub const MAX_FAILED_LOGINS: i64 = 10;
-/// The window over which failed logins are counted.
-pub const LOGIN_WINDOW: time::Duration = time::Duration::minutes(15);
-
-/// Whole minutes (at least 1) until an account with `recent_failures` failed
-/// logins in the window, the oldest of the last ten at `oldest`, may try again;
-/// `None` when it may try now.
-pub fn login_lockout(
-    recent_failures: i64,
-    oldest: Option<time::OffsetDateTime>,
-    now: time::OffsetDateTime,
-) -> Option<i64> {
-    if recent_failures < MAX_FAILED_LOGINS {
-        return None;
-    }
-    let remaining = oldest? + LOGIN_WINDOW - now;
-    let seconds = remaining.whole_seconds().max(1);
-    Some((seconds + 59) / 60)
-}
-
-#[cfg(test)]
-mod lockout_tests {
-    use super::*;
-    use time::macros::datetime;
-
-    #[test]
-    fn nine_failures_do_not_lock() {
-        let now = datetime!(2026-01-01 12:00 UTC);
-        assert_eq!(login_lockout(9, Some(now), now), None);
-    }
-
-    #[test]
-    fn ten_failures_lock_until_the_oldest_leaves_the_window() {
-        let now = datetime!(2026-01-01 12:00 UTC);
-        assert_eq!(login_lockout(10, Some(now), now), Some(15));
-        assert_eq!(
-            login_lockout(10, Some(now - time::Duration::minutes(14)), now),
-            Some(1)
-        );
-        assert_eq!(
-            login_lockout(10, Some(now - time::Duration::seconds(61)), now),
-            Some(14)
-        );
     }
 }

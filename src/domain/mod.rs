@@ -7,6 +7,7 @@ pub mod money;
 pub mod offer;
 pub mod request;
 pub mod status;
+pub mod throttle;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -67,14 +68,37 @@ impl fmt::Display for FieldErrors {
     }
 }
 
-/// Trims `raw` and checks it holds between `min` and `max` characters and no
-/// control characters (newlines allowed only when `multiline`).
+/// Characters that change how the text around them is shown without being
+/// seen themselves: bidirectional embeddings, overrides and isolates
+/// (U+202A–U+202E, U+2066–U+2069) and zero-width characters (U+200B–U+200D,
+/// U+2060, U+FEFF). They can make a name read as something it is not.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200B}'..='\u{200D}'
+            | '\u{2060}'
+            | '\u{FEFF}'
+    )
+}
+
+/// Trims `raw` and checks it holds between `min` and `max` characters, no
+/// control characters (newlines allowed only when `multiline`) and no
+/// invisible formatting characters.
 pub fn clean_text(raw: &str, min: usize, max: usize, multiline: bool) -> Result<String, String> {
     let text = raw.trim();
     let bad_char =
         |c: char| c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t'));
     if text.chars().any(bad_char) {
         return Err("Please remove the control characters.".into());
+    }
+    if text.chars().any(is_invisible_format) {
+        return Err(
+            "Please remove the invisible formatting characters (direction marks or \
+                    zero-width spaces, often pasted in by accident)."
+                .into(),
+        );
     }
     let len = text.chars().count();
     if len < min {
@@ -104,6 +128,26 @@ mod tests {
         assert!(clean_text("a\u{0}b", 0, 10, false).is_err());
         assert!(clean_text("a\nb", 0, 10, false).is_err());
         assert_eq!(clean_text("a\r\nb", 0, 10, true), Ok("a\nb".into()));
+    }
+
+    #[test]
+    fn clean_text_refuses_direction_overrides_and_zero_width_characters() {
+        for bad in [
+            "Sita\u{202E}amrahS",
+            "\u{202A}Sita",
+            "\u{2066}Sita\u{2069}",
+            "Si\u{200B}ta",
+            "Si\u{200D}ta",
+            "Si\u{2060}ta",
+            "Sita\u{FEFF}Sharma",
+        ] {
+            let err = clean_text(bad, 1, 100, true).unwrap_err();
+            assert!(err.contains("invisible formatting"), "{bad:?}: {err}");
+        }
+        assert_eq!(
+            clean_text("सीता शर्मा", 1, 100, false),
+            Ok("सीता शर्मा".into())
+        );
     }
 
     #[test]

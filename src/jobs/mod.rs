@@ -9,11 +9,11 @@ use tokio::task::JoinHandle;
 use tower_sessions::ExpiredDeletion;
 use tower_sessions_sqlx_store::PostgresStore;
 
-use crate::market::sweeps;
+use crate::market::{sweeps, throttle};
 
 /// Every `every`: expire overdue requests and offers, complete orders left
 /// out for delivery longer than `auto_complete_after`, and delete expired
-/// sessions.
+/// sessions and login and sign-up attempts older than their window.
 pub fn spawn_sweeps(
     pool: PgPool,
     every: Duration,
@@ -27,6 +27,9 @@ pub fn spawn_sweeps(
             sweep_once(&pool, auto_complete_after).await;
             if let Err(err) = sessions.delete_expired().await {
                 tracing::warn!(error = %err, "deleting expired sessions failed; retrying next tick");
+            }
+            if let Err(err) = throttle::forget_old_attempts(&pool).await {
+                tracing::warn!(error = ?err, "deleting old login attempts failed; retrying next tick");
             }
         }
     })

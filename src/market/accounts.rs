@@ -1,14 +1,17 @@
 //! Accounts: sign-up, login with throttling, lookup, admins.
 
+use std::net::IpAddr;
+
 use anyhow::Context;
 use sqlx::PgPool;
-use time::OffsetDateTime;
 
+use super::throttle::{self, Counted};
 use super::{MarketError, MarketResult, audit, password, record, unique_as};
-use crate::domain::account::{
-    Email, LOGIN_WINDOW, MAX_FAILED_LOGINS, NewAccount, Password, Role, UserStatus, login_lockout,
-};
+use crate::domain::account::{Email, NewAccount, Password, Role, UserStatus};
 use crate::domain::audit::AuditAction;
+use crate::domain::throttle::{
+    Limit, MAX_FAILED_LOGINS, MAX_FAILED_LOGINS_PER_ACCOUNT, address_key,
+};
 use crate::domain::{FieldErrors, clean_text};
 use crate::events::{EventKind, NewEvent};
 
@@ -54,6 +57,7 @@ impl TryFrom<UserRow> for User {
 
 const DUPLICATE_EMAIL: &str =
     "This email is already registered. Log in instead, or use another address.";
+const ADMIN_NAME: &str = "Administrator";
 const BAD_LOGIN: &str = "The email or password is not right. Please try again.";
 
 /// Creates a customer or vendor account (with the vendor's profile).
@@ -90,27 +94,57 @@ pub async fn sign_up(pool: &PgPool, account: NewAccount) -> MarketResult<User> {
     row.try_into()
 }
 
-/// Checks an email and password. At most [`MAX_FAILED_LOGINS`] failures per
-/// account per window; the messages never tell whether an account exists.
-pub async fn log_in(pool: &PgPool, email: &str, password_typed: &str) -> MarketResult<User> {
+/// Signs up a visitor at the client address `client`: at most
+/// `limit_per_address` sign-up attempts per address and window are tried.
+pub async fn sign_up_from(
+    pool: &PgPool,
+    account: NewAccount,
+    client: IpAddr,
+    limit_per_address: i64,
+) -> MarketResult<User> {
+    let counted = Counted::from_address(
+        Limit::SignupsFromAddress,
+        "signup",
+        client,
+        limit_per_address,
+    );
+    throttle::attempt(pool, &[counted]).await?;
+    sign_up(pool, account).await
+}
+
+/// Checks an email and password typed at the client address `client`. At
+/// most `limit_per_address` attempts per address and window are tried, and
+/// at most [`MAX_FAILED_LOGINS`] failures per account and address, and
+/// [`MAX_FAILED_LOGINS_PER_ACCOUNT`] per account from anywhere, are
+/// evaluated, whatever the parallelism. The messages never tell whether an
+/// account exists.
+pub async fn log_in(
+    pool: &PgPool,
+    email: &str,
+    password_typed: &str,
+    client: IpAddr,
+    limit_per_address: i64,
+) -> MarketResult<User> {
     let email = Email::parse(email)
         .map_err(|msg| MarketError::Invalid(FieldErrors::single("email", msg)))?;
-    let window_start = OffsetDateTime::now_utc() - LOGIN_WINDOW;
-    let recent = sqlx::query!(
-        r#"SELECT count(*) AS "failures!", min(failed_at) AS oldest
-           FROM (SELECT failed_at FROM login_failures
-                 WHERE email = $1 AND failed_at > $2
-                 ORDER BY failed_at DESC LIMIT $3) AS last"#,
-        email.as_str(),
-        window_start,
-        MAX_FAILED_LOGINS,
-    )
-    .fetch_one(pool)
-    .await?;
-    if let Some(minutes) = login_lockout(recent.failures, recent.oldest, OffsetDateTime::now_utc())
-    {
-        return Err(MarketError::Throttled { minutes });
-    }
+    let pair = format!("login-pair:{} {}", email.as_str(), address_key(client));
+    let counted = [
+        Counted::from_address(Limit::LoginsFromAddress, "login", client, limit_per_address),
+        Counted {
+            limit: Limit::FailuresFromAddress,
+            key: pair.clone(),
+            max: MAX_FAILED_LOGINS,
+        },
+        Counted {
+            limit: Limit::FailuresOnAccount,
+            key: format!("login-account:{}", email.as_str()),
+            max: MAX_FAILED_LOGINS_PER_ACCOUNT,
+        },
+    ];
+    let recorded = throttle::attempt(pool, &counted).await?;
+    // The attempt stays counted against the address; the two failure rows
+    // stay only if the password is wrong.
+    let failure_rows = &recorded.ids()[1..];
 
     let row = sqlx::query_as!(
         UserRow,
@@ -120,17 +154,20 @@ pub async fn log_in(pool: &PgPool, email: &str, password_typed: &str) -> MarketR
     .fetch_optional(pool)
     .await?;
     let stored = row.as_ref().map(|row| row.password_hash.clone());
-    if !password::verify(password_typed, stored).await? {
-        sqlx::query!(
-            "INSERT INTO login_failures (email) VALUES ($1)",
-            email.as_str()
-        )
-        .execute(pool)
-        .await?;
+    let verified = match password::verify(password_typed, stored).await {
+        Ok(verified) => verified,
+        Err(err) => {
+            throttle::forget(pool, failure_rows).await?;
+            return Err(err);
+        }
+    };
+    if !verified {
         return Err(MarketError::Invalid(FieldErrors::single(
             "password", BAD_LOGIN,
         )));
     }
+    // The right password clears this address's failures on the account.
+    throttle::forget_with_key(pool, failure_rows, Some(&pair)).await?;
     let user: User = row
         .context("verified password without an account")?
         .try_into()?;
@@ -139,12 +176,6 @@ pub async fn log_in(pool: &PgPool, email: &str, password_typed: &str) -> MarketR
             "This account is suspended. Please contact Dhune support.".into(),
         ));
     }
-    sqlx::query!(
-        "DELETE FROM login_failures WHERE email = $1",
-        email.as_str()
-    )
-    .execute(pool)
-    .await?;
     Ok(user)
 }
 
@@ -161,10 +192,17 @@ pub async fn find_user(pool: &PgPool, id: i64) -> MarketResult<Option<User>> {
 }
 
 /// Creates an admin, or resets the password of the admin with this email.
-pub async fn create_admin(pool: &PgPool, email: &str, password_typed: &str) -> MarketResult<User> {
+pub async fn create_admin(
+    pool: &PgPool,
+    email_typed: &str,
+    password_typed: &str,
+) -> MarketResult<User> {
     let mut errors = FieldErrors::new();
-    let email = errors.check("email", Email::parse(email));
-    let password_ok = errors.check("password", Password::parse(password_typed));
+    let email = errors.check("email", Email::parse(email_typed));
+    let password_ok = errors.check(
+        "password",
+        Password::parse(password_typed, email_typed, ADMIN_NAME),
+    );
     let (email, password_ok) = match (email, password_ok) {
         (Some(email), Some(password_ok)) if errors.is_empty() => (email, password_ok),
         _ => return Err(MarketError::Invalid(errors)),
@@ -173,13 +211,14 @@ pub async fn create_admin(pool: &PgPool, email: &str, password_typed: &str) -> M
     let row = sqlx::query_as!(
         UserRow,
         r#"INSERT INTO users (email, name, phone, password_hash, role)
-           VALUES ($1, 'Administrator', '0000000', $2, 'admin')
+           VALUES ($1, $3, '0000000', $2, 'admin')
            ON CONFLICT (lower(email)) DO UPDATE SET password_hash = EXCLUDED.password_hash,
                updated_at = now()
            WHERE users.role = 'admin'
            RETURNING id, email, name, role, status, password_hash"#,
         email.as_str(),
         password_hash,
+        ADMIN_NAME,
     )
     .fetch_optional(pool)
     .await?;

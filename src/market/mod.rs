@@ -50,6 +50,7 @@ pub mod orders;
 mod password;
 pub mod requests;
 pub mod sweeps;
+pub mod throttle;
 
 use crate::domain::FieldErrors;
 use crate::events::NewEvent;
@@ -71,9 +72,16 @@ pub enum MarketError {
     /// changed it first).
     #[error("{0}")]
     Conflict(String),
-    /// Too many failed logins for this account.
-    #[error("too many failed attempts; try again in {minutes} minutes")]
-    Throttled { minutes: i64 },
+    /// Too many attempts (logins, sign-ups) for one of the limits.
+    #[error("throttled ({limit:?}); try again in {minutes} minutes")]
+    Throttled {
+        limit: crate::domain::throttle::Limit,
+        minutes: i64,
+    },
+    /// The server is at capacity for this work (password hashing); the
+    /// client should retry in a few seconds.
+    #[error("busy; try again shortly")]
+    Busy,
     /// The database cannot be reached just now; trying again later may work.
     #[error("database unavailable: {0:#}")]
     Unavailable(anyhow::Error),

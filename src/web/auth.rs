@@ -1,5 +1,7 @@
 //! Sign-up, login and logout, and the axum-login backend.
 
+use std::convert::Infallible;
+
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
@@ -8,12 +10,15 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum_htmx::{HxRedirect, HxRequest};
 use axum_login::{AuthUser, AuthnBackend, UserId};
 use serde::Deserialize;
 use sqlx::PgPool;
 use tower_sessions::Session;
 
 use super::AppState;
+use super::client::ClientAddr;
+use super::csrf;
 use super::error::AppError;
 use super::extract::{FlashKind, Shell, flash};
 use super::form::FormField;
@@ -36,7 +41,9 @@ impl AuthUser for User {
 }
 
 /// Loads the signed-in user on each request. Credentials are checked by the
-/// login handler through `market::accounts::log_in`, which also throttles.
+/// login handler through `market::accounts::log_in`, which also throttles,
+/// so this backend takes none (axum-login's `authenticate` would also log
+/// every wrong password as an error).
 #[derive(Clone)]
 pub struct Backend {
     pool: PgPool,
@@ -50,16 +57,11 @@ impl Backend {
 
 impl AuthnBackend for Backend {
     type User = User;
-    type Credentials = (String, String);
+    type Credentials = Infallible;
     type Error = MarketError;
 
-    async fn authenticate(
-        &self,
-        (email, password): Self::Credentials,
-    ) -> Result<Option<User>, MarketError> {
-        market::accounts::log_in(&self.pool, &email, &password)
-            .await
-            .map(Some)
+    async fn authenticate(&self, credentials: Infallible) -> Result<Option<User>, MarketError> {
+        match credentials {}
     }
 
     async fn get_user(&self, id: &UserId<Self>) -> Result<Option<User>, MarketError> {
@@ -104,10 +106,11 @@ struct SignupPage {
     form: SignupForm,
     fields: Vec<FormField>,
     errors: FieldErrors,
+    problem: Option<String>,
 }
 
 impl SignupPage {
-    fn new(shell: Shell, form: SignupForm, errors: FieldErrors) -> Self {
+    fn new(shell: Shell, form: SignupForm, errors: FieldErrors, problem: Option<String>) -> Self {
         let fields = vec![
             FormField::new("name", "Your name", "text", 100)
                 .autocomplete("name")
@@ -121,7 +124,7 @@ impl SignupPage {
                 .with(&form.phone, &errors),
             FormField::new("password", "Password", "password", 128)
                 .autocomplete("new-password")
-                .hint("8 to 128 characters.")
+                .hint("8 to 128 characters; not a common password, nor your name or email.")
                 .with(&form.password, &errors),
             FormField::new(
                 "business_name",
@@ -140,6 +143,7 @@ impl SignupPage {
             form,
             fields,
             errors,
+            problem,
         }
     }
 }
@@ -150,6 +154,7 @@ async fn signup_page(shell: Shell, session: Session) -> Result<impl IntoResponse
         shell,
         SignupForm::default(),
         FieldErrors::new(),
+        None,
     ))
 }
 
@@ -157,6 +162,8 @@ async fn signup(
     State(state): State<AppState>,
     mut auth: AuthSession,
     shell: Shell,
+    ClientAddr(client): ClientAddr,
+    HxRequest(htmx): HxRequest,
     Form(form): Form<SignupForm>,
 ) -> Result<Response, AppError> {
     let input = SignupInput {
@@ -169,7 +176,10 @@ async fn signup(
         city: &form.city,
     };
     let created = match NewAccount::parse(&input) {
-        Ok(account) => market::accounts::sign_up(&state.pool, account).await,
+        Ok(account) => {
+            let limit = state.config.signup_limit_per_address;
+            market::accounts::sign_up_from(&state.pool, account, client, limit).await
+        }
         Err(errors) => Err(MarketError::Invalid(errors)),
     };
     let user = match created {
@@ -177,22 +187,28 @@ async fn signup(
         Err(MarketError::Invalid(errors)) => {
             return Ok((
                 StatusCode::UNPROCESSABLE_ENTITY,
-                SignupPage::new(shell, form, errors),
+                SignupPage::new(shell, form, errors, None),
+            )
+                .into_response());
+        }
+        Err(MarketError::Throttled { limit, minutes }) => {
+            let problem = Some(limit.message(minutes));
+            return Ok((
+                StatusCode::TOO_MANY_REQUESTS,
+                SignupPage::new(shell, form, FieldErrors::new(), problem),
             )
                 .into_response());
         }
         Err(err) => return Err(err.into()),
     };
-    auth.login(&user)
-        .await
-        .map_err(|err| anyhow::anyhow!("starting the session: {err}"))?;
+    start_session(&mut auth, &user).await?;
     flash(
         &auth.session,
         FlashKind::Success,
         format!("Welcome to Dhune, {}!", user.name),
     )
     .await;
-    Ok(Redirect::to(user.role.home()).into_response())
+    Ok(to_new_session(htmx, user.role.home()))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -256,52 +272,73 @@ async fn login_page(
 }
 
 async fn login(
+    State(state): State<AppState>,
     mut auth: AuthSession,
     shell: Shell,
+    ClientAddr(client): ClientAddr,
+    HxRequest(htmx): HxRequest,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
-    let credentials = (form.email.clone(), form.password.clone());
     let refused = |status: StatusCode, errors: FieldErrors, problem: Option<String>| {
         (status, LoginPage::new(shell, &form, &errors, problem)).into_response()
     };
-    let user = match auth.authenticate(credentials).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return Err(anyhow::anyhow!("login backend returned no user").into()),
-        Err(axum_login::Error::Backend(err)) => {
-            return match err {
-                MarketError::Invalid(errors) => {
-                    Ok(refused(StatusCode::UNPROCESSABLE_ENTITY, errors, None))
-                }
-                MarketError::Throttled { minutes } => Ok(refused(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    FieldErrors::new(),
-                    Some(format!(
-                        "Too many failed attempts for this account. Please try again in {minutes} minute{}.",
-                        if minutes == 1 { "" } else { "s" }
-                    )),
-                )),
-                MarketError::Forbidden(message) => Ok(refused(
-                    StatusCode::FORBIDDEN,
-                    FieldErrors::new(),
-                    Some(message),
-                )),
-                other => Err(other.into()),
-            };
+    let limit = state.config.login_limit_per_address;
+    let logged_in =
+        market::accounts::log_in(&state.pool, &form.email, &form.password, client, limit).await;
+    let user = match logged_in {
+        Ok(user) => user,
+        Err(MarketError::Invalid(errors)) => {
+            return Ok(refused(StatusCode::UNPROCESSABLE_ENTITY, errors, None));
         }
-        Err(err) => return Err(anyhow::anyhow!("login failed: {err}").into()),
+        Err(MarketError::Throttled { limit, minutes }) => {
+            let problem = Some(limit.message(minutes));
+            return Ok(refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                FieldErrors::new(),
+                problem,
+            ));
+        }
+        Err(MarketError::Forbidden(message)) => {
+            return Ok(refused(
+                StatusCode::FORBIDDEN,
+                FieldErrors::new(),
+                Some(message),
+            ));
+        }
+        Err(err) => return Err(err.into()),
     };
-    auth.login(&user)
-        .await
-        .map_err(|err| anyhow::anyhow!("starting the session: {err}"))?;
-    let target = safe_next(&form.next).unwrap_or(user.role.home()).to_owned();
-    Ok(Redirect::to(&target).into_response())
+    start_session(&mut auth, &user).await?;
+    let target = safe_next(&form.next).unwrap_or(user.role.home());
+    Ok(to_new_session(htmx, target))
 }
 
-async fn logout(mut auth: AuthSession) -> Result<Redirect, AppError> {
+/// Signs `user` in: a new session id (axum-login cycles it) and a new CSRF
+/// token, so nothing seen before signing in works after.
+async fn start_session(auth: &mut AuthSession, user: &User) -> Result<(), AppError> {
+    auth.login(user)
+        .await
+        .map_err(|err| anyhow::anyhow!("starting the session: {err}"))?;
+    csrf::rotate(&auth.session).await?;
+    Ok(())
+}
+
+/// Where to go once the session changed (login, sign-up, logout). A page
+/// sends its CSRF token in `hx-headers` on `<body>`, which htmx keeps when it
+/// swaps a boosted response in, so htmx is told to load the next page whole
+/// (`HX-Redirect`); without htmx, a plain redirect.
+fn to_new_session(htmx: bool, target: &str) -> Response {
+    if htmx {
+        (HxRedirect(target.to_owned()), ()).into_response()
+    } else {
+        Redirect::to(target).into_response()
+    }
+}
+
+async fn logout(mut auth: AuthSession, HxRequest(htmx): HxRequest) -> Result<Response, AppError> {
     auth.logout()
         .await
         .map_err(|err| anyhow::anyhow!("ending the session: {err}"))?;
-    Ok(Redirect::to("/login"))
+    Ok(to_new_session(htmx, "/login"))
 }
 
 #[cfg(test)]

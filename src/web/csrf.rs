@@ -34,6 +34,12 @@ pub async fn token(session: &Session) -> anyhow::Result<String> {
     if let Some(token) = existing_token(session).await? {
         return Ok(token);
     }
+    rotate(session).await
+}
+
+/// Gives the session a new token (at login and sign-up); the old one is
+/// refused from then on.
+pub async fn rotate(session: &Session) -> anyhow::Result<String> {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();

@@ -99,23 +99,25 @@ impl IntoResponse for AppError {
                 "Please check what you entered",
                 errors.to_string(),
             ),
-            AppError::Market(MarketError::Throttled { minutes }) => page(
+            AppError::Market(MarketError::Throttled { limit, minutes }) => page(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
-                format!("Too many attempts. Please try again in {minutes} minutes."),
+                limit.message(minutes),
             ),
             AppError::Market(MarketError::Unavailable(err)) => {
                 tracing::warn!(error = ?err, "request failed: database unavailable");
-                let mut response = page(
-                    StatusCode::SERVICE_UNAVAILABLE,
+                try_again_later(
                     "Temporarily unavailable",
                     "We cannot reach our database just now. Please try again in a minute.",
-                );
-                response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
-                response
+                    RETRY_AFTER_SECS,
+                )
             }
+            AppError::Market(MarketError::Busy) => try_again_later(
+                "Very busy",
+                "Dhune is very busy right now and could not check this in time. \
+                 Nothing was changed; please try again in a few seconds.",
+                "5",
+            ),
             AppError::Market(MarketError::Internal(err)) | AppError::Internal(err) => {
                 tracing::error!(error = ?err, "request failed");
                 page(
@@ -126,6 +128,15 @@ impl IntoResponse for AppError {
             }
         }
     }
+}
+
+/// A 503 page that says when to try again.
+fn try_again_later(title: &'static str, message: &str, seconds: &'static str) -> Response {
+    let mut response = page(StatusCode::SERVICE_UNAVAILABLE, title, message);
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static(seconds));
+    response
 }
 
 fn urlencode(text: &str) -> String {

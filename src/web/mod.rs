@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod client;
 mod csrf;
 mod customer;
 mod error;
@@ -15,6 +16,7 @@ mod notifications;
 mod orders;
 mod pages;
 mod requests;
+mod serve;
 mod session;
 mod vendor;
 
@@ -40,6 +42,7 @@ use crate::Config;
 use crate::events::relay::Live;
 pub use auth::Backend;
 pub use error::AppError;
+pub use serve::serve;
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -287,7 +287,7 @@ async fn ten_failed_logins_lock_the_account_for_fifteen_minutes(pool: PgPool) {
         .login("other@example.com", PASSWORD)
         .await
         .assert_redirect("/requests");
-    sqlx::query("UPDATE login_failures SET failed_at = failed_at - interval '15 minutes'")
+    sqlx::query("UPDATE throttle_attempts SET at = at - interval '15 minutes'")
         .execute(&app.pool)
         .await
         .unwrap();
@@ -296,8 +296,10 @@ async fn ten_failed_logins_lock_the_account_for_fifteen_minutes(pool: PgPool) {
         .await
         .assert_redirect("/requests");
     assert_eq!(
-        app.count("SELECT count(*) FROM login_failures WHERE email = 'c@example.com'")
-            .await,
+        app.count(
+            "SELECT count(*) FROM throttle_attempts WHERE key LIKE 'login-pair:c@example.com %'"
+        )
+        .await,
         0,
         "a successful login clears the failures"
     );
@@ -367,5 +369,69 @@ async fn a_visitor_who_only_looks_gets_no_session(pool: PgPool) {
     assert!(
         home.body.contains("X-CSRF-Token"),
         "once there is a token, every page hands it to htmx"
+    );
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn common_passwords_and_ones_made_of_the_users_name_or_email_are_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let browser = app.browser();
+    for (password, message) in [
+        ("iloveyou", "one of the most common passwords"),
+        ("QwertyUiop", "one of the most common passwords"),
+        ("sita.sharma99", "must not contain your name or email"),
+        ("my-SHARMA-pass", "must not contain your name or email"),
+        ("xx-sitabel-xx", "must not contain your name or email"),
+    ] {
+        let mut fields = signup_fields("Sita Sharma", "sitabel@example.com", "customer");
+        fields.retain(|(name, _)| *name != "password");
+        fields.push(("password", password.to_owned()));
+
+        let page = browser.signup(&fields).await;
+
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{password}");
+        assert!(page.body.contains(message), "{password}: {}", page.body);
+        assert!(page.body.contains(r#"value="Sita Sharma""#), "name kept");
+        assert!(page.body.contains(r#"value="sitabel@example.com""#));
+    }
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn names_with_direction_overrides_or_invisible_characters_are_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let browser = app.browser();
+    for name in ["Sita\u{202E}amrahS", "Si\u{200B}ta", "\u{2066}Sita\u{2069}"] {
+        let page = browser
+            .signup(&signup_fields(name, "sita@example.com", "customer"))
+            .await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
+        assert!(
+            page.body.contains("invisible formatting characters"),
+            "{name:?}: {}",
+            page.body
+        );
+    }
+    let mut fields = signup_fields("Ram Thapa", "ram@example.com", "vendor");
+    fields.push(("business_name", "Sparkle\u{FEFF} Laundry".into()));
+    fields.push(("city", "Kathmandu".into()));
+    let page = browser.signup(&fields).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("invisible formatting characters"));
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn create_admin_refuses_a_common_password(pool: PgPool) {
+    let refused =
+        dhune::market::accounts::create_admin(&pool, "boss@example.com", "password1").await;
+    let Err(dhune::market::MarketError::Invalid(errors)) = refused else {
+        panic!("accepted a common password: {refused:?}");
+    };
+    assert!(
+        errors
+            .get("password")
+            .is_some_and(|m| m.contains("most common")),
+        "{errors:?}"
     );
 }

@@ -182,3 +182,31 @@ async fn pages_update_live_in_a_real_browser(pool: PgPool) {
     customer.close().await.unwrap();
     vendor.close().await.unwrap();
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn after_logging_in_through_htmx_the_next_form_is_accepted(pool: PgPool) {
+    // Login renews the CSRF token; the page htmx swaps in must send the new one.
+    let app = TestApp::spawn(pool).await;
+    app.customer("c@example.com").await;
+    let base = format!("http://{}", app.addr);
+    let driver = driver();
+    let customer = browser(&driver).await;
+    log_in(&customer, &base, "c@example.com").await;
+
+    customer
+        .find(Locator::Css("body > header nav form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    customer
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("form[action='/login']"))
+        .await
+        .expect("logged out, on the login page");
+    let page = customer.source().await.unwrap();
+    assert!(!page.contains("Form expired"), "{page}");
+    customer.close().await.unwrap();
+}

@@ -34,20 +34,25 @@ impl TestApp {
             .await
             .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
+        let header_read_timeout = config.header_read_timeout;
         let app = dhune::build_app(app_pool, config).await.expect("app");
         tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .expect("serve")
+            dhune::web::serve(listener, app, header_read_timeout, std::future::pending())
+                .await
+                .expect("serve")
         });
         Self { addr, pool }
     }
 
     pub fn browser(&self) -> Browser {
+        self.browser_from([127, 0, 0, 1])
+    }
+
+    /// A browser whose connections come from another loopback address, like
+    /// a visitor elsewhere on the internet.
+    pub fn browser_from(&self, ip: [u8; 4]) -> Browser {
         let client = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -173,12 +178,16 @@ impl Browser {
         match known {
             Some(token) => token,
             None => {
-                self.get("/login").await;
+                // Signed in, /login leads home, whose page carries the token.
+                let page = self.get("/login").await;
+                if let Some(home) = page.location() {
+                    self.get(home).await;
+                }
                 self.csrf
                     .lock()
                     .expect("lock")
                     .clone()
-                    .expect("a CSRF token on /login")
+                    .expect("a CSRF token on /login or the home page")
             }
         }
     }
@@ -206,15 +215,28 @@ impl Browser {
     }
 
     pub async fn signup(&self, fields: &[(&str, String)]) -> Page {
-        self.post("/signup", fields).await
+        let page = self.post("/signup", fields).await;
+        self.forget_token_when_signed_in(&page);
+        page
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Page {
-        self.post(
-            "/login",
-            &[("email", email.into()), ("password", password.into())],
-        )
-        .await
+        let page = self
+            .post(
+                "/login",
+                &[("email", email.into()), ("password", password.into())],
+            )
+            .await;
+        self.forget_token_when_signed_in(&page);
+        page
+    }
+
+    /// Signing in rotates the session's CSRF token, so the next form needs
+    /// the token of a page seen after it.
+    fn forget_token_when_signed_in(&self, page: &Page) {
+        if page.status == StatusCode::SEE_OTHER {
+            *self.csrf.lock().expect("lock") = None;
+        }
     }
 
     pub async fn logout(&self) -> Page {

@@ -17,4 +17,5 @@ mod price_change;
 mod races;
 mod security;
 mod shell;
+mod throttle;
 mod web_hardening;

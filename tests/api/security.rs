@@ -249,3 +249,110 @@ async fn what_users_type_is_shown_escaped(pool: PgPool) {
         home.body
     );
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn the_csrf_token_seen_before_login_or_signup_is_refused_after(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.customer("c@example.com").await;
+
+    let browser = app.browser();
+    let before = browser.csrf_token().await;
+    browser
+        .login("c@example.com", PASSWORD)
+        .await
+        .assert_redirect("/requests");
+    let stale = browser
+        .post_raw("/logout", &[("csrf_token", before.clone())], &[])
+        .await;
+    assert_eq!(stale.status, StatusCode::FORBIDDEN, "{}", stale.body);
+    let fresh = browser.csrf_token().await;
+    assert_ne!(fresh, before);
+    browser.logout().await.assert_redirect("/login");
+
+    let newcomer = app.browser();
+    let before = newcomer.csrf_token().await;
+    newcomer
+        .signup(&signup_fields("Gita", "gita@example.com", "customer"))
+        .await
+        .assert_redirect("/requests");
+    let stale = newcomer
+        .post_raw("/logout", &[("csrf_token", before)], &[])
+        .await;
+    assert_eq!(stale.status, StatusCode::FORBIDDEN);
+}
+
+/// Collects what the app logs, as text.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn a_wrong_password_is_not_logged_as_an_error(pool: PgPool) {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test's runtime runs the server's tasks on this thread too.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = TestApp::spawn(pool).await;
+    app.customer("c@example.com").await;
+
+    let page = app.browser().login("c@example.com", "wrong-password").await;
+
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("POST"), "the capture works: {log}");
+    assert!(!log.contains("ERROR"), "{log}");
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn htmx_loads_the_page_whole_after_login_signup_and_logout(pool: PgPool) {
+    // The CSRF token htmx sends sits on <body>, which a boosted swap keeps:
+    // after the session changes, the next page must be loaded whole.
+    let app = TestApp::spawn(pool).await;
+    app.customer("c@example.com").await;
+    let htmx = [("hx-request", "true"), ("hx-boosted", "true")];
+
+    let browser = app.browser();
+    let token = browser.csrf_token().await;
+    let login = browser
+        .post_raw(
+            "/login",
+            &[
+                ("email", "c@example.com".into()),
+                ("password", PASSWORD.into()),
+                ("csrf_token", token),
+            ],
+            &htmx,
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    assert_eq!(login.headers["hx-redirect"], "/requests");
+
+    let page = browser.get("/requests").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let token = browser.csrf_token().await;
+    let logout = browser
+        .post_raw("/logout", &[("csrf_token", token)], &htmx)
+        .await;
+    assert_eq!(logout.headers["hx-redirect"], "/login");
+
+    let newcomer = app.browser();
+    let mut fields = signup_fields("Gita", "gita@example.com", "customer");
+    fields.push(("csrf_token", newcomer.csrf_token().await));
+    let signup = newcomer.post_raw("/signup", &fields, &htmx).await;
+    assert_eq!(signup.headers["hx-redirect"], "/requests");
+}

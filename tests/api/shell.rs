@@ -111,7 +111,7 @@ async fn an_internal_error_shows_a_request_id_and_no_internals(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let browser = app.browser();
     browser.csrf_token().await;
-    sqlx::query("DROP TABLE login_failures")
+    sqlx::query("DROP TABLE throttle_attempts")
         .execute(&app.pool)
         .await
         .unwrap();
@@ -127,7 +127,7 @@ async fn an_internal_error_shows_a_request_id_and_no_internals(pool: PgPool) {
     );
     assert!(page.body.contains("Something went wrong on our side."));
     assert!(
-        !page.body.contains("login_failures") && !page.body.contains("relation"),
+        !page.body.contains("throttle_attempts") && !page.body.contains("relation"),
         "{}",
         page.body
     );
