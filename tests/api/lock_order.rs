@@ -90,7 +90,7 @@ async fn world(pool: PgPool) -> World {
     let mut vendors = Vec::new();
     for n in 0..3 {
         let email = format!("lo-vendor{n}@example.com");
-        vendors.push(account(&pool, &format!("Laundry {n}"), &email, "vendor").await);
+        vendors.push(account(&pool, &format!("Sparkle {n}"), &email, "vendor").await);
     }
     World {
         pool,
