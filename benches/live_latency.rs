@@ -1,5 +1,6 @@
 //! Live latency while unrelated write transactions stay open: a release
-//! `dhune serve`, LIVE_STREAMS (100) vendor streams, write transactions
+//! `dhune serve`, LIVE_STREAMS (100) vendor streams (a few vendors, each
+//! within the streams one user may keep open), write transactions
 //! held open for the whole run (one in another database on the server, one
 //! in Dhune's own on an unrelated row), then LIVE_EVENTS (200) requests
 //! posted one after another; reports the time from each POST to its
@@ -33,7 +34,12 @@ async fn main() {
     let events = env_or("LIVE_EVENTS", 200);
     let hold = env_or("LIVE_OPEN_TRANSACTIONS", 1) == 1;
     let server = Server::start().await;
-    let vendor = User::sign_up(&server, "vendor@bench.test", "vendor").await;
+    // A few vendors, each within the streams one user may keep open.
+    let per_vendor = dhune::events::relay::STREAMS_PER_USER;
+    let mut vendors = Vec::new();
+    for n in 0..streams.div_ceil(per_vendor) {
+        vendors.push(User::sign_up(&server, &format!("vendor{n}@bench.test"), "vendor").await);
+    }
     let customer = User::sign_up(&server, "customer@bench.test", "customer").await;
 
     // Write transactions that stay open for the whole run.
@@ -64,7 +70,8 @@ async fn main() {
     let posted = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(streams);
     let mut tasks = Vec::with_capacity(streams);
-    for _ in 0..streams {
+    for n in 0..streams {
+        let vendor = &vendors[n / per_vendor];
         let client = vendor.client.clone();
         let url = vendor.url("/events");
         let ready = ready_tx.clone();
