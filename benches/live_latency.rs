@@ -33,13 +33,8 @@ async fn main() {
     let streams = env_or("LIVE_STREAMS", 100);
     let events = env_or("LIVE_EVENTS", 200);
     let hold = env_or("LIVE_OPEN_TRANSACTIONS", 1) == 1;
-    let server = Server::start().await;
-    // A few vendors, each within the streams one user may keep open.
-    let per_vendor = dhune::events::relay::STREAMS_PER_USER;
-    let mut vendors = Vec::new();
-    for n in 0..streams.div_ceil(per_vendor) {
-        vendors.push(User::sign_up(&server, &format!("vendor{n}@bench.test"), "vendor").await);
-    }
+    let server = Server::start_with(common::MANY_SIGNUPS).await;
+    let (vendors, per_vendor) = common::stream_vendors(&server, streams).await;
     let customer = User::sign_up(&server, "customer@bench.test", "customer").await;
 
     // Write transactions that stay open for the whole run.

@@ -1,4 +1,5 @@
-//! SSE fan-out benchmark: N idle `GET /events` connections to a real
+//! SSE fan-out benchmark: N idle `GET /events` connections (of N/8 vendors,
+//! each within the streams one user may keep open) to a real
 //! `dhune serve`, then one event; reports the server's memory per connection
 //! and how long the event took to reach every connection (p50/p99/max).
 //!
@@ -19,16 +20,16 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    let server = Server::start().await;
-    let vendor = User::sign_up(&server, "vendor@bench.test", "vendor").await;
+    let server = Server::start_with(common::MANY_SIGNUPS).await;
+    let (vendors, per_vendor) = common::stream_vendors(&server, connections).await;
     let customer = User::sign_up(&server, "customer@bench.test", "customer").await;
     let idle_rss = server.rss_kib();
 
     let started = Arc::new(tokio::sync::OnceCell::<Instant>::new());
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(connections);
     let mut tasks = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let vendor = vendor.client.clone();
+    for n in 0..connections {
+        let vendor = vendors[n / per_vendor].client.clone();
         let url = customer.url("/events");
         let started = Arc::clone(&started);
         let ready = ready_tx.clone();

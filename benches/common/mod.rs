@@ -199,6 +199,20 @@ impl User {
     }
 }
 
+/// Settings for a server that signs up many bench users from one address.
+pub const MANY_SIGNUPS: &[(&str, &str)] = &[("DHUNE_SIGNUP_LIMIT_PER_ADDRESS", "1000000")];
+
+/// Enough vendors to hold `streams` live streams, each within the streams
+/// one user may keep open; stream `n` belongs to `vendors[n / per_vendor]`.
+pub async fn stream_vendors(server: &Server, streams: usize) -> (Vec<User>, usize) {
+    let per_vendor = dhune::events::relay::STREAMS_PER_USER;
+    let mut vendors = Vec::new();
+    for n in 0..streams.div_ceil(per_vendor) {
+        vendors.push(User::sign_up(server, &format!("vendor{n}@bench.test"), "vendor").await);
+    }
+    (vendors, per_vendor)
+}
+
 /// The value at quantile `q` (0..=1) of sorted durations.
 pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
