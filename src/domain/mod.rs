@@ -71,16 +71,24 @@ impl fmt::Display for FieldErrors {
 /// Characters that change how the text around them is shown without being
 /// seen themselves: bidirectional embeddings, overrides and isolates
 /// (U+202A–U+202E, U+2066–U+2069) and zero-width characters (U+200B–U+200D,
-/// U+2060, U+FEFF). They can make a name read as something it is not.
-fn is_invisible_format(c: char) -> bool {
-    matches!(
-        c,
+/// U+2060, U+FEFF). They can make a name read as something it is not. The
+/// zero-width non-joiner and joiner (U+200C, U+200D) are part of writing
+/// Nepali and other Indic scripts (they choose a conjunct's form), so between
+/// two letters of those scripts they are kept.
+fn has_invisible_format(text: &str) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    chars.iter().enumerate().any(|(i, &c)| match c {
+        '\u{200C}' | '\u{200D}' => {
+            let indic = |n: Option<&char>| n.is_some_and(|c| ('\u{0900}'..='\u{0DFF}').contains(c));
+            !(i > 0 && indic(chars.get(i - 1)) && indic(chars.get(i + 1)))
+        }
         '\u{202A}'..='\u{202E}'
-            | '\u{2066}'..='\u{2069}'
-            | '\u{200B}'..='\u{200D}'
-            | '\u{2060}'
-            | '\u{FEFF}'
-    )
+        | '\u{2066}'..='\u{2069}'
+        | '\u{200B}'
+        | '\u{2060}'
+        | '\u{FEFF}' => true,
+        _ => false,
+    })
 }
 
 /// Trims `raw` and checks it holds between `min` and `max` characters, no
@@ -93,7 +101,7 @@ pub fn clean_text(raw: &str, min: usize, max: usize, multiline: bool) -> Result<
     if text.chars().any(bad_char) {
         return Err("Please remove the control characters.".into());
     }
-    if text.chars().any(is_invisible_format) {
+    if has_invisible_format(text) {
         return Err(
             "Please remove the invisible formatting characters (direction marks or \
                     zero-width spaces, often pasted in by accident)."
@@ -148,6 +156,13 @@ mod tests {
             clean_text("सीता शर्मा", 1, 100, false),
             Ok("सीता शर्मा".into())
         );
+        // Joiners inside Nepali words shape conjuncts and stay.
+        for nepali in ["क्\u{200D}ष", "र्\u{200C}य"] {
+            assert_eq!(clean_text(nepali, 1, 100, false), Ok(nepali.into()));
+        }
+        for stray in ["\u{200D}क", "क\u{200C}", "a\u{200C}b"] {
+            assert!(clean_text(stray, 1, 100, false).is_err(), "{stray:?}");
+        }
     }
 
     #[test]
