@@ -10,6 +10,7 @@ pub mod demo;
 pub mod domain;
 pub mod events;
 pub mod jobs;
+pub mod local_pg;
 pub mod market;
 pub mod web;
 

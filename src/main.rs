@@ -1,10 +1,12 @@
 //! The `dhune` command: serve | migrate | create-admin | seed-demo.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use dhune::{Config, db, demo, jobs};
+
+use dhune::{Config, db, demo, jobs, local_pg};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -57,7 +59,32 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::from_env()?;
+    let mut config = Config::from_env()?;
+    // The demo runs on a fresh machine too: with no DATABASE_URL and no
+    // server at the default address, on a private cluster of its own.
+    let demo = matches!(cli.command, Command::Serve { demo: true });
+    let local = if demo && std::env::var_os("DATABASE_URL").is_none() {
+        local_pg::when_nothing_answers(&config.database_url, Path::new(local_pg::DATA_DIR)).await?
+    } else {
+        None
+    };
+    if let Some(cluster) = &local {
+        config.database_url = cluster.url("dhune");
+        println!(
+            "No PostgreSQL answered at the default address, so Dhune started its own in {} \
+             (port {}); it stops when Dhune does.",
+            local_pg::DATA_DIR,
+            cluster.port
+        );
+    }
+    let result = run_on(cli, config).await;
+    if let Some(cluster) = local {
+        cluster.stop().context("stopping the private PostgreSQL")?;
+    }
+    result
+}
+
+async fn run_on(cli: Cli, config: Config) -> anyhow::Result<()> {
     let pool = db::connect(&config.database_url).await?;
     db::migrate(&pool).await?;
     match cli.command {
