@@ -108,6 +108,30 @@ fn format_in_local(at: OffsetDateTime, format: &[BorrowedFormatItem<'_>]) -> Str
     local.format(format).unwrap_or_default()
 }
 
+/// Cities the request form suggests (any other may be typed): Nepal's largest.
+pub const CITIES: &[&str] = &[
+    "Kathmandu",
+    "Lalitpur",
+    "Bhaktapur",
+    "Kirtipur",
+    "Pokhara",
+    "Bharatpur",
+    "Biratnagar",
+    "Birgunj",
+    "Butwal",
+    "Dharan",
+    "Itahari",
+    "Hetauda",
+    "Janakpur",
+    "Nepalgunj",
+    "Dhangadhi",
+    "Siddharthanagar",
+    "Tulsipur",
+    "Ghorahi",
+    "Damak",
+    "Birtamod",
+];
+
 /// The new-request form as typed.
 #[derive(Debug, Clone)]
 pub struct RequestInput<'a> {
@@ -153,7 +177,16 @@ impl NewRequest {
             "pickup_address",
             clean_text(input.pickup_address, 1, 300, false),
         );
-        let city = errors.check("city", clean_text(input.city, 0, 60, false));
+        let city = errors.check(
+            "city",
+            clean_text(input.city, 1, 60, false).map_err(|message| {
+                if input.city.trim().is_empty() {
+                    "Please enter the city: laundries find requests by it.".to_owned()
+                } else {
+                    message
+                }
+            }),
+        );
         let area = errors.check("area", clean_text(input.area, 0, 60, false));
         let notes = errors.check("notes", clean_text(input.notes, 0, 2000, true));
         let expires_at = errors.check("expires_in_hours", expiry(input.expires_in_hours, now));
@@ -339,12 +372,31 @@ mod tests {
     }
 
     #[test]
+    fn the_city_is_required_and_the_area_is_not() {
+        for city in ["", "   "] {
+            let errors = NewRequest::parse(
+                &RequestInput {
+                    city,
+                    area: "",
+                    ..input()
+                },
+                CATALOG,
+            )
+            .unwrap_err();
+            assert_eq!(
+                errors.get("city"),
+                Some("Please enter the city: laundries find requests by it.")
+            );
+            assert!(errors.get("area").is_none());
+        }
+    }
+
+    #[test]
     fn items_come_in_catalog_order() {
         let request = NewRequest::parse(
             &RequestInput {
                 quantities: vec![("shoes", "2"), ("wash_fold", " 100 "), ("dry_clean", "007")],
                 expires_in_hours: "168",
-                city: "",
                 area: "",
                 notes: "",
                 ..input()
@@ -361,7 +413,10 @@ mod tests {
             ]
         );
         assert_eq!(request.expires_at, NOW + Duration::days(7));
-        assert_eq!((request.city.as_str(), request.area.as_str()), ("", ""));
+        assert_eq!(
+            (request.city.as_str(), request.area.as_str()),
+            ("Lalitpur", "")
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use super::extract::{Customer, FlashKind, Id, Shell, flash};
 use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
 use super::form::FormField;
 use crate::domain::FieldErrors;
-use crate::domain::request::{CatalogEntry, NewRequest, RequestInput};
+use crate::domain::request::{CITIES, CatalogEntry, NewRequest, RequestInput};
 use crate::domain::status::RequestStatus;
 use crate::market::offers::{self, Accepted};
 use crate::market::requests::{self, OfferView, RequestSummary, Service};
@@ -112,12 +112,14 @@ impl NewRequestPage {
                 .autocomplete("street-address")
                 .hint("Only the laundry you choose sees the street address.")
                 .with(typed("pickup_address"), errors),
-            FormField::new("area", "Neighbourhood", "text", 60)
-                .hint("Shown to laundries, e.g. Baneshwor.")
-                .with(typed("area"), errors),
             FormField::new("city", "City", "text", 60)
                 .autocomplete("address-level2")
+                .suggestions(CITIES)
+                .hint("Laundries find requests by their city.")
                 .with(typed("city"), errors),
+            FormField::new("area", "Neighbourhood (optional)", "text", 60)
+                .hint("Shown to laundries, e.g. Baneshwor.")
+                .with(typed("area"), errors),
             FormField::new("pickup_from", "Pick up from", "datetime-local", 20)
                 .with(typed("pickup_from"), errors),
             FormField::new("pickup_to", "Pick up by", "datetime-local", 20)

@@ -12,6 +12,8 @@ pub struct FormField {
     pub autocomplete: &'static str,
     pub max: usize,
     pub hint: &'static str,
+    /// Values offered as the user types (a `datalist`); others are allowed.
+    pub suggestions: &'static [&'static str],
     pub error: Option<String>,
 }
 
@@ -25,6 +27,7 @@ impl FormField {
             autocomplete: "off",
             max,
             hint: "",
+            suggestions: &[],
             error: None,
         }
     }
@@ -36,6 +39,11 @@ impl FormField {
 
     pub fn hint(mut self, hint: &'static str) -> Self {
         self.hint = hint;
+        self
+    }
+
+    pub fn suggestions(mut self, values: &'static [&'static str]) -> Self {
+        self.suggestions = values;
         self
     }
 

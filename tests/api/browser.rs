@@ -139,6 +139,7 @@ async fn pages_update_live_in_a_real_browser(pool: PgPool) {
     fill(&customer, "qty_wash_fold", "5").await;
     fill(&customer, "pickup_address", "Browser Lane 1").await;
     fill(&customer, "area", "Thamel").await;
+    fill(&customer, "city", "Kathmandu").await;
     fill(&customer, "pickup_from", &local_in(3)).await;
     fill(&customer, "pickup_to", &local_in(6)).await;
     customer

@@ -266,7 +266,7 @@ pub fn request_fields() -> Vec<(&'static str, String)> {
         ("city", "Kathmandu".into()),
         ("pickup_from", local_in(3)),
         ("pickup_to", local_in(6)),
-        ("notes", "Gate code 1234".into()),
+        ("notes", "Ring the bell twice".into()),
         ("expires_in_hours", "24".into()),
         ("qty_wash_fold", "6".into()),
         ("qty_dry_clean", "2".into()),

@@ -617,3 +617,33 @@ async fn the_board_filters_by_city_and_each_side_lists_its_orders(pool: PgPool) 
             .contains("data-order-id=")
     );
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn a_request_needs_a_city_and_suggests_nepals(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let form = customer.get("/requests/new").await;
+    assert!(
+        form.body.contains(r#"list="city-suggestions""#),
+        "{}",
+        form.body
+    );
+    assert!(form.body.contains(r#"<option value="Pokhara">"#));
+
+    let mut fields = request_fields();
+    fields.retain(|(name, _)| !matches!(*name, "city" | "area"));
+    fields.push(("city", "  ".into()));
+    fields.push(("area", "Baneshwor".into()));
+    let refused = customer.post("/requests", &fields).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("Please enter the city"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains(r#"value="Baneshwor""#),
+        "typed values kept"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM requests").await, 0);
+}
