@@ -449,7 +449,7 @@ impl Connection {
                     Err(err) => return Err(err.into()),
                 };
                 let page = OrderPage::new(self.shell(), order, String::new(), true);
-                Ok(Some(page.as_order().render()?))
+                Ok(Some(page.live_parts()?))
             }
             _ => Ok(None),
         }
