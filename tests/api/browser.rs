@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use sqlx::PgPool;
 
@@ -286,5 +287,94 @@ async fn live_status_change_keeps_the_typed_dispute_reason_and_focus(pool: PgPoo
         serde_json::json!([typed, true]),
         "the typed reason and the focus survive the live update"
     );
+    customer.close().await.unwrap();
+}
+
+/// Makes the page in the current tab hidden or visible again, as switching
+/// tabs or minimising the window does.
+async fn set_visibility(client: &Client, state: &str) {
+    client
+        .execute(
+            "const state = arguments[0];
+             Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => state});
+             Object.defineProperty(document, 'hidden', {configurable: true, get: () => state === 'hidden'});
+             document.dispatchEvent(new Event('visibilitychange'));",
+            vec![state.into()],
+        )
+        .await
+        .unwrap();
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn hidden_live_pages_free_their_connection_and_catch_up_when_shown(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer_http = app.customer("c@example.com").await;
+    let first = app.vendor("v@example.com").await;
+    let second = app.vendor("w@example.com").await;
+    let request_id = customer_http.create_request().await;
+    let base = format!("http://{}", app.addr);
+    let page = format!("{base}/requests/{request_id}");
+    let driver = driver();
+    let customer = browser(&driver).await;
+    log_in(&customer, &base, "c@example.com").await;
+
+    customer.goto(&page).await.unwrap();
+    let watching = customer.window().await.unwrap();
+    first.make_offer(request_id, "500").await;
+    customer
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#offers article"))
+        .await
+        .expect("the first offer arrives live");
+    set_visibility(&customer, "hidden").await;
+
+    // Five more live pages, each hidden in turn: before, each held one of
+    // the six connections HTTP/1.1 allows per host.
+    for _ in 0..5 {
+        let tab = customer.new_window(true).await.unwrap();
+        customer.switch_to_window(tab.handle).await.unwrap();
+        customer.goto(&page).await.unwrap();
+        customer
+            .wait()
+            .for_element(Locator::Id("offers"))
+            .await
+            .unwrap();
+        set_visibility(&customer, "hidden").await;
+    }
+    let seventh = customer.new_window(true).await.unwrap();
+    customer.switch_to_window(seventh.handle).await.unwrap();
+    customer
+        .update_timeouts(TimeoutConfiguration::new(
+            None,
+            Some(Duration::from_secs(10)),
+            None,
+        ))
+        .await
+        .unwrap();
+    customer
+        .goto(&format!("{base}/orders"))
+        .await
+        .expect("a seventh page loads while six live pages are hidden");
+
+    // Offered while the first page was hidden: it arrives once the page is
+    // shown again, and the offer it had already is not added twice.
+    second.make_offer(request_id, "450").await;
+    let second_offer = app.offer_id(request_id, "w@example.com").await;
+    customer.switch_to_window(watching).await.unwrap();
+    set_visibility(&customer, "visible").await;
+    customer
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(&format!(
+            r#"#offers article[data-offer-id="{second_offer}"]"#
+        )))
+        .await
+        .expect("the offer made while hidden arrives when shown");
+    let cards = customer
+        .find_all(Locator::Css("#offers article"))
+        .await
+        .unwrap();
+    assert_eq!(cards.len(), 2, "each offer exactly once");
     customer.close().await.unwrap();
 }
