@@ -393,3 +393,13 @@ async fn an_open_request_page_switches_to_order_created_on_accept(pool: PgPool) 
     );
     assert!(event.data.contains(&format!("Follow order #{order_id}")));
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn event_streams_tell_a_reverse_proxy_not_to_buffer_them(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    // `events` checks the stream's headers, `X-Accel-Buffering: no` among them.
+    let mut stream = customer.events(None).await;
+    customer.create_request().await;
+    assert_eq!(stream.next().await.event, "request_created");
+}
