@@ -10,7 +10,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use futures_util::Stream;
@@ -18,6 +18,7 @@ use serde::Deserialize;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use tower_sessions::Session;
 
@@ -35,8 +36,15 @@ use crate::market::feed::{self, FeedEvent, Position};
 use crate::market::requests::{self, OfferView, RequestSummary};
 use crate::market::{MarketError, Paging, notifications, orders};
 
+/// `X-Accel-Buffering: no` tells a reverse proxy (nginx) to pass each event
+/// on as it comes instead of buffering the stream.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/events", get(events))
+    Router::new()
+        .route("/events", get(events))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-accel-buffering"),
+            HeaderValue::from_static("no"),
+        ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -449,7 +457,7 @@ impl Connection {
                     Err(err) => return Err(err.into()),
                 };
                 let page = OrderPage::new(self.shell(), order, String::new(), true);
-                Ok(Some(page.as_order().render()?))
+                Ok(Some(page.live_parts()?))
             }
             _ => Ok(None),
         }

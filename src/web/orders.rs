@@ -68,12 +68,15 @@ async fn list(
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "orders/show.html", blocks = ["order"])]
+#[template(
+    path = "orders/show.html",
+    blocks = ["status", "dispute", "actions", "timeline"]
+)]
 pub struct OrderPage {
     shell: Shell,
     /// The feed position the page was drawn at; the live stream starts there.
     live_from: String,
-    /// Drawn for the live stream: the section replaces itself (out of band).
+    /// Drawn for the live stream: see [`OrderPage::live_parts`].
     live: bool,
     order: OrderView,
     can_cancel: bool,
@@ -118,6 +121,20 @@ impl OrderPage {
             dispute_reason: String::new(),
             dispute_error: None,
         }
+    }
+
+    /// What a live update of the order swaps in place (out of band): the
+    /// status, the dispute, the actions and the timeline, never the whole
+    /// order. A form that is still there after the update is kept as the
+    /// viewer left it (`hx-preserve`: typed text, choices and focus).
+    pub fn live_parts(&self) -> askama::Result<String> {
+        Ok([
+            self.as_status().render()?,
+            self.as_dispute().render()?,
+            self.as_actions().render()?,
+            self.as_timeline().render()?,
+        ]
+        .concat())
     }
 
     /// The page again with the reason typed and its error, status 422.

@@ -5,10 +5,11 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use sqlx::PgPool;
 
-use crate::helpers::{PASSWORD, TestApp, local_in};
+use crate::helpers::{Browser, PASSWORD, TestApp, id_after, local_in};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
@@ -209,5 +210,172 @@ async fn after_logging_in_through_htmx_the_next_form_is_accepted(pool: PgPool) {
         .expect("logged out, on the login page");
     let page = customer.source().await.unwrap();
     assert!(!page.contains("Form expired"), "{page}");
+    customer.close().await.unwrap();
+}
+
+/// An order between a new customer and vendor, picked up; the customer may
+/// dispute it.
+async fn picked_up_order(app: &TestApp) -> (Browser, i64) {
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let request_id = customer.create_request().await;
+    vendor.make_offer(request_id, "500").await;
+    let offer_id = app.offer_id(request_id, "v@example.com").await;
+    let accepted = customer.accept(offer_id, 1).await;
+    let order_id = id_after(accepted.location().unwrap(), "/orders/");
+    move_order(&vendor, order_id, "PICKED_UP").await;
+    (vendor, order_id)
+}
+
+async fn move_order(vendor: &Browser, order_id: i64, to: &str) {
+    let moved = vendor
+        .post(
+            &format!("/orders/{order_id}/status"),
+            &[("status", to.into())],
+        )
+        .await;
+    moved.assert_redirect(&format!("/orders/{order_id}"));
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn live_status_change_keeps_the_typed_dispute_reason_and_focus(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (vendor, order_id) = picked_up_order(&app).await;
+    let base = format!("http://{}", app.addr);
+    let driver = driver();
+    let customer = browser(&driver).await;
+    log_in(&customer, &base, "c@example.com").await;
+    customer
+        .goto(&format!("{base}/orders/{order_id}"))
+        .await
+        .unwrap();
+    let reason = customer
+        .wait()
+        .for_element(Locator::Id("dispute-reason"))
+        .await
+        .unwrap();
+    reason.click().await.unwrap();
+    let typed = "The blue kurta came back torn";
+    reason.send_keys(typed).await.unwrap();
+
+    move_order(&vendor, order_id, "IN_PROGRESS").await;
+    customer
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(&format!(
+            r#"#order-{order_id} .status[data-status="IN_PROGRESS"]"#
+        )))
+        .await
+        .expect("the status changes live");
+    customer
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(&format!(
+            r#"#order-{order_id} .timeline li[data-status="IN_PROGRESS"]"#
+        )))
+        .await
+        .expect("the timeline moves on live");
+    let state = customer
+        .execute(
+            "const field = document.getElementById('dispute-reason');
+             return [field ? field.value : null, document.activeElement === field];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        state,
+        serde_json::json!([typed, true]),
+        "the typed reason and the focus survive the live update"
+    );
+    customer.close().await.unwrap();
+}
+
+/// Makes the page in the current tab hidden or visible again, as switching
+/// tabs or minimising the window does.
+async fn set_visibility(client: &Client, state: &str) {
+    client
+        .execute(
+            "const state = arguments[0];
+             Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => state});
+             Object.defineProperty(document, 'hidden', {configurable: true, get: () => state === 'hidden'});
+             document.dispatchEvent(new Event('visibilitychange'));",
+            vec![state.into()],
+        )
+        .await
+        .unwrap();
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn hidden_live_pages_free_their_connection_and_catch_up_when_shown(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer_http = app.customer("c@example.com").await;
+    let first = app.vendor("v@example.com").await;
+    let second = app.vendor("w@example.com").await;
+    let request_id = customer_http.create_request().await;
+    let base = format!("http://{}", app.addr);
+    let page = format!("{base}/requests/{request_id}");
+    let driver = driver();
+    let customer = browser(&driver).await;
+    log_in(&customer, &base, "c@example.com").await;
+
+    customer.goto(&page).await.unwrap();
+    let watching = customer.window().await.unwrap();
+    first.make_offer(request_id, "500").await;
+    customer
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#offers article"))
+        .await
+        .expect("the first offer arrives live");
+    set_visibility(&customer, "hidden").await;
+
+    // Five more live pages, each hidden in turn: before, each held one of
+    // the six connections HTTP/1.1 allows per host.
+    for _ in 0..5 {
+        let tab = customer.new_window(true).await.unwrap();
+        customer.switch_to_window(tab.handle).await.unwrap();
+        customer.goto(&page).await.unwrap();
+        customer
+            .wait()
+            .for_element(Locator::Id("offers"))
+            .await
+            .unwrap();
+        set_visibility(&customer, "hidden").await;
+    }
+    let seventh = customer.new_window(true).await.unwrap();
+    customer.switch_to_window(seventh.handle).await.unwrap();
+    customer
+        .update_timeouts(TimeoutConfiguration::new(
+            None,
+            Some(Duration::from_secs(10)),
+            None,
+        ))
+        .await
+        .unwrap();
+    customer
+        .goto(&format!("{base}/orders"))
+        .await
+        .expect("a seventh page loads while six live pages are hidden");
+
+    // Offered while the first page was hidden: it arrives once the page is
+    // shown again, and the offer it had already is not added twice.
+    second.make_offer(request_id, "450").await;
+    let second_offer = app.offer_id(request_id, "w@example.com").await;
+    customer.switch_to_window(watching).await.unwrap();
+    set_visibility(&customer, "visible").await;
+    customer
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(&format!(
+            r#"#offers article[data-offer-id="{second_offer}"]"#
+        )))
+        .await
+        .expect("the offer made while hidden arrives when shown");
+    let cards = customer
+        .find_all(Locator::Css("#offers article"))
+        .await
+        .unwrap();
+    assert_eq!(cards.len(), 2, "each offer exactly once");
     customer.close().await.unwrap();
 }

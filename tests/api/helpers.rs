@@ -415,6 +415,14 @@ impl Browser {
         let response = request.send().await.expect("GET /events");
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
+        assert_eq!(
+            response
+                .headers()
+                .get("x-accel-buffering")
+                .map(|v| v.as_bytes()),
+            Some(&b"no"[..]),
+            "a reverse proxy passes each event on at once"
+        );
         EventStream {
             response,
             buffer: String::new(),

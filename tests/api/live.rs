@@ -268,8 +268,28 @@ async fn pushed_fragments_are_the_records_own_partials_for_each_viewer(pool: PgP
     while last.event != "order_status_updated" {
         last = watching.next().await;
     }
-    assert!(last.data.contains(&format!(r#"<section id="order-{order_id}" hx-swap-oob="true" data-order-id="{order_id}" data-status="PICKED_UP">"#)), "{}", last.data);
+    assert!(last.data.contains(&format!(r#"<span id="order-{order_id}-status" hx-swap-oob="true" class="status" data-order-id="{order_id}" data-status="PICKED_UP">"#)), "{}", last.data);
     assert!(last.data.contains("Picked up"), "the timeline moved");
+    assert!(
+        !last
+            .data
+            .contains(&format!(r#"<section id="order-{order_id}""#)),
+        "the status, dispute, actions and timeline are swapped, never the whole order: {}",
+        last.data
+    );
+    let forms: Vec<&str> = last
+        .data
+        .split("<form")
+        .skip(1)
+        .map(|form| &form[..form.find('>').unwrap()])
+        .collect();
+    assert!(!forms.is_empty());
+    for form in forms {
+        assert!(
+            form.contains(" hx-preserve") && form.contains(&format!(r#"id="order-{order_id}-"#)),
+            "a form the viewer may be typing in is kept as it is: {form}"
+        );
+    }
     let token = customer.csrf_token().await;
     assert!(
         last.data.contains(&token) && last.data.contains("Open a dispute"),
@@ -372,4 +392,14 @@ async fn an_open_request_page_switches_to_order_created_on_accept(pool: PgPool) 
         event.data
     );
     assert!(event.data.contains(&format!("Follow order #{order_id}")));
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn event_streams_tell_a_reverse_proxy_not_to_buffer_them(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    // `events` checks the stream's headers, `X-Accel-Buffering: no` among them.
+    let mut stream = customer.events(None).await;
+    customer.create_request().await;
+    assert_eq!(stream.next().await.event, "request_created");
 }

@@ -32,6 +32,7 @@ async fn static_files_are_served_with_cache_headers(pool: PgPool) {
     for path in [
         "/static/htmx.min.js",
         "/static/htmx-ext-sse.min.js",
+        "/static/live.js",
         "/static/app.css",
     ] {
         let page = app.browser().get(path).await;
