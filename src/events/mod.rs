@@ -195,14 +195,12 @@ impl NewEvent {
             EventKind::OfferAccepted => {
                 Some(on_order(format!("Your offer was accepted: order #{order}")))
             }
-            EventKind::OfferRejected => Some(Note {
-                title: format!("Your offer on request #{request} was not chosen"),
-                link: "/offers".into(),
-            }),
-            EventKind::OfferExpired => Some(Note {
-                title: format!("Your offer on request #{request} expired"),
-                link: "/offers".into(),
-            }),
+            EventKind::OfferRejected => Some(on_request(format!(
+                "Your offer on request #{request} was not chosen"
+            ))),
+            EventKind::OfferExpired => Some(on_request(format!(
+                "An offer on request #{request} expired"
+            ))),
             EventKind::RequestExpired => {
                 Some(on_request(format!("Your request #{request} expired")))
             }
