@@ -13,7 +13,7 @@ use crate::helpers::{PASSWORD, TestApp, local_in};
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// A chromedriver on a free port, stopped when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
@@ -25,7 +25,7 @@ impl Drop for Driver {
     }
 }
 
-fn driver() -> Driver {
+pub(crate) fn driver() -> Driver {
     assert!(
         std::path::Path::new(CHROMEDRIVER).exists(),
         "{CHROMEDRIVER} is missing: run scripts/test (it installs Debian's chromium and chromium-driver), \
@@ -48,7 +48,7 @@ fn driver() -> Driver {
     }
 }
 
-async fn browser(driver: &Driver) -> Client {
+pub(crate) async fn browser(driver: &Driver) -> Client {
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".into(),
@@ -71,7 +71,7 @@ async fn browser(driver: &Driver) -> Client {
     panic!("chromedriver at {} did not answer", driver.url);
 }
 
-async fn log_in(client: &Client, base: &str, email: &str) {
+pub(crate) async fn log_in(client: &Client, base: &str, email: &str) {
     client.goto(&format!("{base}/login")).await.unwrap();
     client
         .find(Locator::Id("email"))

@@ -413,3 +413,106 @@ async fn live10_a_city_board_stream_gets_only_that_citys_new_requests(pool: PgPo
         "{second}"
     );
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn live10_live_board_and_request_page_in_a_real_browser(pool: PgPool) {
+    use fantoccini::Locator;
+
+    use crate::browser::{browser, driver, log_in};
+
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let everywhere_http = app.vendor("a@example.com").await;
+    app.vendor("p@example.com").await;
+    let base = format!("http://{}", app.addr);
+    let driver = driver();
+    let everywhere = browser(&driver).await;
+    let pokhara = browser(&driver).await;
+    log_in(&everywhere, &base, "a@example.com").await;
+    log_in(&pokhara, &base, "p@example.com").await;
+    everywhere.goto(&format!("{base}/board")).await.unwrap();
+    pokhara
+        .goto(&format!("{base}/board?city=Pokhara"))
+        .await
+        .unwrap();
+    for page in [&everywhere, &pokhara] {
+        page.wait()
+            .for_element(Locator::Id("board-empty"))
+            .await
+            .expect("an empty board says so");
+    }
+    let wait = Duration::from_secs(10);
+
+    let kathmandu = customer.create_request().await;
+    everywhere
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Css(&format!(
+            r#"#board-rows tr[data-request-id="{kathmandu}"]"#
+        )))
+        .await
+        .expect("the new request appears on the unfiltered board");
+    assert!(
+        everywhere.find(Locator::Id("board-empty")).await.is_err(),
+        "the empty message went"
+    );
+    let mut fields = request_fields();
+    for (name, value) in &mut fields {
+        if *name == "city" {
+            *value = "Pokhara".into();
+        }
+    }
+    let in_pokhara = id_after(
+        customer.post("/requests", &fields).await.location().unwrap(),
+        "/requests/",
+    );
+    pokhara
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Css(&format!(
+            r#"#board-rows tr[data-request-id="{in_pokhara}"]"#
+        )))
+        .await
+        .expect("the Pokhara request appears on the Pokhara board");
+    // Events arrive in order: the Kathmandu one came first, and drew nothing.
+    let rows = pokhara
+        .find_all(Locator::Css("#board-rows tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "only Pokhara's row");
+    assert!(pokhara.find(Locator::Id("board-empty")).await.is_err());
+
+    // The vendor offers and keeps the request page open; the customer accepts.
+    everywhere_http.make_offer(kathmandu, "500").await;
+    let offer_id = app.offer_id(kathmandu, "a@example.com").await;
+    everywhere
+        .goto(&format!("{base}/requests/{kathmandu}"))
+        .await
+        .unwrap();
+    everywhere
+        .wait()
+        .for_element(Locator::Css(&format!(
+            r#"form[action="/offers/{offer_id}/update"]"#
+        )))
+        .await
+        .unwrap();
+    let accepted = customer.accept(offer_id, 1).await;
+    let order_id = id_after(accepted.location().unwrap(), "/orders/");
+    everywhere
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Css(&format!(
+            r#"#request-{kathmandu} a[href="/orders/{order_id}"]"#
+        )))
+        .await
+        .expect("the page switches to the order");
+    assert!(
+        everywhere
+            .find(Locator::Css(&format!(r#"#offer-forms-{kathmandu} form"#)))
+            .await
+            .is_err(),
+        "the forms are gone"
+    );
+    everywhere.close().await.unwrap();
+    pokhara.close().await.unwrap();
+}
