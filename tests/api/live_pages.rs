@@ -463,7 +463,11 @@ async fn live10_live_board_and_request_page_in_a_real_browser(pool: PgPool) {
         }
     }
     let in_pokhara = id_after(
-        customer.post("/requests", &fields).await.location().unwrap(),
+        customer
+            .post("/requests", &fields)
+            .await
+            .location()
+            .unwrap(),
         "/requests/",
     );
     pokhara
