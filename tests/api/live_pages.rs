@@ -336,6 +336,34 @@ async fn live10_no_link_on_any_demo_page_leads_to_an_error(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn live10_offer_notes_written_before_lead_to_the_request(pool: PgPool) {
+    seed_if_empty(&pool, 1000).await.unwrap();
+    // Notes as they were written before: to the vendors' own list.
+    let old = sqlx::query(
+        "UPDATE notifications n SET link = '/offers' FROM events e
+         WHERE e.id = n.event_id AND e.kind IN ('offer_rejected', 'offer_expired')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert!(old > 0, "the demo has such notes");
+    sqlx::raw_sql(include_str!(
+        "../../migrations/20261125000005_offer_note_links.sql"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let app = TestApp::spawn(pool).await;
+    for (_, email) in DEMO_LOGINS {
+        let browser = app.browser();
+        browser.login(email, DEMO_PASSWORD).await;
+        let (_, broken) = crawl(&browser, "/notifications", 60).await;
+        assert!(broken.is_empty(), "{email}: {}", broken.join("\n"));
+    }
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
 async fn live10_a_city_board_stream_gets_only_that_citys_new_requests(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let customer = app.customer("c@example.com").await;
