@@ -239,6 +239,14 @@ mod tests {
     }
 
     #[test]
+    fn settled_offers_notes_lead_to_the_request_both_parties_may_read() {
+        for kind in [EventKind::OfferRejected, EventKind::OfferExpired] {
+            let event = NewEvent::new(kind, None).request(3).offer(9).to(&[5, 6]);
+            assert_eq!(event.note().map(|n| n.link), Some("/requests/3".into()));
+        }
+    }
+
+    #[test]
     fn broadcasts_and_quiet_kinds_make_no_notes() {
         let created = NewEvent::new(EventKind::RequestCreated, Some(1))
             .request(2)
