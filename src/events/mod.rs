@@ -195,14 +195,12 @@ impl NewEvent {
             EventKind::OfferAccepted => {
                 Some(on_order(format!("Your offer was accepted: order #{order}")))
             }
-            EventKind::OfferRejected => Some(Note {
-                title: format!("Your offer on request #{request} was not chosen"),
-                link: "/offers".into(),
-            }),
-            EventKind::OfferExpired => Some(Note {
-                title: format!("Your offer on request #{request} expired"),
-                link: "/offers".into(),
-            }),
+            EventKind::OfferRejected => Some(on_request(format!(
+                "Your offer on request #{request} was not chosen"
+            ))),
+            EventKind::OfferExpired => Some(on_request(format!(
+                "An offer on request #{request} expired"
+            ))),
             EventKind::RequestExpired => {
                 Some(on_request(format!("Your request #{request} expired")))
             }
@@ -238,6 +236,14 @@ mod tests {
             .to(&[5, 7, 5]);
         assert_eq!(event.recipients(), vec![5]);
         assert_eq!(event.note().map(|n| n.link), Some("/requests/3".into()));
+    }
+
+    #[test]
+    fn settled_offers_notes_lead_to_the_request_both_parties_may_read() {
+        for kind in [EventKind::OfferRejected, EventKind::OfferExpired] {
+            let event = NewEvent::new(kind, None).request(3).offer(9).to(&[5, 6]);
+            assert_eq!(event.note().map(|n| n.link), Some("/requests/3".into()));
+        }
     }
 
     #[test]

@@ -224,7 +224,6 @@ pub struct MyOffer {
     pub offer: OfferView,
     pub request_city: String,
     pub request_area: String,
-    pub request_status: RequestStatus,
     pub order_id: Option<i64>,
 }
 
@@ -238,7 +237,7 @@ pub async fn list_my_offers(
     let rows = sqlx::query!(
         r#"SELECT o.id, o.request_id, o.vendor_id, v.business_name, v.city AS vendor_city,
                   o.price_paisa, o.pickup_at, o.delivery_at, o.message, o.status, o.expires_at,
-                  o.created_at, o.version, r.city, r.area, r.status AS request_status,
+                  o.created_at, o.version, r.city, r.area,
                   (SELECT d.id FROM orders d WHERE d.offer_id = o.id) AS "order_id?"
            FROM offers o JOIN vendors v ON v.user_id = o.vendor_id
                 JOIN requests r ON r.id = o.request_id
@@ -275,7 +274,6 @@ pub async fn list_my_offers(
                 offer,
                 request_city: row.city,
                 request_area: row.area,
-                request_status: status(&row.request_status)?,
                 order_id: row.order_id,
             })
         })

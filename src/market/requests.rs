@@ -334,15 +334,6 @@ async fn offers_on(
     rows.into_iter().map(OfferView::try_from).collect()
 }
 
-/// A vendor's own offers on a request, whatever the request's status.
-pub async fn own_offers_on(
-    pool: &PgPool,
-    vendor: &User,
-    request_id: i64,
-) -> MarketResult<Vec<OfferView>> {
-    offers_on(pool, request_id, Some(vendor.id)).await
-}
-
 /// One request as a given viewer may see it.
 #[derive(Debug, Clone)]
 pub struct RequestView {
@@ -375,16 +366,21 @@ impl RequestView {
     }
 }
 
-/// A request for its owner, for admins, and for vendors while it is open;
-/// anyone else learns nothing (not found).
+/// A request for its owner, for admins, for vendors while it is open, and
+/// afterwards (read-only) for the vendors who offered on it; anyone else
+/// learns nothing (not found). Of the order, a vendor learns only their own.
 pub async fn get_request(pool: &PgPool, viewer: &User, id: i64) -> MarketResult<RequestView> {
     let row = sqlx::query!(
         r#"SELECT r.id, r.customer_id, r.status, r.pickup_address, r.city, r.area, r.pickup_from,
                   r.pickup_to, r.notes, r.expires_at, r.created_at, u.name AS customer_name,
-                  (SELECT o.id FROM orders o WHERE o.request_id = r.id) AS "order_id?"
+                  d.id AS "order_id?", d.vendor_id AS "order_vendor_id?",
+                  EXISTS (SELECT 1 FROM offers o
+                           WHERE o.request_id = r.id AND o.vendor_id = $2) AS "offered!"
            FROM requests r JOIN users u ON u.id = r.customer_id
+                LEFT JOIN orders d ON d.request_id = r.id
            WHERE r.id = $1"#,
         id,
+        viewer.id,
     )
     .fetch_optional(pool)
     .await?
@@ -392,10 +388,12 @@ pub async fn get_request(pool: &PgPool, viewer: &User, id: i64) -> MarketResult<
     let request_status: RequestStatus = status(&row.status)?;
     let is_owner = viewer.role == Role::Customer && row.customer_id == viewer.id;
     let privileged = is_owner || viewer.role == Role::Admin;
-    let vendor_may_see = viewer.role == Role::Vendor && request_status == RequestStatus::Open;
+    let vendor = viewer.role == Role::Vendor;
+    let vendor_may_see = vendor && (request_status == RequestStatus::Open || row.offered);
     if !privileged && !vendor_may_see {
         return Err(MarketError::NotFound);
     }
+    let won = vendor && row.order_vendor_id == Some(viewer.id);
     let offers = offers_on(pool, id, (!privileged).then_some(viewer.id)).await?;
     Ok(RequestView {
         id: row.id,
@@ -415,7 +413,11 @@ pub async fn get_request(pool: &PgPool, viewer: &User, id: i64) -> MarketResult<
         created_at: row.created_at,
         items: items(pool, id).await?,
         offers,
-        order_id: if privileged { row.order_id } else { None },
+        order_id: if privileged || won {
+            row.order_id
+        } else {
+            None
+        },
         is_owner,
         is_open: request_status == RequestStatus::Open
             && row.expires_at > OffsetDateTime::now_utc(),

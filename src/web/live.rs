@@ -26,6 +26,7 @@ use super::AppState;
 use super::csrf;
 use super::error::AppError;
 use super::extract::{Shell, SignedIn};
+use super::fmt::ListQuery;
 use super::orders::OrderPage;
 use super::requests::RequestPage;
 use crate::domain::account::Role;
@@ -51,6 +52,8 @@ pub fn router() -> Router<AppState> {
 #[serde(default)]
 struct EventsQuery {
     last_event_id: String,
+    /// The board's city filter, as the board page was drawn with it.
+    city: String,
 }
 
 /// Replays read this many events from the table at a time.
@@ -73,6 +76,14 @@ async fn events(
         .unwrap_or(&query.last_event_id)
         .parse::<Position>()
         .ok();
+    let board_city = Some(
+        ListQuery {
+            city: query.city,
+            ..ListQuery::default()
+        }
+        .city(),
+    )
+    .filter(|city| !city.is_empty());
     let slot = state.live.open_stream(user.id);
     let (receiver, head) = state.live.subscribe();
     let mut connection = Connection {
@@ -86,6 +97,7 @@ async fn events(
             state.config.stream_recheck,
         ),
         user,
+        board_city,
         receiver,
         slot,
         cursor: last.map_or(head, |last| last.max(head)),
@@ -124,6 +136,9 @@ struct Connection {
     session_id: String,
     recheck: tokio::time::Interval,
     user: User,
+    /// The filter of the board the stream was opened from: new requests
+    /// outside it draw no row.
+    board_city: Option<String>,
     receiver: broadcast::Receiver<Arc<LiveEvent>>,
     slot: StreamSlot,
     /// The last position sent (or replayed); nothing at or before it is sent again.
@@ -292,7 +307,7 @@ impl Connection {
     /// otherwise a one-line notice.
     async fn render(&self, live: &LiveEvent) -> Event {
         let event = &live.event;
-        let fragment = if self.user.role == Role::Vendor && shared_by_vendors(event.kind) {
+        let fragment = if self.user.role == Role::Vendor && self.shares_fragment(event.kind) {
             live.shared_fragment
                 .get_or_try_init(|| self.record_fragment(event))
                 .await
@@ -302,6 +317,13 @@ impl Connection {
         };
         let mut html = match fragment {
             Ok(Some(html)) => html,
+            // A new request off this vendor's board draws nothing (the
+            // board's rows are the only place it would go).
+            Ok(None)
+                if self.user.role == Role::Vendor && event.kind == EventKind::RequestCreated =>
+            {
+                String::new()
+            }
             Ok(None) => self.notice(event),
             Err(err) => {
                 tracing::warn!(error = ?err, kind = %event.kind, "rendering a live fragment");
@@ -370,7 +392,7 @@ impl Connection {
                 let page = requests::open_requests_for_board(
                     &self.pool,
                     user,
-                    None,
+                    self.board_city.as_deref(),
                     Some(id),
                     Paging::new(None),
                 )
@@ -397,29 +419,30 @@ impl Connection {
                 Some(offer_id),
                 _,
             ) => {
-                // A vendor's own offer is drawn even once the request has
+                // A vendor sees their own offers, even once the request has
                 // closed (so a losing offer shows "not chosen").
-                let mut summary = None;
-                let (offers, can_accept) = if vendor {
-                    (
-                        requests::own_offers_on(&self.pool, user, request_id).await?,
-                        false,
-                    )
-                } else {
-                    match requests::get_request(&self.pool, user, request_id).await {
-                        Ok(view) => {
-                            let can_accept = view.is_owner && view.is_open;
-                            let offers = view.offers.clone();
-                            // On accept the owner's page switches to "order created".
-                            if event.kind == EventKind::OfferAccepted {
-                                let page = RequestPage::live_summary(self.shell(), view);
-                                summary = Some(page.as_summary().render()?);
-                            }
-                            (offers, can_accept)
-                        }
-                        Err(MarketError::NotFound) => return Ok(None),
-                        Err(err) => return Err(err.into()),
+                let view = match requests::get_request(&self.pool, user, request_id).await {
+                    Ok(view) => view,
+                    Err(MarketError::NotFound) => return Ok(None),
+                    Err(err) => return Err(err.into()),
+                };
+                let can_accept = view.is_owner && view.is_open;
+                let offers = view.offers.clone();
+                // Once an offer is settled, the page switches: the owner's
+                // to "order created", a vendor's to their outcome, without
+                // the offer forms.
+                let summary = match event.kind {
+                    EventKind::OfferAccepted if !vendor => {
+                        Some(RequestPage::live_summary(self.shell(), view).outcome(false)?)
                     }
+                    EventKind::OfferAccepted
+                    | EventKind::OfferRejected
+                    | EventKind::OfferExpired
+                        if vendor && !view.is_open =>
+                    {
+                        Some(RequestPage::live_summary(self.shell(), view).outcome(true)?)
+                    }
+                    _ => None,
                 };
                 let Some(offer) = offers.into_iter().find(|o| o.id == offer_id) else {
                     return Ok(None);
@@ -464,16 +487,19 @@ impl Connection {
     }
 }
 
-/// Kinds whose fragment is the same for every vendor: a new request's board
-/// row (nobody has offered on it yet), and the removal of a closed one.
-fn shared_by_vendors(kind: EventKind) -> bool {
-    matches!(
-        kind,
-        EventKind::RequestCreated
-            | EventKind::RequestCancelled
-            | EventKind::RequestExpired
-            | EventKind::RequestClosed
-    )
+impl Connection {
+    /// Kinds whose fragment is the same for every vendor: a new request's
+    /// board row (nobody has offered on it yet) on unfiltered boards, and the
+    /// removal of a closed one.
+    fn shares_fragment(&self, kind: EventKind) -> bool {
+        match kind {
+            EventKind::RequestCreated => self.board_city.is_none(),
+            EventKind::RequestCancelled | EventKind::RequestExpired | EventKind::RequestClosed => {
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 #[derive(Template)]

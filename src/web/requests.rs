@@ -56,7 +56,7 @@ pub fn rupees(money: Money) -> String {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "requests/show.html", blocks = ["summary"])]
+#[template(path = "requests/show.html", blocks = ["summary", "offer_forms"])]
 pub struct RequestPage {
     shell: Shell,
     request: RequestView,
@@ -123,6 +123,16 @@ impl RequestPage {
             live_from: String::new(),
             live: true,
         }
+    }
+
+    /// The summary to swap in once an offer is settled, and for a vendor
+    /// also the place of their offer forms (empty once the request closed).
+    pub fn outcome(&self, with_forms: bool) -> askama::Result<String> {
+        let mut html = self.as_summary().render()?;
+        if with_forms {
+            html.push_str(&self.as_offer_forms().render()?);
+        }
+        Ok(html)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::helpers::{Browser, PASSWORD, TestApp, id_after, local_in};
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// A chromedriver on a free port, stopped when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
@@ -26,7 +26,7 @@ impl Drop for Driver {
     }
 }
 
-fn driver() -> Driver {
+pub(crate) fn driver() -> Driver {
     assert!(
         std::path::Path::new(CHROMEDRIVER).exists(),
         "{CHROMEDRIVER} is missing: run scripts/test (it installs Debian's chromium and chromium-driver), \
@@ -49,7 +49,7 @@ fn driver() -> Driver {
     }
 }
 
-async fn browser(driver: &Driver) -> Client {
+pub(crate) async fn browser(driver: &Driver) -> Client {
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".into(),
@@ -72,7 +72,7 @@ async fn browser(driver: &Driver) -> Client {
     panic!("chromedriver at {} did not answer", driver.url);
 }
 
-async fn log_in(client: &Client, base: &str, email: &str) {
+pub(crate) async fn log_in(client: &Client, base: &str, email: &str) {
     client.goto(&format!("{base}/login")).await.unwrap();
     client
         .find(Locator::Id("email"))

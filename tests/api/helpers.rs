@@ -412,6 +412,15 @@ impl Browser {
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id);
         }
+        Self::stream(request).await
+    }
+
+    /// Opens the live stream at this URL (with a page's query).
+    pub async fn events_at(&self, path: &str) -> EventStream {
+        Self::stream(self.client.get(self.url(path))).await
+    }
+
+    async fn stream(request: reqwest::RequestBuilder) -> EventStream {
         let response = request.send().await.expect("GET /events");
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "text/event-stream");

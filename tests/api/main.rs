@@ -10,6 +10,7 @@ mod hostile;
 mod jobs;
 mod live;
 mod live_limits;
+mod live_pages;
 mod local_pg;
 mod lock_order;
 mod marketplace;

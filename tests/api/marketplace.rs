@@ -111,10 +111,13 @@ async fn a_request_goes_from_offers_to_a_delivered_order(pool: PgPool) {
         loser.get(&format!("/orders/{order_id}")).await.status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(
-        loser.get(&format!("/requests/{request_id}")).await.status,
-        StatusCode::NOT_FOUND
-    );
+    // The loser may read the request they offered on: their offer not
+    // chosen, no forms, nothing of the order or the address.
+    let lost = loser.get(&format!("/requests/{request_id}")).await;
+    assert_eq!(lost.status, StatusCode::OK);
+    assert!(lost.body.contains("Another laundry was chosen"));
+    assert!(!lost.body.contains(&format!("/orders/{order_id}")));
+    assert!(!lost.body.contains("House 7") && !lost.body.contains("/update"));
     let my_offers = loser.get("/offers").await;
     assert!(my_offers.body.contains(&format!(
         r#"data-offer-id="{losing}" data-status="REJECTED""#
