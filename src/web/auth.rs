@@ -21,7 +21,7 @@ use super::client::ClientAddr;
 use super::csrf;
 use super::error::AppError;
 use super::extract::{FlashKind, Shell, flash};
-use super::form::FormField;
+use super::form::{ErrorSummary, FormField};
 use crate::domain::FieldErrors;
 use crate::domain::account::{NewAccount, SignupInput};
 use crate::market::{self, MarketError, accounts::User};
@@ -106,6 +106,7 @@ struct SignupPage {
     form: SignupForm,
     fields: Vec<FormField>,
     errors: FieldErrors,
+    summary: ErrorSummary,
     problem: Option<String>,
 }
 
@@ -138,11 +139,15 @@ impl SignupPage {
                 .autocomplete("address-level2")
                 .with(&form.city, &errors),
         ];
+        let summary = ErrorSummary::default()
+            .and("role", errors.get("role"))
+            .and_all(&fields);
         Self {
             shell,
             form,
             fields,
             errors,
+            summary,
             problem,
         }
     }
@@ -230,6 +235,7 @@ pub struct NextQuery {
 struct LoginPage {
     shell: Shell,
     fields: Vec<FormField>,
+    summary: ErrorSummary,
     next: String,
     problem: Option<String>,
 }
@@ -245,9 +251,11 @@ impl LoginPage {
                 .with(&form.password, errors),
         ];
         let next = safe_next(&form.next).unwrap_or_default().to_owned();
+        let summary = ErrorSummary::of(&fields);
         Self {
             shell,
             fields,
+            summary,
             next,
             problem,
         }

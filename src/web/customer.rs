@@ -18,7 +18,7 @@ use super::AppState;
 use super::error::AppError;
 use super::extract::{Customer, FlashKind, Id, Shell, flash};
 use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
-use super::form::FormField;
+use super::form::{ErrorSummary, FormField};
 use crate::domain::FieldErrors;
 use crate::domain::request::{CITIES, CatalogEntry, NewRequest, RequestInput};
 use crate::domain::status::RequestStatus;
@@ -89,6 +89,7 @@ struct NewRequestPage {
     services: Vec<ServiceField>,
     services_error: Option<String>,
     fields: Vec<FormField>,
+    summary: ErrorSummary,
 }
 
 type RequestForm = HashMap<String, String>;
@@ -135,11 +136,19 @@ impl NewRequestPage {
                 .hint("From 1 hour to 168 hours (7 days).")
                 .with(typed("expires_in_hours"), errors),
         ];
+        let first_service = catalog
+            .first()
+            .map(|service| format!("qty_{}", service.code))
+            .unwrap_or_default();
+        let summary = ErrorSummary::default()
+            .and(&first_service, errors.get("services"))
+            .and_all(&fields);
         Self {
             shell,
             services,
             services_error: errors.get("services").map(str::to_owned),
             fields,
+            summary,
         }
     }
 }

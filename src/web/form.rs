@@ -56,3 +56,83 @@ impl FormField {
         self
     }
 }
+
+/// One line of an [`ErrorSummary`]: the message and the id of its field.
+#[derive(Debug, Clone)]
+pub struct ErrorLink {
+    pub id: String,
+    pub message: String,
+}
+
+/// The errors of a refused form, listed at its top with a link to each
+/// field (`partials/error_summary.html`), so a phone user sees them at once.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorSummary(Vec<ErrorLink>);
+
+impl ErrorSummary {
+    /// The errors of `fields`, in their order on the form.
+    pub fn of(fields: &[FormField]) -> Self {
+        Self::default().and_all(fields)
+    }
+
+    /// Adds the errors of `fields`, in their order on the form.
+    pub fn and_all(mut self, fields: &[FormField]) -> Self {
+        for field in fields {
+            self = self.and(field.name, field.error.as_deref());
+        }
+        self
+    }
+
+    /// Adds an error drawn outside a [`FormField`] (a fieldset, a reason box),
+    /// linking to the element with `id`.
+    pub fn and(mut self, id: &str, message: Option<&str>) -> Self {
+        if let Some(message) = message {
+            self.0.push(ErrorLink {
+                id: id.to_owned(),
+                message: message.to_owned(),
+            });
+        }
+        self
+    }
+
+    pub fn links(&self) -> &[ErrorLink] {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn title(&self) -> String {
+        match self.0.len() {
+            1 => "Please fix 1 thing".to_owned(),
+            n => format!("Please fix {n} things"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_lists_errors_in_form_order_and_counts_them() {
+        let mut errors = FieldErrors::new();
+        errors.add("city", "Enter a city.");
+        errors.add("area", "Too long.");
+        let fields = [
+            FormField::new("area", "Area", "text", 60).with("x", &errors),
+            FormField::new("notes", "Notes", "textarea", 60).with("", &errors),
+            FormField::new("city", "City", "text", 60).with("", &errors),
+        ];
+        let summary = ErrorSummary::of(&fields).and("qty_wash", Some("Pick a service."));
+        let ids: Vec<&str> = summary.links().iter().map(|l| l.id.as_str()).collect();
+        assert_eq!(ids, ["area", "city", "qty_wash"]);
+        assert_eq!(summary.title(), "Please fix 3 things");
+        assert!(ErrorSummary::of(&fields[1..2]).is_empty());
+        assert_eq!(
+            ErrorSummary::default().and("a", Some("b")).title(),
+            "Please fix 1 thing"
+        );
+    }
+}

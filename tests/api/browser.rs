@@ -379,3 +379,61 @@ async fn hidden_live_pages_free_their_connection_and_catch_up_when_shown(pool: P
     assert_eq!(cards.len(), 2, "each offer exactly once");
     customer.close().await.unwrap();
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn a11y_refused_form_on_a_phone_focuses_its_error_summary(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.customer("c@example.com").await;
+    let base = format!("http://{}", app.addr);
+    let driver = driver();
+    let customer = browser(&driver).await;
+    customer.set_window_size(360, 800).await.unwrap();
+    log_in(&customer, &base, "c@example.com").await;
+    customer
+        .goto(&format!("{base}/requests/new"))
+        .await
+        .unwrap();
+    fill(&customer, "qty_wash_fold", "3").await;
+    fill(&customer, "pickup_address", "House 7, Tinkune Marg").await;
+    fill(&customer, "expires_in_hours", "900").await;
+    customer
+        .find(Locator::Css("form.stack button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    customer
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("[data-error-summary]"))
+        .await
+        .expect("the refused form shows its error summary");
+    let mut focused = serde_json::Value::Null;
+    for _ in 0..50 {
+        focused = customer
+            .execute(
+                "const s = document.querySelector('[data-error-summary]'); \
+                 return [document.activeElement === s, document.body.hasAttribute('hx-boost'), \
+                         s.getBoundingClientRect().top >= 0 && s.getBoundingClientRect().top < window.innerHeight];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if focused[0] == serde_json::Value::Bool(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        focused,
+        serde_json::json!([true, true, true]),
+        "the summary has focus and is on screen, with htmx boost on"
+    );
+    let width = customer
+        .execute("return window.innerWidth;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(width, serde_json::json!(360));
+    customer.close().await.unwrap();
+}

@@ -1,6 +1,7 @@
 //! Integration tests: the app on a random port, a fresh database per test
 //! (`#[sqlx::test]`), and browsers that keep cookies and CSRF tokens.
 
+mod a11y;
 mod accounts;
 mod admin;
 mod browser;
