@@ -15,6 +15,7 @@ use super::AppState;
 use super::error::AppError;
 use super::extract::{Admin, FlashKind, Id, Shell, flash};
 use super::fmt::{FilterOption, Pager, filter_options};
+use super::form::ErrorSummary;
 use super::orders::ReasonFormData;
 use crate::domain::account::UserStatus;
 use crate::domain::audit::AuditAction;
@@ -121,7 +122,7 @@ async fn suspend(
         &admin,
         shell,
         &session,
-        done,
+        (id, done),
         "The account is suspended; its sessions have ended.",
     )
     .await
@@ -141,7 +142,7 @@ async fn reinstate(
         &admin,
         shell,
         &session,
-        done,
+        (id, done),
         "The account is active again.",
     )
     .await
@@ -154,7 +155,7 @@ async fn account_action(
     admin: &User,
     shell: Shell,
     session: &Session,
-    done: Result<(), MarketError>,
+    (id, done): (i64, Result<(), MarketError>),
     message: &str,
 ) -> Result<Response, AppError> {
     match done {
@@ -164,7 +165,8 @@ async fn account_action(
         }
         Err(MarketError::Invalid(errors)) => {
             let mut page = users_page(state, admin, shell, &RecordQuery::default()).await?;
-            page.problem = errors.get("reason").map(|m| format!("Reason: {m}"));
+            let message = errors.get("reason").map(|m| format!("Reason: {m}"));
+            page.summary = ErrorSummary::default().and(&format!("reason-{id}"), message.as_deref());
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Err(err) => Err(err.into()),
@@ -288,8 +290,8 @@ macro_rules! record_list {
             to: String,
             q: String,
             pager: Pager,
-            /// Why an action on the list was refused.
-            problem: Option<String>,
+            /// Why an action on the list was refused, linking to its field.
+            summary: ErrorSummary,
         }
 
         impl $page {
@@ -304,7 +306,7 @@ macro_rules! record_list {
                     from: listing.from,
                     to: listing.to,
                     q: listing.q,
-                    problem: None,
+                    summary: ErrorSummary::default(),
                 }
             }
         }

@@ -15,6 +15,7 @@ use super::AppState;
 use super::error::AppError;
 use super::extract::{Admin, FlashKind, Id, Shell, SignedIn, flash};
 use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
+use super::form::ErrorSummary;
 use crate::domain::FieldErrors;
 use crate::domain::status::{OrderStatus, Transition};
 use crate::market::accounts::User;
@@ -135,6 +136,16 @@ impl OrderPage {
             self.as_timeline().render()?,
         ]
         .concat())
+    }
+
+    /// The summary atop the cancel form: its reason's error, if refused.
+    fn cancel_summary(&self) -> ErrorSummary {
+        ErrorSummary::default().and("cancel-reason", self.cancel_error.as_deref())
+    }
+
+    /// The summary atop the dispute form: its reason's error, if refused.
+    fn dispute_summary(&self) -> ErrorSummary {
+        ErrorSummary::default().and("dispute-reason", self.dispute_error.as_deref())
     }
 
     /// The page again with the reason typed and its error, status 422.

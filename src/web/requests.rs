@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::AppError;
 use super::extract::{Id, Shell, SignedIn};
-use super::form::FormField;
+use super::form::{ErrorSummary, FormField};
 use crate::domain::FieldErrors;
 use crate::domain::account::Role;
 use crate::domain::money::Money;
@@ -61,6 +61,7 @@ pub struct RequestPage {
     shell: Shell,
     request: RequestView,
     offer_fields: Vec<FormField>,
+    summary: ErrorSummary,
     can_accept: bool,
     /// The feed position the page was drawn at; the live stream starts there.
     live_from: String,
@@ -100,10 +101,12 @@ impl RequestPage {
         } else {
             Vec::new()
         };
+        let summary = ErrorSummary::of(&offer_fields);
         Ok(Self {
             shell,
             request,
             offer_fields,
+            summary,
             can_accept,
             live_from: state.live.head().to_string(),
             live: false,
@@ -119,6 +122,7 @@ impl RequestPage {
             shell,
             request,
             offer_fields: Vec::new(),
+            summary: ErrorSummary::default(),
             can_accept: false,
             live_from: String::new(),
             live: true,

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, request_fields, signup_fields};
+use crate::helpers::{TestApp, offer_fields, request_fields, signup_fields};
 
 /// The error summary at the top of a refused form: one box, focused on load,
 /// with a link to each field in error.
@@ -71,4 +71,25 @@ async fn a11y_refused_new_request_carries_an_error_summary(pool: PgPool) {
         page.body
     );
     assert_error_summary(&page.body, &["city", "expires_in_hours"]);
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn a11y_refused_offer_carries_an_error_summary(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let request_id = customer.create_request().await;
+    let page = vendor
+        .post(
+            &format!("/requests/{request_id}/offers"),
+            &offer_fields("not a price"),
+        )
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
+    assert_error_summary(&page.body, &["price"]);
 }

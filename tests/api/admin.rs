@@ -62,9 +62,16 @@ async fn an_admin_force_cancels_an_order_with_a_reason_on_record(pool: PgPool) {
             .status,
         StatusCode::FORBIDDEN
     );
-    assert_eq!(
-        admin.post(&path, &[("reason", " ".into())]).await.status,
-        StatusCode::UNPROCESSABLE_ENTITY
+    let refused = admin.post(&path, &[("reason", " ".into())]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("data-error-summary")
+            && refused.body.contains(r##"href="#cancel-reason""##)
+            && refused
+                .body
+                .contains(r#"aria-describedby="cancel-reason-error""#),
+        "the refused reason is summed up and linked: {}",
+        refused.body
     );
     assert!(audit_rows(&app).await.is_empty());
 
@@ -233,6 +240,14 @@ async fn a_suspended_vendor_is_signed_out_and_their_pending_offers_withdrawn(poo
     let refused = admin.post(&suspend, &[("reason", "".into())]).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.body.contains("Reason: This field is required."));
+    assert!(
+        refused.body.contains("data-error-summary")
+            && refused
+                .body
+                .contains(&format!(r##"href="#reason-{vendor_id}""##)),
+        "the refusal links to the reason box: {}",
+        refused.body
+    );
     assert_eq!(
         vendor.get("/board").await.status,
         StatusCode::OK,
