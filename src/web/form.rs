@@ -47,6 +47,17 @@ impl FormField {
         self
     }
 
+    /// The ids of the hint and the error that describe the input, if any.
+    pub fn described_by(&self) -> String {
+        let hint = (!self.hint.is_empty()).then(|| format!("{}-hint", self.name));
+        let error = self.error.as_ref().map(|_| format!("{}-error", self.name));
+        [hint, error]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// Fills in what the user typed (never for passwords) and the field's error.
     pub fn with(mut self, value: &str, errors: &FieldErrors) -> Self {
         if self.kind != "password" {
@@ -114,6 +125,21 @@ impl ErrorSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_input_is_described_by_its_hint_and_its_error() {
+        let errors = FieldErrors::single("city", "Enter a city.");
+        let plain = FormField::new("city", "City", "text", 60);
+        assert_eq!(plain.described_by(), "");
+        let hinted = plain.hint("Laundries find requests by city.");
+        assert_eq!(hinted.described_by(), "city-hint");
+        assert_eq!(
+            hinted.with("", &errors).described_by(),
+            "city-hint city-error"
+        );
+        let refused = FormField::new("city", "City", "text", 60).with("", &errors);
+        assert_eq!(refused.described_by(), "city-error");
+    }
 
     #[test]
     fn the_summary_lists_errors_in_form_order_and_counts_them() {

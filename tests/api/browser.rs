@@ -435,5 +435,32 @@ async fn a11y_refused_form_on_a_phone_focuses_its_error_summary(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(width, serde_json::json!(360));
+
+    // On a phone, every tap target is at least 44 px tall, and the skip
+    // link shows when it has focus.
+    let small = customer
+        .execute(
+            "return [...document.querySelectorAll('body > header nav a, button')] \
+               .filter(e => e.getBoundingClientRect().height < 44) \
+               .map(e => e.outerHTML);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(small, serde_json::json!([]), "tap targets under 44 px");
+    let skip = customer
+        .execute(
+            "const a = document.querySelector('a[href=\"#main\"]'); a.focus(); \
+             const r = a.getBoundingClientRect(); \
+             return [document.activeElement === a, r.width > 40 && r.height > 20 && r.top >= 0];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        skip,
+        serde_json::json!([true, true]),
+        "the focused skip link shows"
+    );
     customer.close().await.unwrap();
 }

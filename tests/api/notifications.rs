@@ -72,7 +72,7 @@ async fn notifications_are_listed_counted_and_marked_read(pool: PgPool) {
 
     let home = customer.get("/requests").await;
     assert!(
-        home.body.contains(r#"aria-label="2 unread">2</span>"#),
+        home.body.contains(r#"<span id="unread-count" class="badge" aria-live="polite" aria-atomic="true">2<span class="visually-hidden"> unread</span></span>"#),
         "the header counts unread notifications"
     );
     let page = customer.get("/notifications").await;
@@ -98,7 +98,7 @@ async fn notifications_are_listed_counted_and_marked_read(pool: PgPool) {
             .get("/requests")
             .await
             .body
-            .contains(r#"aria-label="1 unread">1</span>"#)
+            .contains(r#"aria-live="polite" aria-atomic="true">1<span class="visually-hidden"> unread</span></span>"#)
     );
     customer
         .post("/notifications/read-all", &[])
@@ -106,7 +106,7 @@ async fn notifications_are_listed_counted_and_marked_read(pool: PgPool) {
         .assert_redirect("/notifications");
     let page = customer.get("/notifications").await;
     assert_eq!(page.body.matches(r#"data-status="READ""#).count(), 2);
-    assert!(page.body.contains(r#"aria-label="0 unread">0</span>"#));
+    assert!(page.body.contains(r#"aria-live="polite" aria-atomic="true">0<span class="visually-hidden"> unread</span></span>"#));
 }
 
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]
@@ -123,7 +123,7 @@ async fn the_unread_count_is_pushed_with_the_event_that_raised_it(pool: PgPool) 
     let event = stream.next().await;
     assert_eq!(event.event, "offer_created");
     assert!(
-        event.data.contains(r#"<span id="unread-count" class="badge" hx-swap-oob="true" aria-label="1 unread">1</span>"#),
+        event.data.contains(r#"<span id="unread-count" class="badge" aria-live="polite" aria-atomic="true" hx-swap-oob="innerHTML">1<span class="visually-hidden"> unread</span></span>"#),
         "{}",
         event.data
     );
