@@ -462,5 +462,41 @@ async fn a11y_refused_form_on_a_phone_focuses_its_error_summary(pool: PgPool) {
         serde_json::json!([true, true]),
         "the focused skip link shows"
     );
+
+    // Without htmx (a plain submit and a full page load, as with JavaScript
+    // off), the summary's autofocus takes the focus.
+    customer
+        .execute(
+            "document.querySelector('[data-error-summary]').dataset.old = 'yes'; \
+             document.querySelector('form.stack').submit();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    customer
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("[data-error-summary]:not([data-old])"))
+        .await
+        .expect("the page loads again, refused");
+    let mut focused = serde_json::Value::Null;
+    for _ in 0..50 {
+        focused = customer
+            .execute(
+                "return document.activeElement === document.querySelector('[data-error-summary]');",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if focused == serde_json::Value::Bool(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        focused,
+        serde_json::json!(true),
+        "autofocus on a full page load"
+    );
     customer.close().await.unwrap();
 }
