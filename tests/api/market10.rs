@@ -106,3 +106,47 @@ async fn notification_titles_say_who_did_what_at_each_order_step(pool: PgPool) {
         ]
     );
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn notifications_are_grouped_under_today_yesterday_and_dates_in_nepal_time(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let mut requests = Vec::new();
+    for price in ["300", "400", "500", "600"] {
+        let request_id = customer.create_request().await;
+        vendor.make_offer(request_id, price).await;
+        requests.push(request_id);
+    }
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM notifications ORDER BY id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    // 18:30 UTC on 4 January is 00:15 on 5 January in Nepal.
+    for (id, at) in [
+        (ids[0], "2026-01-04 18:00:00+00"),
+        (ids[1], "2026-01-04 18:30:00+00"),
+    ] {
+        sqlx::query("UPDATE notifications SET created_at = $2::timestamptz WHERE id = $1")
+            .bind(id)
+            .bind(at)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE notifications SET created_at = now() - interval '1 day' WHERE id = $1")
+        .bind(ids[2])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let body = customer.get("/notifications").await.body;
+
+    let heading = |text: &str| position(&body, &format!("<h2>{text}</h2>"));
+    let note = |i: usize| position(&body, &format!(r#"data-notification-id="{}""#, ids[i]));
+    assert!(heading("Today") < note(3), "{body}");
+    assert!(note(3) < heading("Yesterday") && heading("Yesterday") < note(2));
+    assert!(note(2) < heading("5 January 2026") && heading("5 January 2026") < note(1));
+    assert!(note(1) < heading("4 January 2026") && heading("4 January 2026") < note(0));
+    assert_eq!(body.matches("<h2>").count(), 4, "{body}");
+}
