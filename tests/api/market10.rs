@@ -150,3 +150,94 @@ async fn notifications_are_grouped_under_today_yesterday_and_dates_in_nepal_time
     assert!(note(1) < heading("4 January 2026") && heading("4 January 2026") < note(0));
     assert_eq!(body.matches("<h2>").count(), 4, "{body}");
 }
+
+/// The opening tag of the element whose attributes include `marker`.
+fn tag_with<'a>(body: &'a str, marker: &str) -> &'a str {
+    let at = position(body, marker);
+    let start = body[..at].rfind('<').unwrap();
+    let end = at + body[at..].find('>').unwrap();
+    &body[start..=end]
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn small_page_fixes_price_keypad_description_favicon(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let request_id = customer.create_request().await;
+
+    let page = vendor.get(&format!("/requests/{request_id}")).await;
+    let price = tag_with(&page.body, r#"name="price""#);
+    assert!(price.contains(r#"inputmode="decimal""#), "{price}");
+
+    let home = app.browser().get("/").await.body;
+    let description = tag_with(&home, r#"name="description""#);
+    assert!(description.contains(r#"content="Dhune"#), "{description}");
+    assert!(
+        home.contains(r#"<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">"#),
+        "{home}"
+    );
+    let icon = reqwest::get(app.browser().url("/static/favicon.svg"))
+        .await
+        .unwrap();
+    assert_eq!(icon.status(), reqwest::StatusCode::OK);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+    assert!(icon.text().await.unwrap().starts_with("<svg"));
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn the_dispute_form_preselects_no_outcome_and_user_rows_hold_no_suspend_form(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let request_id = customer.create_request().await;
+    vendor.make_offer(request_id, "500").await;
+    let offer_id = app.offer_id(request_id, "v@example.com").await;
+    let order_id = id_after(
+        customer.accept(offer_id, 1).await.location().unwrap(),
+        "/orders/",
+    );
+    vendor
+        .post(
+            &format!("/orders/{order_id}/status"),
+            &[("status", "PICKED_UP".into())],
+        )
+        .await;
+    customer
+        .post(
+            &format!("/orders/{order_id}/dispute"),
+            &[("reason", "Lost a sock".into())],
+        )
+        .await;
+    let admin = app.admin("a@example.com").await;
+
+    let page = admin.get(&format!("/orders/{order_id}")).await.body;
+    for value in ["release", "refund"] {
+        let radio = tag_with(&page, &format!(r#"value="{value}""#));
+        assert!(!radio.contains("checked"), "{radio}");
+    }
+    assert!(tag_with(&page, r#"value="release""#).contains("required"));
+    let dispute_id: i64 = sqlx::query_scalar("SELECT id FROM disputes")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let refused = admin
+        .post(
+            &format!("/admin/disputes/{dispute_id}/resolve"),
+            &[("note", "Checked the photos".into())],
+        )
+        .await;
+    assert!(refused.status.is_client_error(), "{}", refused.status);
+    assert_eq!(app.status_of("disputes", dispute_id).await, "OPEN");
+
+    let users = admin.get("/admin/users").await.body;
+    assert!(!users.contains("/suspend"), "{users}");
+    assert!(!users.contains(r#"name="reason""#), "{users}");
+    let vendor_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'v@example.com'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(users.contains(&format!(r#"<a href="/admin/users/{vendor_id}">"#)));
+    let user = admin.get(&format!("/admin/users/{vendor_id}")).await.body;
+    assert!(user.contains(&format!(r#"action="/admin/users/{vendor_id}/suspend""#)));
+}
