@@ -26,6 +26,8 @@ const INPUT_FORMAT_SECONDS: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
 const DISPLAY_FORMAT: &[BorrowedFormatItem<'static>] =
     format_description!("[day padding:none] [month repr:short] [year], [hour]:[minute]");
+const DAY_FORMAT: &[BorrowedFormatItem<'static>] =
+    format_description!("[day padding:none] [month repr:long] [year]");
 
 /// How a service is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +102,20 @@ pub fn format_local_input(at: OffsetDateTime) -> String {
 /// `at` in local time, for people: `1 May 2026, 09:30`.
 pub fn format_local(at: OffsetDateTime) -> String {
     format_in_local(at, DISPLAY_FORMAT)
+}
+
+/// The Nepal day `at` falls on, as a heading read at `now`: "Today",
+/// "Yesterday" or "5 January 2026".
+pub fn day_heading(at: OffsetDateTime, now: OffsetDateTime) -> String {
+    let day = |t: OffsetDateTime| t.checked_to_offset(LOCAL_OFFSET).unwrap_or(t).date();
+    let today = day(now);
+    if day(at) == today {
+        "Today".into()
+    } else if today.previous_day() == Some(day(at)) {
+        "Yesterday".into()
+    } else {
+        format_in_local(at, DAY_FORMAT)
+    }
 }
 
 fn format_in_local(at: OffsetDateTime, format: &[BorrowedFormatItem<'_>]) -> String {
@@ -732,6 +748,20 @@ mod tests {
         ] {
             assert!(errors.get(field).is_some(), "{field}");
         }
+    }
+
+    #[test]
+    fn day_headings_follow_nepal_days() {
+        let now = datetime!(2026-05-02 18:20 UTC); // 00:05 on 3 May in Nepal
+        assert_eq!(day_heading(datetime!(2026-05-02 18:16 UTC), now), "Today");
+        assert_eq!(
+            day_heading(datetime!(2026-05-02 18:14 UTC), now),
+            "Yesterday"
+        );
+        assert_eq!(
+            day_heading(datetime!(2026-05-01 18:14 UTC), now),
+            "1 May 2026"
+        );
     }
 
     #[test]

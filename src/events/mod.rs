@@ -6,6 +6,9 @@ pub mod relay;
 
 use std::fmt;
 
+use crate::domain::money::Money;
+use crate::domain::status::OrderStatus;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {
     RequestCreated,
@@ -105,6 +108,13 @@ pub struct NewEvent {
     pub dispute_id: Option<i64>,
     pub audience: Vec<i64>,
     pub all_vendors: bool,
+    /// Who acted, as the people told see them (a laundry's business name);
+    /// `None` is Dhune itself. Only for the note; not stored with the event.
+    pub actor_name: Option<String>,
+    /// The order's new status, for the note.
+    pub status: Option<OrderStatus>,
+    /// The offer's price, for the note.
+    pub price: Option<Money>,
 }
 
 impl NewEvent {
@@ -118,7 +128,28 @@ impl NewEvent {
             dispute_id: None,
             audience: Vec::new(),
             all_vendors: false,
+            actor_name: None,
+            status: None,
+            price: None,
         }
+    }
+
+    /// Names who acted, for the note.
+    pub fn by(mut self, name: impl Into<String>) -> Self {
+        self.actor_name = Some(name.into());
+        self
+    }
+
+    /// The order's new status, for the note.
+    pub fn status(mut self, to: OrderStatus) -> Self {
+        self.status = Some(to);
+        self
+    }
+
+    /// The offer's price, for the note.
+    pub fn price(mut self, price: Money) -> Self {
+        self.price = Some(price);
+        self
     }
 
     pub fn request(mut self, id: i64) -> Self {
@@ -154,6 +185,9 @@ impl NewEvent {
     }
 }
 
+/// How Dhune's own acts (sweeps, admins) are signed in notes.
+pub const DHUNE: &str = "Dhune";
+
 /// What a person concerned is told of an event: a title and where it leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
@@ -188,13 +222,15 @@ impl NewEvent {
             title,
             link: format!("/orders/{order}"),
         };
+        let who = self.actor_name.as_deref().unwrap_or(DHUNE);
         match self.kind {
-            EventKind::OfferCreated => {
-                Some(on_request(format!("New offer on your request #{request}")))
-            }
-            EventKind::OfferAccepted => {
-                Some(on_order(format!("Your offer was accepted: order #{order}")))
-            }
+            EventKind::OfferCreated => Some(on_request(match self.price {
+                Some(price) => format!("{who} offered {price} on your request #{request}"),
+                None => format!("{who} made an offer on your request #{request}"),
+            })),
+            EventKind::OfferAccepted => Some(on_order(format!(
+                "{who} accepted your offer: order #{order}"
+            ))),
             EventKind::OfferRejected => Some(on_request(format!(
                 "Your offer on request #{request} was not chosen"
             ))),
@@ -204,13 +240,20 @@ impl NewEvent {
             EventKind::RequestExpired => {
                 Some(on_request(format!("Your request #{request} expired")))
             }
-            EventKind::OrderStatusUpdated => Some(on_order(format!("Order #{order} moved on"))),
-            EventKind::OrderCancelled => Some(on_order(format!("Order #{order} was cancelled"))),
-            EventKind::DisputeOpened => {
-                Some(on_order(format!("A dispute was opened on order #{order}")))
-            }
+            EventKind::OrderStatusUpdated => Some(on_order(match self.status {
+                Some(OrderStatus::PickedUp) => format!("{who} picked up order #{order}"),
+                Some(OrderStatus::InProgress) => format!("{who} is washing order #{order}"),
+                Some(OrderStatus::Delivering) => format!("{who} is delivering order #{order}"),
+                Some(OrderStatus::Completed) => format!("Order #{order} was delivered"),
+                Some(other) => format!("Order #{order} is now {}", other.label().to_lowercase()),
+                None => format!("Order #{order} moved on"),
+            })),
+            EventKind::OrderCancelled => Some(on_order(format!("{who} cancelled order #{order}"))),
+            EventKind::DisputeOpened => Some(on_order(format!(
+                "{who} opened a dispute on order #{order}"
+            ))),
             EventKind::DisputeResolved => Some(on_order(format!(
-                "The dispute on order #{order} was resolved"
+                "{who} resolved the dispute on order #{order}"
             ))),
             EventKind::RequestCreated
             | EventKind::RequestCancelled
@@ -244,6 +287,28 @@ mod tests {
             let event = NewEvent::new(kind, None).request(3).offer(9).to(&[5, 6]);
             assert_eq!(event.note().map(|n| n.link), Some("/requests/3".into()));
         }
+    }
+
+    #[test]
+    fn notes_say_who_did_what_and_dhune_signs_its_own_acts() {
+        let title = |event: NewEvent| event.order(5).note().map(|n| n.title);
+        let moved = |to| NewEvent::new(EventKind::OrderStatusUpdated, None).status(to);
+        assert_eq!(
+            title(moved(OrderStatus::Completed)),
+            Some("Order #5 was delivered".into())
+        );
+        assert_eq!(
+            title(moved(OrderStatus::InProgress).by("Sparkle Laundry")),
+            Some("Sparkle Laundry is washing order #5".into())
+        );
+        assert_eq!(
+            title(NewEvent::new(EventKind::OrderCancelled, None)),
+            Some("Dhune cancelled order #5".into())
+        );
+        assert_eq!(
+            title(NewEvent::new(EventKind::DisputeResolved, Some(1)).by(DHUNE)),
+            Some("Dhune resolved the dispute on order #5".into())
+        );
     }
 
     #[test]

@@ -55,6 +55,18 @@ impl TryFrom<UserRow> for User {
     }
 }
 
+impl User {
+    /// How others see this user in notes: a laundry by its business name,
+    /// an admin as Dhune, a customer by their name.
+    pub fn shown_as(&self, business_name: Option<&str>) -> String {
+        match (self.role, business_name) {
+            (Role::Admin, _) => crate::events::DHUNE.to_owned(),
+            (Role::Vendor, Some(business)) => business.to_owned(),
+            _ => self.name.clone(),
+        }
+    }
+}
+
 const DUPLICATE_EMAIL: &str =
     "This email is already registered. Log in instead, or use another address.";
 const ADMIN_NAME: &str = "Administrator";

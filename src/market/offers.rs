@@ -60,17 +60,21 @@ async fn lock_request(
 /// Locks the vendor's own account (shared) before anything else, and refuses
 /// if it is suspended: a suspension in progress is waited for, so a suspended
 /// vendor never gains or changes an offer.
-async fn lock_active_vendor(tx: &mut PgConnection, actor: &User) -> MarketResult<()> {
-    let word = sqlx::query_scalar!("SELECT status FROM users WHERE id = $1 FOR SHARE", actor.id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(MarketError::NotFound)?;
-    if status::<UserStatus>(&word)? == UserStatus::Suspended {
+async fn lock_active_vendor(tx: &mut PgConnection, actor: &User) -> MarketResult<String> {
+    let vendor = sqlx::query!(
+        r#"SELECT u.status, v.business_name AS "business_name?" FROM users u
+           LEFT JOIN vendors v ON v.user_id = u.id WHERE u.id = $1 FOR SHARE OF u"#,
+        actor.id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(MarketError::NotFound)?;
+    if status::<UserStatus>(&vendor.status)? == UserStatus::Suspended {
         return Err(MarketError::Forbidden(
             "This account is suspended. Please contact Dhune support.".into(),
         ));
     }
-    Ok(())
+    Ok(actor.shown_as(vendor.business_name.as_deref()))
 }
 
 impl LockedRequest {
@@ -93,7 +97,7 @@ pub async fn submit_offer(
     }
     let now = OffsetDateTime::now_utc();
     let mut tx = pool.begin().await?;
-    lock_active_vendor(&mut tx, actor).await?;
+    let vendor_name = lock_active_vendor(&mut tx, actor).await?;
     let request = lock_request(&mut tx, request_id, false)
         .await?
         .ok_or(MarketError::NotFound)?;
@@ -122,7 +126,9 @@ pub async fn submit_offer(
     let event = NewEvent::new(EventKind::OfferCreated, Some(actor.id))
         .request(request_id)
         .offer(id)
-        .to(&[request.customer_id, actor.id]);
+        .to(&[request.customer_id, actor.id])
+        .by(vendor_name)
+        .price(new.price);
     record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(id)
@@ -412,7 +418,8 @@ pub async fn accept_offer(
         .request(request_id)
         .offer(offer_id)
         .order(order_id)
-        .to(&parties);
+        .to(&parties)
+        .by(actor.shown_as(None));
     record(&mut tx, &accepted).await?;
     for loser in rejected {
         let event = NewEvent::new(EventKind::OfferRejected, Some(actor.id))

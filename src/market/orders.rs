@@ -280,8 +280,10 @@ pub async fn transition(
     let reason = reason.as_str();
     let mut tx = pool.begin().await?;
     let order = sqlx::query!(
-        r#"SELECT status, customer_id, vendor_id, completed_at, request_id FROM orders
-           WHERE id = $1 FOR NO KEY UPDATE"#,
+        r#"SELECT o.status, o.customer_id, o.vendor_id, o.completed_at, o.request_id,
+                  v.business_name AS "business_name?"
+           FROM orders o LEFT JOIN vendors v ON v.user_id = o.vendor_id
+           WHERE o.id = $1 FOR NO KEY UPDATE OF o"#,
         order_id
     )
     .fetch_optional(&mut *tx)
@@ -345,11 +347,18 @@ pub async fn transition(
     .execute(&mut *tx)
     .await?;
     let parties = [order.customer_id, order.vendor_id];
+    let business_name = order
+        .business_name
+        .as_deref()
+        .filter(|_| actor.id == order.vendor_id);
+    let who = actor.shown_as(business_name);
     let base = |kind| {
         NewEvent::new(kind, Some(actor.id))
             .request(order.request_id)
             .order(order_id)
             .to(&parties)
+            .by(who.clone())
+            .status(to)
     };
     let event = match rule.kind {
         Transition::Advance => base(EventKind::OrderStatusUpdated),

@@ -142,7 +142,8 @@ fn summaries(rows: Vec<SummaryRow>, paging: Paging) -> MarketResult<Paged<Reques
     Ok(paging.finish(items))
 }
 
-/// The customer's own requests, newest first.
+/// The customer's own requests: open ones first, then the rest; newest
+/// first within each.
 pub async fn list_my_requests(
     pool: &PgPool,
     actor: &User,
@@ -159,7 +160,7 @@ pub async fn list_my_requests(
                   (SELECT o.id FROM orders o WHERE o.request_id = r.id) AS "order_id?"
            FROM requests r
            WHERE r.customer_id = $1 AND ($2::text IS NULL OR r.status = $2)
-           ORDER BY r.created_at DESC, r.id DESC
+           ORDER BY r.status = 'OPEN' DESC, r.created_at DESC, r.id DESC
            LIMIT $3 OFFSET $4"#,
         actor.id,
         filter.map(RequestStatus::as_str),

@@ -131,7 +131,8 @@ pub async fn auto_complete_orders(pool: &PgPool, after: time::Duration) -> Marke
         let event = NewEvent::new(EventKind::OrderStatusUpdated, None)
             .request(order.request_id)
             .order(order.id)
-            .to(&[order.customer_id, order.vendor_id]);
+            .to(&[order.customer_id, order.vendor_id])
+            .status(OrderStatus::Completed);
         record(&mut tx, &event).await?;
     }
     tx.commit().await?;

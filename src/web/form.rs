@@ -10,6 +10,8 @@ pub struct FormField {
     pub kind: &'static str,
     pub value: String,
     pub autocomplete: &'static str,
+    /// The keypad a phone shows (`inputmode`), empty for the default.
+    pub inputmode: &'static str,
     pub max: usize,
     pub hint: &'static str,
     /// Values offered as the user types (a `datalist`); others are allowed.
@@ -25,11 +27,17 @@ impl FormField {
             kind,
             value: String::new(),
             autocomplete: "off",
+            inputmode: "",
             max,
             hint: "",
             suggestions: &[],
             error: None,
         }
+    }
+
+    pub fn inputmode(mut self, inputmode: &'static str) -> Self {
+        self.inputmode = inputmode;
+        self
     }
 
     pub fn autocomplete(mut self, autocomplete: &'static str) -> Self {

@@ -6,11 +6,13 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::Redirect;
 use axum::routing::{get, post};
+use time::OffsetDateTime;
 
 use super::AppState;
 use super::error::AppError;
 use super::extract::{Id, Shell, SignedIn};
 use super::fmt::{ListQuery, Pager};
+use crate::domain::request::day_heading;
 use crate::market::Paging;
 use crate::market::notifications::{self, Notification};
 
@@ -25,8 +27,30 @@ pub fn router() -> Router<AppState> {
 #[template(path = "notifications/list.html")]
 struct NotificationsPage {
     shell: Shell,
-    list: Vec<Notification>,
+    days: Vec<Day>,
     pager: Pager,
+}
+
+/// The notifications of one Nepal day, under their heading.
+struct Day {
+    heading: String,
+    notes: Vec<Notification>,
+}
+
+/// Groups a newest-first list by the day each note was written.
+fn by_day(list: Vec<Notification>, now: OffsetDateTime) -> Vec<Day> {
+    let mut days: Vec<Day> = Vec::new();
+    for note in list {
+        let heading = day_heading(note.created_at, now);
+        match days.last_mut() {
+            Some(day) if day.heading == heading => day.notes.push(note),
+            _ => days.push(Day {
+                heading,
+                notes: vec![note],
+            }),
+        }
+    }
+    days
 }
 
 async fn list(
@@ -39,7 +63,7 @@ async fn list(
     Ok(NotificationsPage {
         shell,
         pager: Pager::new("/notifications", &[], page.page, page.has_next),
-        list: page.items,
+        days: by_day(page.items, OffsetDateTime::now_utc()),
     })
 }
 

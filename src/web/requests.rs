@@ -37,6 +37,7 @@ impl OfferForm {
     fn fields(&self, errors: &FieldErrors) -> Vec<FormField> {
         vec![
             FormField::new("price", "Your price (rupees)", "text", 20)
+                .inputmode("decimal")
                 .hint("For the whole request, e.g. 450 or 450.50.")
                 .with(&self.price, errors),
             FormField::new("pickup_at", "Pickup at", "datetime-local", 20)

@@ -14,6 +14,7 @@ mod live_limits;
 mod live_pages;
 mod local_pg;
 mod lock_order;
+mod market10;
 mod marketplace;
 mod notifications;
 mod price_change;

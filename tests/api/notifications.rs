@@ -41,14 +41,16 @@ async fn each_event_notifies_the_people_it_concerns_and_nobody_else(pool: PgPool
     assert_eq!(
         titles(&app, "c@example.com").await,
         [
-            format!("New offer on your request #{request_id}"),
-            format!("New offer on your request #{request_id}"),
-            format!("Order #{order_id} moved on"),
+            format!("Sparkle Laundry offered Rs 500.00 on your request #{request_id}"),
+            format!("Sparkle Laundry offered Rs 600.00 on your request #{request_id}"),
+            format!("Sparkle Laundry picked up order #{order_id}"),
         ]
     );
     assert_eq!(
         titles(&app, "w@example.com").await,
-        [format!("Your offer was accepted: order #{order_id}")]
+        [format!(
+            "Sita Sharma accepted your offer: order #{order_id}"
+        )]
     );
     assert_eq!(
         titles(&app, "l@example.com").await,
