@@ -88,18 +88,16 @@ pub(crate) async fn log_in(client: &Client, base: &str, email: &str) {
         .send_keys(PASSWORD)
         .await
         .unwrap();
-    client
-        .find(Locator::Css("form.stack button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Css("form.stack button[type=submit]")).await;
     client
         .wait()
         .for_element(Locator::Css("body > header nav form"))
         .await
         .unwrap();
+}
+
+async fn click(client: &Client, target: Locator<'_>) {
+    client.find(target).await.unwrap().click().await.unwrap();
 }
 
 async fn fill(client: &Client, id: &str, value: &str) {
@@ -143,13 +141,7 @@ async fn pages_update_live_in_a_real_browser(pool: PgPool) {
     fill(&customer, "city", "Kathmandu").await;
     fill(&customer, "pickup_from", &local_in(3)).await;
     fill(&customer, "pickup_to", &local_in(6)).await;
-    customer
-        .find(Locator::Css("form.stack button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&customer, Locator::Css("form.stack button[type=submit]")).await;
     customer
         .wait()
         .for_element(Locator::Css("#offers"))
@@ -195,13 +187,7 @@ async fn after_logging_in_through_htmx_the_next_form_is_accepted(pool: PgPool) {
     let customer = browser(&driver).await;
     log_in(&customer, &base, "c@example.com").await;
 
-    customer
-        .find(Locator::Css("body > header nav form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&customer, Locator::Css("body > header nav form button")).await;
     customer
         .wait()
         .at_most(Duration::from_secs(10))
@@ -396,13 +382,7 @@ async fn a11y_refused_form_on_a_phone_focuses_its_error_summary(pool: PgPool) {
     fill(&customer, "qty_wash_fold", "3").await;
     fill(&customer, "pickup_address", "House 7, Tinkune Marg").await;
     fill(&customer, "expires_in_hours", "900").await;
-    customer
-        .find(Locator::Css("form.stack button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&customer, Locator::Css("form.stack button[type=submit]")).await;
     customer
         .wait()
         .at_most(Duration::from_secs(10))

@@ -96,6 +96,18 @@ impl TestApp {
         browser
     }
 
+    /// The titles of a user's notifications, oldest first.
+    pub async fn notification_titles(&self, email: &str) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT n.title FROM notifications n JOIN users u ON u.id = n.user_id \
+             WHERE u.email = $1 ORDER BY n.id",
+        )
+        .bind(email)
+        .fetch_all(&self.pool)
+        .await
+        .expect("notification titles")
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         sqlx::query_scalar::<_, i64>(sql)
             .fetch_one(&self.pool)

@@ -41,16 +41,6 @@ async fn my_requests_put_open_ones_first_and_link_accepted_ones_to_their_order(p
     );
 }
 
-async fn titles_of(app: &TestApp, email: &str) -> Vec<String> {
-    sqlx::query_scalar(
-        "SELECT n.title FROM notifications n JOIN users u ON u.id = n.user_id WHERE u.email = $1 ORDER BY n.id",
-    )
-    .bind(email)
-    .fetch_all(&app.pool)
-    .await
-    .unwrap()
-}
-
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]
 async fn notification_titles_say_who_did_what_at_each_order_step(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
@@ -87,7 +77,7 @@ async fn notification_titles_say_who_did_what_at_each_order_step(pool: PgPool) {
         .await;
 
     assert_eq!(
-        titles_of(&app, "c@example.com").await,
+        app.notification_titles("c@example.com").await,
         [
             format!("Sparkle Laundry offered Rs 450.00 on your request #{request_id}"),
             format!("Sparkle Laundry picked up order #{order_id}"),
@@ -98,7 +88,7 @@ async fn notification_titles_say_who_did_what_at_each_order_step(pool: PgPool) {
         ]
     );
     assert_eq!(
-        titles_of(&app, "v@example.com").await,
+        app.notification_titles("v@example.com").await,
         [
             format!("Sita Sharma accepted your offer: order #{order_id}"),
             format!("Sita Sharma accepted your offer: order #{second_order}"),

@@ -6,16 +6,6 @@ use sqlx::PgPool;
 
 use crate::helpers::{TestApp, id_after};
 
-async fn titles(app: &TestApp, email: &str) -> Vec<String> {
-    sqlx::query_scalar(
-        "SELECT n.title FROM notifications n JOIN users u ON u.id = n.user_id WHERE u.email = $1 ORDER BY n.id",
-    )
-    .bind(email)
-    .fetch_all(&app.pool)
-    .await
-    .unwrap()
-}
-
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]
 async fn each_event_notifies_the_people_it_concerns_and_nobody_else(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
@@ -39,7 +29,7 @@ async fn each_event_notifies_the_people_it_concerns_and_nobody_else(pool: PgPool
         .await;
 
     assert_eq!(
-        titles(&app, "c@example.com").await,
+        app.notification_titles("c@example.com").await,
         [
             format!("Sparkle Laundry offered Rs 500.00 on your request #{request_id}"),
             format!("Sparkle Laundry offered Rs 600.00 on your request #{request_id}"),
@@ -47,18 +37,22 @@ async fn each_event_notifies_the_people_it_concerns_and_nobody_else(pool: PgPool
         ]
     );
     assert_eq!(
-        titles(&app, "w@example.com").await,
+        app.notification_titles("w@example.com").await,
         [format!(
             "Sita Sharma accepted your offer: order #{order_id}"
         )]
     );
     assert_eq!(
-        titles(&app, "l@example.com").await,
+        app.notification_titles("l@example.com").await,
         [format!(
             "Your offer on request #{request_id} was not chosen"
         )]
     );
-    assert!(titles(&app, "stranger@example.com").await.is_empty());
+    assert!(
+        app.notification_titles("stranger@example.com")
+            .await
+            .is_empty()
+    );
 }
 
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]
