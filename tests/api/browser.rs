@@ -394,7 +394,7 @@ async fn a11y_refused_form_on_a_phone_focuses_its_error_summary(pool: PgPool) {
         focused = customer
             .execute(
                 "const s = document.querySelector('[data-error-summary]'); \
-                 return [document.activeElement === s, document.body.hasAttribute('hx-boost'), \
+                 return [document.activeElement === s, document.body.hasAttribute('data-hx-boost'), \
                          s.getBoundingClientRect().top >= 0 && s.getBoundingClientRect().top < window.innerHeight];",
                 vec![],
             )

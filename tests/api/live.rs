@@ -39,7 +39,7 @@ async fn an_action_on_one_instance_reaches_clients_of_another(pool: PgPool) {
     );
     let article = &event.data[event.data.find("<article").unwrap()..];
     assert!(
-        !article[..article.find('>').unwrap()].contains("hx-swap-oob"),
+        !article[..article.find('>').unwrap()].contains("data-hx-swap-oob"),
         "a new card is appended, not swapped out of band"
     );
     assert!(event.data.contains(r#"data-status="PENDING""#));
@@ -189,7 +189,7 @@ async fn strangers_and_uninvolved_vendors_receive_nothing_about_a_deal(pool: PgP
     );
     assert_eq!(
         closed.data,
-        format!(r#"<div id="request-row-{request_id}" hx-swap-oob="delete"></div>"#)
+        format!(r#"<div id="request-row-{request_id}" data-hx-swap-oob="delete"></div>"#)
     );
     assert!(
         bystander_stream.next_within(QUIET).await.is_none(),
@@ -231,7 +231,7 @@ async fn pushed_fragments_are_the_records_own_partials_for_each_viewer(pool: PgP
     assert_eq!(own.event, "offer_created");
     assert!(
         own.data.contains(&format!(
-            r#"<div id="request-row-{request_id}" hx-swap-oob="delete">"#
+            r#"<div id="request-row-{request_id}" data-hx-swap-oob="delete">"#
         )),
         "the row leaves my board"
     );
@@ -249,7 +249,7 @@ async fn pushed_fragments_are_the_records_own_partials_for_each_viewer(pool: PgP
     assert!(
         not_chosen
             .data
-            .contains(r#"hx-swap-oob="true" data-offer-id="#),
+            .contains(r#"data-hx-swap-oob="true" data-offer-id="#),
         "{}",
         not_chosen.data
     );
@@ -268,7 +268,7 @@ async fn pushed_fragments_are_the_records_own_partials_for_each_viewer(pool: PgP
     while last.event != "order_status_updated" {
         last = watching.next().await;
     }
-    assert!(last.data.contains(&format!(r#"<span id="order-{order_id}-status" hx-swap-oob="true" class="status" data-order-id="{order_id}" data-status="PICKED_UP">"#)), "{}", last.data);
+    assert!(last.data.contains(&format!(r#"<span id="order-{order_id}-status" data-hx-swap-oob="true" class="status" data-order-id="{order_id}" data-status="PICKED_UP">"#)), "{}", last.data);
     assert!(last.data.contains("Picked up"), "the timeline moved");
     assert!(
         !last
@@ -286,7 +286,8 @@ async fn pushed_fragments_are_the_records_own_partials_for_each_viewer(pool: PgP
     assert!(!forms.is_empty());
     for form in forms {
         assert!(
-            form.contains(" hx-preserve") && form.contains(&format!(r#"id="order-{order_id}-"#)),
+            form.contains(" data-hx-preserve")
+                && form.contains(&format!(r#"id="order-{order_id}-"#)),
             "a form the viewer may be typing in is kept as it is: {form}"
         );
     }
@@ -386,7 +387,7 @@ async fn an_open_request_page_switches_to_order_created_on_accept(pool: PgPool) 
     assert_eq!(event.event, "offer_accepted");
     assert!(
         event.data.contains(&format!(
-            r#"<section id="request-{request_id}" hx-swap-oob="true" data-request-id="{request_id}" data-status="ORDER_CREATED">"#
+            r#"<section id="request-{request_id}" data-hx-swap-oob="true" data-request-id="{request_id}" data-status="ORDER_CREATED">"#
         )),
         "{}",
         event.data

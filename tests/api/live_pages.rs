@@ -55,7 +55,7 @@ async fn live10_vendor_request_pages_switch_to_the_outcome_on_accept(pool: PgPoo
     let pushed = next_of(&mut winning, "offer_accepted").await;
     assert!(
         pushed.contains(&format!(
-            r#"<section id="request-{request_id}" hx-swap-oob="true""#
+            r#"<section id="request-{request_id}" data-hx-swap-oob="true""#
         )),
         "{pushed}"
     );
@@ -67,7 +67,7 @@ async fn live10_vendor_request_pages_switch_to_the_outcome_on_accept(pool: PgPoo
     );
     assert!(
         pushed.contains(&format!(
-            r#"id="offer-forms-{request_id}" hx-swap-oob="true""#
+            r#"id="offer-forms-{request_id}" data-hx-swap-oob="true""#
         )),
         "the forms' place is swapped: {pushed}"
     );
@@ -80,7 +80,7 @@ async fn live10_vendor_request_pages_switch_to_the_outcome_on_accept(pool: PgPoo
     assert!(pushed.contains("Another laundry was chosen"), "{pushed}");
     assert!(
         pushed.contains(&format!(
-            r#"id="offer-forms-{request_id}" hx-swap-oob="true""#
+            r#"id="offer-forms-{request_id}" data-hx-swap-oob="true""#
         )),
         "{pushed}"
     );
@@ -380,9 +380,9 @@ async fn live10_a_city_board_stream_gets_only_that_citys_new_requests(pool: PgPo
         .to_owned();
     assert!(
         board.body.contains(&format!(
-            r#"sse-connect="/events?last_event_id={head}&#38;city=Pokhara""#
+            r#"data-sse-connect="/events?last_event_id={head}&#38;city=Pokhara""#
         )) || board.body.contains(&format!(
-            r#"sse-connect="/events?last_event_id={head}&amp;city=Pokhara""#
+            r#"data-sse-connect="/events?last_event_id={head}&amp;city=Pokhara""#
         )),
         "the board passes its filter to the stream: {}",
         board.body
@@ -418,7 +418,7 @@ async fn live10_a_city_board_stream_gets_only_that_citys_new_requests(pool: PgPo
     );
     assert!(
         row.data
-            .contains(r#"<p id="board-empty" hx-swap-oob="delete"></p>"#),
+            .contains(r#"<p id="board-empty" data-hx-swap-oob="delete"></p>"#),
         "the empty message goes: {}",
         row.data
     );

@@ -119,7 +119,7 @@ async fn the_unread_count_is_pushed_with_the_event_that_raised_it(pool: PgPool) 
     let event = stream.next().await;
     assert_eq!(event.event, "offer_created");
     assert!(
-        event.data.contains(r#"<span id="unread-count" class="badge" aria-live="polite" aria-atomic="true" hx-swap-oob="innerHTML">1<span class="visually-hidden"> unread</span></span>"#),
+        event.data.contains(r#"<span id="unread-count" class="badge" aria-live="polite" aria-atomic="true" data-hx-swap-oob="innerHTML">1<span class="visually-hidden"> unread</span></span>"#),
         "{}",
         event.data
     );

@@ -58,10 +58,9 @@ async fn the_token_in_a_header_works_for_htmx_and_a_wrong_one_does_not(pool: PgP
     let browser = app.customer("c@example.com").await;
     let page = browser.get("/requests").await;
     let token = browser.csrf_token().await;
-    assert!(
-        page.body
-            .contains(&format!(r#"hx-headers='{{"X-CSRF-Token": "{token}"}}'"#))
-    );
+    assert!(page.body.contains(&format!(
+        r#"data-hx-headers='{{"X-CSRF-Token": "{token}"}}'"#
+    )));
 
     let refused = browser
         .post_raw(
