@@ -8,6 +8,7 @@ pub mod offer;
 pub mod request;
 pub mod status;
 pub mod throttle;
+pub mod when;
 
 use std::collections::BTreeMap;
 use std::fmt;

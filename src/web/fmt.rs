@@ -3,10 +3,36 @@
 use time::OffsetDateTime;
 
 use crate::domain::request::{format_local, format_local_input};
+use crate::domain::when;
 
 /// A moment in Nepal time, for reading: "1 May 2026, 09:30".
 pub fn when(at: &OffsetDateTime) -> String {
     format_local(*at)
+}
+
+/// A moment for `<time datetime>`, with Nepal's offset.
+pub fn iso(at: &OffsetDateTime) -> String {
+    when::iso(*at)
+}
+
+/// How long ago, read now: "5 min ago", "yesterday 14:30".
+pub fn ago(at: &OffsetDateTime) -> String {
+    when::ago(*at, OffsetDateTime::now_utc())
+}
+
+/// How long until, read now: "in 2 h".
+pub fn until(at: &OffsetDateTime) -> String {
+    when::until(*at, OffsetDateTime::now_utc())
+}
+
+/// The day and time, read now: "tomorrow 10:00".
+pub fn day_time(at: &OffsetDateTime) -> String {
+    when::day_time(*at, OffsetDateTime::now_utc())
+}
+
+/// A window, read now: "tomorrow 10:00–13:00".
+pub fn window(from: &OffsetDateTime, to: &OffsetDateTime) -> String {
+    when::window(*from, *to, OffsetDateTime::now_utc())
 }
 
 /// A moment in Nepal time, for a `datetime-local` input.
