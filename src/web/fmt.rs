@@ -1,12 +1,23 @@
 //! Small formatting helpers the templates call.
 
 use time::OffsetDateTime;
+use time::macros::format_description;
 
-use crate::domain::request::{format_local, format_local_input};
+use crate::domain::request::{LOCAL_OFFSET, format_local, format_local_input};
 
 /// A moment in Nepal time, for reading: "1 May 2026, 09:30".
 pub fn when(at: &OffsetDateTime) -> String {
     format_local(*at)
+}
+
+/// A moment in Nepal time, for the `datetime` attribute of `<time>`:
+/// "2026-05-01T09:30+05:45".
+pub fn datetime(at: &OffsetDateTime) -> String {
+    let format = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute][offset_hour sign:mandatory]:[offset_minute]"
+    );
+    let local = at.checked_to_offset(LOCAL_OFFSET).unwrap_or(*at);
+    local.format(format).unwrap_or_default()
 }
 
 /// A moment in Nepal time, for a `datetime-local` input.
@@ -99,5 +110,19 @@ impl ListQuery {
     /// The city filter of the vendors' board.
     pub fn city(&self) -> String {
         crate::domain::filter::search_text(&self.city, 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn datetime_is_nepal_time_with_its_offset() {
+        assert_eq!(
+            datetime(&datetime!(2026-05-01 03:45 UTC)),
+            "2026-05-01T09:30+05:45"
+        );
     }
 }
