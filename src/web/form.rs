@@ -55,6 +55,15 @@ impl FormField {
         self
     }
 
+    /// Whether the input takes a `maxlength` (HTML allows it only on the
+    /// text-like types, not on dates or numbers).
+    pub fn has_maxlength(&self) -> bool {
+        matches!(
+            self.kind,
+            "text" | "email" | "password" | "search" | "tel" | "url"
+        )
+    }
+
     /// The ids of the hint and the error that describe the input, if any.
     pub fn described_by(&self) -> String {
         let hint = (!self.hint.is_empty()).then(|| format!("{}-hint", self.name));
@@ -147,6 +156,13 @@ mod tests {
         );
         let refused = FormField::new("city", "City", "text", 60).with("", &errors);
         assert_eq!(refused.described_by(), "city-error");
+    }
+
+    #[test]
+    fn only_text_like_inputs_take_a_maxlength() {
+        assert!(FormField::new("email", "Email", "email", 254).has_maxlength());
+        assert!(!FormField::new("pickup_at", "Pickup", "datetime-local", 20).has_maxlength());
+        assert!(!FormField::new("hours", "Hours", "number", 3).has_maxlength());
     }
 
     #[test]

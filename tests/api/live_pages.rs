@@ -6,6 +6,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
+use reqwest::header::CONTENT_TYPE;
 use reqwest::{StatusCode, Url};
 use sqlx::PgPool;
 
@@ -262,14 +263,24 @@ fn links(body: &str) -> Vec<String> {
     found
 }
 
-/// Every page reachable from where `browser` lands, breadth first: the
-/// links that lead to a 4xx or 5xx, each with the page that held it.
-async fn crawl(browser: &Browser, start: &str, bound: usize) -> (usize, Vec<String>) {
+/// What a crawl saw: how many URLs it fetched, the HTML pages it read (path
+/// and body, each once), and the links that lead to a 4xx or 5xx, each with the
+/// page that held it.
+pub struct Crawl {
+    pub visited: usize,
+    pub pages: Vec<(String, String)>,
+    pub broken: Vec<String>,
+}
+
+/// Every page reachable from where `browser` lands, breadth first, at most
+/// `bound` URLs.
+pub async fn crawl(browser: &Browser, start: &str, bound: usize) -> Crawl {
     let base = Url::parse(&browser.base).unwrap();
     let mut seen = HashSet::new();
     let mut queue = VecDeque::from([(start.to_owned(), "(start)".to_owned())]);
     seen.insert(start.to_owned());
     let mut broken = Vec::new();
+    let mut pages = Vec::new();
     let mut visited = 0;
     while let Some((path, from)) = queue.pop_front() {
         if visited == bound {
@@ -286,6 +297,10 @@ async fn crawl(browser: &Browser, start: &str, bound: usize) -> (usize, Vec<Stri
             continue;
         } else {
             next = links(&page.body);
+            let html = page.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            if html.is_some_and(|v| v.starts_with("text/html")) {
+                pages.push((path.clone(), page.body));
+            }
         }
         for link in next {
             let Ok(mut url) = here.join(&link) else {
@@ -308,7 +323,11 @@ async fn crawl(browser: &Browser, start: &str, bound: usize) -> (usize, Vec<Stri
             }
         }
     }
-    (visited, broken)
+    Crawl {
+        visited,
+        pages,
+        broken,
+    }
 }
 
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]
@@ -317,16 +336,20 @@ async fn live10_no_link_on_any_demo_page_leads_to_an_error(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let mut broken = Vec::new();
     let anonymous = app.browser();
-    let (visited, mut found) = crawl(&anonymous, "/", 400).await;
-    assert!(visited > 2, "the visitor reached {visited} pages");
-    broken.append(&mut found);
+    let mut found = crawl(&anonymous, "/", 400).await;
+    assert!(
+        found.visited > 2,
+        "the visitor reached {} pages",
+        found.visited
+    );
+    broken.append(&mut found.broken);
     for (_, email) in DEMO_LOGINS {
         let browser = app.browser();
         let login = browser.login(email, DEMO_PASSWORD).await;
         assert_eq!(login.status, StatusCode::SEE_OTHER, "{email}");
-        let (visited, found) = crawl(&browser, "/", 400).await;
-        assert!(visited > 5, "{email} reached {visited} pages");
-        broken.extend(found.into_iter().map(|b| format!("{email}: {b}")));
+        let found = crawl(&browser, "/", 400).await;
+        assert!(found.visited > 5, "{email} reached {} pages", found.visited);
+        broken.extend(found.broken.into_iter().map(|b| format!("{email}: {b}")));
     }
     assert!(
         broken.is_empty(),
@@ -358,7 +381,7 @@ async fn live10_offer_notes_written_before_lead_to_the_request(pool: PgPool) {
     for (_, email) in DEMO_LOGINS {
         let browser = app.browser();
         browser.login(email, DEMO_PASSWORD).await;
-        let (_, broken) = crawl(&browser, "/notifications", 60).await;
+        let broken = crawl(&browser, "/notifications", 60).await.broken;
         assert!(broken.is_empty(), "{email}: {}", broken.join("\n"));
     }
 }

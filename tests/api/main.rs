@@ -8,6 +8,7 @@ mod browser;
 mod demo;
 mod helpers;
 mod hostile;
+mod html_valid;
 mod jobs;
 mod live;
 mod live_limits;
