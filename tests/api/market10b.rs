@@ -1,0 +1,137 @@
+//! Issue 10, items 14–15: sign-up asks a laundry's questions only of a
+//! laundry, static files are compressed, versioned and cached for a year,
+//! live notices say who did what, and the notifications list on a phone.
+
+use reqwest::StatusCode;
+use sqlx::PgPool;
+
+use crate::browser::{browser, click, driver};
+use crate::helpers::{TestApp, signup_fields};
+
+/// The part of `body` from the element with `id="{id}"` to the end of its
+/// `</{tag}>`.
+fn element<'a>(body: &'a str, tag: &str, id: &str) -> &'a str {
+    let start = body
+        .find(&format!(r#"id="{id}""#))
+        .unwrap_or_else(|| panic!("no #{id} in:\n{body}"));
+    let start = body[..start].rfind(&format!("<{tag}")).unwrap();
+    let end = start + body[start..].find(&format!("</{tag}>")).unwrap();
+    &body[start..end]
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn sign_up_puts_the_laundry_fields_in_a_fieldset_hidden_while_customer_is_chosen(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool).await;
+    let page = app.browser().get("/signup").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let body = &page.body;
+    assert!(
+        body.contains(r#"<input id="role" type="radio" name="role" value="customer" checked>"#),
+        "{body}"
+    );
+    let start = body.find(r#"<fieldset class="vendor-only">"#).expect(body);
+    let laundry = &body[start..start + body[start..].find("</fieldset>").unwrap()];
+    assert!(laundry.contains(r#"id="business_name""#), "{laundry}");
+    assert!(laundry.contains(r#"id="city""#), "{laundry}");
+    assert!(!laundry.contains(r#"id="name""#), "{laundry}");
+    // The rule that hides it, with or without JavaScript.
+    let css = app.browser().get("/static/app.css").await.body;
+    assert!(
+        css.contains(".signup:has(#role:checked) .vendor-only { display: none; }"),
+        "{css}"
+    );
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn a_customer_signs_up_whatever_the_hidden_laundry_fields_hold(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let mut fields = signup_fields("Sita Sharma", "sita@example.com", "customer");
+    // Typed while "a laundry" was chosen, then hidden again: ignored.
+    fields.push(("business_name", "x".repeat(500)));
+    fields.push(("city", String::new()));
+
+    app.browser()
+        .signup(&fields)
+        .await
+        .assert_redirect("/requests");
+
+    assert_eq!(
+        app.count("SELECT count(*) FROM users WHERE role = 'customer'")
+            .await,
+        1
+    );
+    assert_eq!(app.count("SELECT count(*) FROM vendors").await, 0);
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn a_refused_laundry_sign_up_shows_the_laundry_fields_with_what_was_typed(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let mut fields = signup_fields("Ram Thapa", "ram@example.com", "vendor");
+    fields.push(("business_name", "Fresh & Fold".into()));
+    fields.push(("city", "  ".into()));
+
+    let page = app.browser().signup(&fields).await;
+
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let body = &page.body;
+    assert!(
+        body.contains(
+            r#"<input id="role-vendor" type="radio" name="role" value="vendor" checked>"#
+        ),
+        "{body}"
+    );
+    assert!(
+        !body.contains(r#"value="customer" checked"#),
+        "customer is not chosen, so the laundry fields show"
+    );
+    let business = element(body, "div", "business_name");
+    assert!(
+        business.contains(r#"value="Fresh &#38; Fold""#),
+        "{business}"
+    );
+    let city = element(body, "div", "city");
+    assert!(city.contains(r#"aria-invalid="true""#), "{city}");
+    assert!(
+        city.contains(r#"class="field-error" id="city-error""#),
+        "{city}"
+    );
+    assert!(
+        body.contains(r##"<a href="#city">"##),
+        "the summary links to the field"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn in_a_real_browser_the_laundry_fields_show_only_for_a_laundry(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let base = format!("http://{}", app.addr);
+    let driver = driver();
+    let client = browser(&driver).await;
+    client.goto(&format!("{base}/signup")).await.unwrap();
+    let shown = |id: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .find(fantoccini::Locator::Id(id))
+                .await
+                .unwrap()
+                .is_displayed()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(shown("name").await);
+    assert!(!shown("business_name").await, "hidden for a customer");
+    assert!(!shown("city").await);
+
+    click(&client, fantoccini::Locator::Id("role-vendor")).await;
+    assert!(shown("business_name").await, "shown for a laundry");
+    assert!(shown("city").await);
+
+    click(&client, fantoccini::Locator::Id("role")).await;
+    assert!(!shown("business_name").await, "hidden again");
+    client.close().await.unwrap();
+}
