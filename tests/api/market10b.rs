@@ -135,3 +135,94 @@ async fn in_a_real_browser_the_laundry_fields_show_only_for_a_laundry(pool: PgPo
     assert!(!shown("business_name").await, "hidden again");
     client.close().await.unwrap();
 }
+
+/// The versioned URL the page gives for `name` in `static/`.
+fn asset_url(page: &str, name: &str) -> String {
+    let prefix = format!("/static/{name}?v=");
+    let start = page
+        .find(&prefix)
+        .unwrap_or_else(|| panic!("no versioned {name} in:\n{page}"));
+    let end = start + page[start..].find('"').unwrap();
+    page[start..end].to_owned()
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn pages_name_static_files_by_version_and_those_urls_are_cached_for_good(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let anonymous = app.browser();
+    let home = anonymous.get("/").await.body;
+    let customer = app.customer("c@example.com").await;
+    let signed_in = customer.get("/requests").await.body;
+    let missing = anonymous.get("/no/such/page").await.body;
+    for name in [
+        "app.css",
+        "htmx.min.js",
+        "htmx-ext-sse.min.js",
+        "live.js",
+        "favicon.svg",
+    ] {
+        let url = asset_url(&home, name);
+        assert_eq!(asset_url(&signed_in, name), url);
+        assert_eq!(asset_url(&missing, name), url, "error pages too");
+        assert!(!home.contains(&format!(r#""/static/{name}""#)), "{home}");
+        let version = url.rsplit('=').next().unwrap();
+        assert_eq!(version.len(), 12, "{url}");
+
+        let current = anonymous.get(&url).await;
+        assert_eq!(current.status, StatusCode::OK, "{url}");
+        assert_eq!(
+            current.headers["cache-control"], "public, max-age=31536000, immutable",
+            "{url}"
+        );
+        // Without its version, or with another, a URL is asked again each time.
+        for other in [
+            format!("/static/{name}"),
+            format!("/static/{name}?v=000000000000"),
+            format!("/static/{name}?w={version}"),
+        ] {
+            let page = anonymous.get(&other).await;
+            assert_eq!(page.status, StatusCode::OK, "{other}");
+            assert_eq!(page.body, current.body, "{other}");
+            assert_eq!(page.headers["cache-control"], "no-cache", "{other}");
+        }
+    }
+    let gone = anonymous.get("/static/gone.css?v=000000000000").await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(gone.headers["cache-control"], "no-cache");
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn static_files_are_sent_gzipped_to_browsers_that_take_it(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let anonymous = app.browser();
+    let home = anonymous.get("/").await.body;
+    let url = anonymous.url(&asset_url(&home, "htmx.min.js"));
+    let on_disk =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/static/htmx.min.js")).unwrap();
+
+    let plain = anonymous.client.get(&url).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.bytes().await.unwrap(), on_disk);
+
+    let gzipped = anonymous
+        .client
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.status(), StatusCode::OK);
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    assert_eq!(
+        gzipped.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    let body = gzipped.bytes().await.unwrap();
+    assert_eq!(&body[..2], &[0x1f, 0x8b], "a gzip stream");
+    assert!(
+        body.len() * 2 < on_disk.len(),
+        "{} bytes gzipped of {}",
+        body.len(),
+        on_disk.len()
+    );
+}
