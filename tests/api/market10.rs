@@ -83,7 +83,7 @@ async fn notification_titles_say_who_did_what_at_each_order_step(pool: PgPool) {
             format!("Sparkle Laundry picked up order #{order_id}"),
             format!("Sparkle Laundry is washing order #{order_id}"),
             format!("Sparkle Laundry is delivering order #{order_id}"),
-            format!("Order #{order_id} was delivered"),
+            format!("Sparkle Laundry marked order #{order_id} delivered"),
             format!("Sparkle Laundry offered Rs 1,250.50 on your request #{second}"),
         ]
     );

@@ -226,3 +226,98 @@ async fn static_files_are_sent_gzipped_to_browsers_that_take_it(pool: PgPool) {
         on_disk.len()
     );
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn live_notices_say_who_did_what_live_and_replayed(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let admin = app.admin("a@example.com").await;
+    let mut watching = admin.events(None).await;
+
+    let request_id = customer.create_request().await;
+    let created = watching.next().await;
+    assert_eq!(created.event, "request_created");
+    assert!(
+        created.data.contains(&format!(
+            r#"<a href="/requests/{request_id}">Sita Sharma posted request #{request_id}</a>"#
+        )),
+        "{}",
+        created.data
+    );
+
+    vendor.make_offer(request_id, "450").await;
+    customer
+        .post(&format!("/requests/{request_id}/cancel"), &[])
+        .await
+        .assert_redirect(&format!("/requests/{request_id}"));
+
+    // Read back from the table: the customer's own cancellation, and the
+    // laundry's offer not chosen, as the vendor's notification says it.
+    let mut replay = customer.events(Some("0")).await;
+    let mut notices = Vec::new();
+    while let Some(event) = replay.next_within(std::time::Duration::from_secs(2)).await {
+        notices.push((event.event, event.data));
+    }
+    let cancelled = notices
+        .iter()
+        .find(|(kind, _)| kind == "request_cancelled")
+        .unwrap_or_else(|| panic!("{notices:?}"));
+    assert!(
+        cancelled
+            .1
+            .contains(&format!("Sita Sharma cancelled request #{request_id}")),
+        "{cancelled:?}"
+    );
+    let mut replay = admin.events(Some("0")).await;
+    let mut seen = String::new();
+    while let Some(event) = replay.next_within(std::time::Duration::from_secs(2)).await {
+        seen.push_str(&event.data);
+    }
+    assert!(
+        seen.contains(&format!("Sita Sharma posted request #{request_id}")),
+        "{seen}"
+    );
+    assert!(!seen.contains("moved on"), "{seen}");
+    assert_eq!(
+        app.notification_titles("v@example.com").await,
+        [format!(
+            "Sita Sharma did not choose your offer on request #{request_id}"
+        )]
+    );
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn the_notifications_page_says_who_marked_an_order_delivered(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let request_id = customer.create_request().await;
+    vendor.make_offer(request_id, "450").await;
+    let offer_id = app.offer_id(request_id, "v@example.com").await;
+    let order_id = crate::helpers::id_after(
+        customer.accept(offer_id, 1).await.location().unwrap(),
+        "/orders/",
+    );
+    for step in ["PICKED_UP", "IN_PROGRESS", "DELIVERING", "COMPLETED"] {
+        vendor
+            .post(
+                &format!("/orders/{order_id}/status"),
+                &[("status", step.into())],
+            )
+            .await
+            .assert_redirect(&format!("/orders/{order_id}"));
+    }
+
+    let page = customer.get("/notifications").await.body;
+
+    for line in [
+        format!("Sparkle Laundry picked up order #{order_id}"),
+        format!("Sparkle Laundry is washing order #{order_id}"),
+        format!("Sparkle Laundry is delivering order #{order_id}"),
+        format!("Sparkle Laundry marked order #{order_id} delivered"),
+    ] {
+        assert!(page.contains(&line), "{line} in:\n{page}");
+    }
+    assert!(!page.contains("moved on"), "{page}");
+}
