@@ -321,3 +321,58 @@ async fn the_notifications_page_says_who_marked_an_order_delivered(pool: PgPool)
     }
     assert!(!page.contains("moved on"), "{page}");
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn on_a_phone_each_notification_is_a_card_whose_link_and_button_are_44_px_tall(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    for price in ["450", "1250.5"] {
+        let request_id = customer.create_request().await;
+        vendor.make_offer(request_id, price).await;
+    }
+    let page = customer.get("/notifications").await.body;
+    assert!(
+        page.contains(r#"<button type="submit">Mark read<span class="visually-hidden">: Sparkle Laundry offered Rs 450.00 on your request #1</span></button>"#),
+        "each button names its notification to a screen reader:\n{page}"
+    );
+
+    let base = format!("http://{}", app.addr);
+    let driver = driver();
+    let client = browser(&driver).await;
+    crate::browser::log_in(&client, &base, "c@example.com").await;
+    client
+        .set_window_size(360, 800)
+        .await
+        .expect("a phone-sized window");
+    client.goto(&format!("{base}/notifications")).await.unwrap();
+    let sizes = client
+        .execute(
+            "return [...document.querySelectorAll('.notifications li > a, .notifications button')]
+                 .map(e => { const r = e.getBoundingClientRect();
+                             return [e.tagName, r.width, r.height, r.right]; });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let sizes = sizes.as_array().unwrap();
+    assert_eq!(sizes.len(), 4, "two links and two buttons: {sizes:?}");
+    let width = client
+        .execute("return document.documentElement.clientWidth;", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    for size in sizes {
+        let [tag, w, h, right] = size.as_array().unwrap().as_slice() else {
+            panic!("{size:?}");
+        };
+        assert!(h.as_f64().unwrap() >= 44.0, "{tag} {h} px tall");
+        assert!(w.as_f64().unwrap() >= 44.0, "{tag} {w} px wide");
+        assert!(
+            right.as_f64().unwrap() <= width,
+            "{tag} within the {width} px screen"
+        );
+    }
+    client.close().await.unwrap();
+}
