@@ -125,7 +125,7 @@ impl SignupPage {
                 .with(&form.email, &errors),
             FormField::new("phone", "Phone", "tel", 20)
                 .autocomplete("tel")
-                .hint("So your laundry can call you about a pickup.")
+                .hint("So the laundry, or the customer, can call you about a pickup.")
                 .with(&form.phone, &errors),
             FormField::new("password", "Password", "password", 128)
                 .autocomplete("new-password")
