@@ -6,7 +6,7 @@ pub mod relay;
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::domain::money::Money;
 use crate::domain::status::OrderStatus;
@@ -112,25 +112,31 @@ pub struct Facts {
     pub price: Option<Money>,
 }
 
-/// [`Facts`] as stored in `events.payload`.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// [`Facts`] as read back from `events.payload`.
+#[derive(Debug, Default, Deserialize)]
 struct Payload {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     actor_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     price_paisa: Option<i64>,
 }
 
 impl Facts {
+    /// The facts as stored in `events.payload` (a JSON object).
     pub fn to_payload(&self) -> serde_json::Value {
-        let payload = Payload {
-            actor_name: self.actor_name.clone(),
-            status: self.status.map(|status| status.as_str().to_owned()),
-            price_paisa: self.price.map(Money::paisa),
-        };
-        serde_json::to_value(payload).unwrap_or_default()
+        let mut payload = serde_json::Map::new();
+        if let Some(name) = &self.actor_name {
+            payload.insert("actor_name".into(), name.as_str().into());
+        }
+        if let Some(status) = self.status {
+            payload.insert("status".into(), status.as_str().into());
+        }
+        if let Some(price) = self.price {
+            payload.insert("price_paisa".into(), price.paisa().into());
+        }
+        serde_json::Value::Object(payload)
     }
 
     /// The facts of a stored event; what cannot be read is left out.
