@@ -6,6 +6,8 @@ pub mod relay;
 
 use std::fmt;
 
+use serde::Deserialize;
+
 use crate::domain::money::Money;
 use crate::domain::status::OrderStatus;
 
@@ -53,7 +55,7 @@ impl EventKind {
 
     /// Whether the people concerned get a notification for this kind.
     pub fn notifies(self) -> bool {
-        NewEvent::new(self, None).note().is_some()
+        NewEvent::by_dhune(self).note().is_some()
     }
 
     pub fn as_str(self) -> &'static str {
@@ -96,6 +98,58 @@ impl fmt::Display for EventKind {
     }
 }
 
+/// What a line about an event needs besides its records, stored with the
+/// event (`events.payload`) so the note written with it and the live notice
+/// drawn later from the stored row say the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// Who acted, as the people told see them (a laundry's business name,
+    /// "Dhune" for an admin); `None` is Dhune itself when nobody acted.
+    pub actor_name: Option<String>,
+    /// The order's new status.
+    pub status: Option<OrderStatus>,
+    /// The offer's price.
+    pub price: Option<Money>,
+}
+
+/// [`Facts`] as read back from `events.payload`.
+#[derive(Debug, Default, Deserialize)]
+struct Payload {
+    #[serde(default)]
+    actor_name: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    price_paisa: Option<i64>,
+}
+
+impl Facts {
+    /// The facts as stored in `events.payload` (a JSON object).
+    pub fn to_payload(&self) -> serde_json::Value {
+        let mut payload = serde_json::Map::new();
+        if let Some(name) = &self.actor_name {
+            payload.insert("actor_name".into(), name.as_str().into());
+        }
+        if let Some(status) = self.status {
+            payload.insert("status".into(), status.as_str().into());
+        }
+        if let Some(price) = self.price {
+            payload.insert("price_paisa".into(), price.paisa().into());
+        }
+        serde_json::Value::Object(payload)
+    }
+
+    /// The facts of a stored event; what cannot be read is left out.
+    pub fn from_payload(payload: serde_json::Value) -> Self {
+        let payload: Payload = serde_json::from_value(payload).unwrap_or_default();
+        Facts {
+            actor_name: payload.actor_name,
+            status: payload.status.and_then(|word| word.parse().ok()),
+            price: payload.price_paisa.map(Money::from_paisa),
+        }
+    }
+}
+
 /// One outbox row to write: what happened, to which records, and who may
 /// see it besides admins.
 #[derive(Debug, Clone)]
@@ -108,47 +162,43 @@ pub struct NewEvent {
     pub dispute_id: Option<i64>,
     pub audience: Vec<i64>,
     pub all_vendors: bool,
-    /// Who acted, as the people told see them (a laundry's business name);
-    /// `None` is Dhune itself. Only for the note; not stored with the event.
-    pub actor_name: Option<String>,
-    /// The order's new status, for the note.
-    pub status: Option<OrderStatus>,
-    /// The offer's price, for the note.
-    pub price: Option<Money>,
+    pub facts: Facts,
 }
 
 impl NewEvent {
-    pub fn new(kind: EventKind, actor_id: Option<i64>) -> Self {
+    /// An act of the user `actor_id`, shown to the people told as `name`
+    /// (`User::shown_as`).
+    pub fn new(kind: EventKind, actor_id: i64, name: impl Into<String>) -> Self {
+        let mut event = Self::by_dhune(kind);
+        event.actor_id = Some(actor_id);
+        event.facts.actor_name = Some(name.into());
+        event
+    }
+
+    /// An act of Dhune's own (a sweep), with nobody behind it.
+    pub fn by_dhune(kind: EventKind) -> Self {
         Self {
             kind,
-            actor_id,
+            actor_id: None,
             request_id: None,
             offer_id: None,
             order_id: None,
             dispute_id: None,
             audience: Vec::new(),
             all_vendors: false,
-            actor_name: None,
-            status: None,
-            price: None,
+            facts: Facts::default(),
         }
     }
 
-    /// Names who acted, for the note.
-    pub fn by(mut self, name: impl Into<String>) -> Self {
-        self.actor_name = Some(name.into());
-        self
-    }
-
-    /// The order's new status, for the note.
+    /// The order's new status, for the line.
     pub fn status(mut self, to: OrderStatus) -> Self {
-        self.status = Some(to);
+        self.facts.status = Some(to);
         self
     }
 
-    /// The offer's price, for the note.
+    /// The offer's price, for the line.
     pub fn price(mut self, price: Money) -> Self {
-        self.price = Some(price);
+        self.facts.price = Some(price);
         self
     }
 
@@ -183,6 +233,16 @@ impl NewEvent {
         self.all_vendors = true;
         self
     }
+
+    pub fn story(&self) -> Story<'_> {
+        Story {
+            kind: self.kind,
+            actor_id: self.actor_id,
+            request_id: self.request_id,
+            order_id: self.order_id,
+            facts: &self.facts,
+        }
+    }
 }
 
 /// How Dhune's own acts (sweeps, admins) are signed in notes.
@@ -193,6 +253,93 @@ pub const DHUNE: &str = "Dhune";
 pub struct Note {
     pub title: String,
     pub link: String,
+}
+
+/// An event as one line is told of it: a new one, or one read back from the
+/// outbox for a live notice.
+#[derive(Debug, Clone, Copy)]
+pub struct Story<'a> {
+    pub kind: EventKind,
+    pub actor_id: Option<i64>,
+    pub request_id: Option<i64>,
+    pub order_id: Option<i64>,
+    pub facts: &'a Facts,
+}
+
+impl Story<'_> {
+    /// Who did what to which record, in one line: the notification's title
+    /// and the live notice. `to_party` when told to a person it concerns
+    /// other than the actor (the request's customer, the offer's laundry),
+    /// who reads "your"; anyone else (the actor, an admin, the board) reads
+    /// it as it happened.
+    pub fn line(&self, to_party: bool) -> String {
+        let request = self.request_id.unwrap_or_default();
+        let order = self.order_id.unwrap_or_default();
+        let who = match (&self.facts.actor_name, self.actor_id) {
+            (Some(name), _) => name.as_str(),
+            (None, None) => DHUNE,
+            // Written before events kept the actor's name.
+            (None, Some(_)) => "Someone",
+        };
+        let your = if to_party { "your " } else { "" };
+        let its = if who == DHUNE { "an" } else { "its" };
+        match self.kind {
+            EventKind::RequestCreated => format!("{who} posted request #{request}"),
+            EventKind::RequestCancelled => format!("{who} cancelled {your}request #{request}"),
+            EventKind::RequestExpired if to_party => format!("Your request #{request} expired"),
+            EventKind::RequestExpired => format!("Request #{request} expired"),
+            EventKind::RequestClosed => format!("{who} chose a laundry for request #{request}"),
+            EventKind::OfferCreated => match self.facts.price {
+                Some(price) => format!("{who} offered {price} on {your}request #{request}"),
+                None => format!("{who} made an offer on {your}request #{request}"),
+            },
+            EventKind::OfferUpdated => {
+                format!("{who} changed {its} offer on {your}request #{request}")
+            }
+            EventKind::OfferWithdrawn => {
+                format!("{who} withdrew {its} offer on {your}request #{request}")
+            }
+            EventKind::OfferAccepted if to_party => {
+                format!("{who} accepted your offer: order #{order}")
+            }
+            EventKind::OfferAccepted => format!("{who} accepted an offer: order #{order}"),
+            EventKind::OfferRejected if to_party => {
+                format!("{who} did not choose your offer on request #{request}")
+            }
+            EventKind::OfferRejected => {
+                format!("{who} did not choose an offer on request #{request}")
+            }
+            EventKind::OfferExpired => format!("An offer on request #{request} expired"),
+            EventKind::OrderCreated => format!("{who} placed order #{order}"),
+            EventKind::OrderStatusUpdated => match (self.facts.status, self.actor_id) {
+                (Some(OrderStatus::PickedUp), _) => format!("{who} picked up order #{order}"),
+                (Some(OrderStatus::InProgress), _) => format!("{who} is washing order #{order}"),
+                (Some(OrderStatus::Delivering), _) => {
+                    format!("{who} is delivering order #{order}")
+                }
+                (Some(OrderStatus::Completed), None) => {
+                    format!("{DHUNE} completed order #{order}: nobody reported a problem")
+                }
+                (Some(OrderStatus::Completed), Some(_)) => {
+                    format!("{who} marked order #{order} delivered")
+                }
+                (Some(other), _) => format!(
+                    "{who} marked order #{order} {}",
+                    other.label().to_lowercase()
+                ),
+                (None, _) => format!("{who} updated order #{order}"),
+            },
+            EventKind::OrderCancelled => format!("{who} cancelled order #{order}"),
+            EventKind::DisputeOpened => format!("{who} opened a dispute on order #{order}"),
+            EventKind::DisputeResolved => {
+                format!("{who} resolved the dispute on order #{order}")
+            }
+            EventKind::UserSuspended if to_party => format!("{who} suspended your account"),
+            EventKind::UserSuspended => format!("{who} suspended an account"),
+            EventKind::UserReinstated if to_party => format!("{who} reinstated your account"),
+            EventKind::UserReinstated => format!("{who} reinstated an account"),
+        }
+    }
 }
 
 impl NewEvent {
@@ -210,51 +357,21 @@ impl NewEvent {
         people
     }
 
-    /// The in-app notification for this event, for kinds worth one.
+    /// The in-app notification for this event, for kinds worth one: its
+    /// line as told to a person concerned.
     pub fn note(&self) -> Option<Note> {
         let request = self.request_id.unwrap_or_default();
         let order = self.order_id.unwrap_or_default();
-        let on_request = |title: String| Note {
-            title,
-            link: format!("/requests/{request}"),
-        };
-        let on_order = |title: String| Note {
-            title,
-            link: format!("/orders/{order}"),
-        };
-        let who = self.actor_name.as_deref().unwrap_or(DHUNE);
-        match self.kind {
-            EventKind::OfferCreated => Some(on_request(match self.price {
-                Some(price) => format!("{who} offered {price} on your request #{request}"),
-                None => format!("{who} made an offer on your request #{request}"),
-            })),
-            EventKind::OfferAccepted => Some(on_order(format!(
-                "{who} accepted your offer: order #{order}"
-            ))),
-            EventKind::OfferRejected => Some(on_request(format!(
-                "Your offer on request #{request} was not chosen"
-            ))),
-            EventKind::OfferExpired => Some(on_request(format!(
-                "An offer on request #{request} expired"
-            ))),
-            EventKind::RequestExpired => {
-                Some(on_request(format!("Your request #{request} expired")))
-            }
-            EventKind::OrderStatusUpdated => Some(on_order(match self.status {
-                Some(OrderStatus::PickedUp) => format!("{who} picked up order #{order}"),
-                Some(OrderStatus::InProgress) => format!("{who} is washing order #{order}"),
-                Some(OrderStatus::Delivering) => format!("{who} is delivering order #{order}"),
-                Some(OrderStatus::Completed) => format!("Order #{order} was delivered"),
-                Some(other) => format!("Order #{order} is now {}", other.label().to_lowercase()),
-                None => format!("Order #{order} moved on"),
-            })),
-            EventKind::OrderCancelled => Some(on_order(format!("{who} cancelled order #{order}"))),
-            EventKind::DisputeOpened => Some(on_order(format!(
-                "{who} opened a dispute on order #{order}"
-            ))),
-            EventKind::DisputeResolved => Some(on_order(format!(
-                "{who} resolved the dispute on order #{order}"
-            ))),
+        let link = match self.kind {
+            EventKind::OfferCreated
+            | EventKind::OfferRejected
+            | EventKind::OfferExpired
+            | EventKind::RequestExpired => format!("/requests/{request}"),
+            EventKind::OfferAccepted
+            | EventKind::OrderStatusUpdated
+            | EventKind::OrderCancelled
+            | EventKind::DisputeOpened
+            | EventKind::DisputeResolved => format!("/orders/{order}"),
             EventKind::RequestCreated
             | EventKind::RequestCancelled
             | EventKind::RequestClosed
@@ -262,8 +379,12 @@ impl NewEvent {
             | EventKind::OfferWithdrawn
             | EventKind::OrderCreated
             | EventKind::UserSuspended
-            | EventKind::UserReinstated => None,
-        }
+            | EventKind::UserReinstated => return None,
+        };
+        Some(Note {
+            title: self.story().line(true),
+            link,
+        })
     }
 }
 
@@ -273,7 +394,7 @@ mod tests {
 
     #[test]
     fn the_actor_is_not_notified_of_their_own_act() {
-        let event = NewEvent::new(EventKind::OfferCreated, Some(7))
+        let event = NewEvent::new(EventKind::OfferCreated, 7, "Sparkle Laundry")
             .request(3)
             .offer(9)
             .to(&[5, 7, 5]);
@@ -284,7 +405,7 @@ mod tests {
     #[test]
     fn settled_offers_notes_lead_to_the_request_both_parties_may_read() {
         for kind in [EventKind::OfferRejected, EventKind::OfferExpired] {
-            let event = NewEvent::new(kind, None).request(3).offer(9).to(&[5, 6]);
+            let event = NewEvent::by_dhune(kind).request(3).offer(9).to(&[5, 6]);
             assert_eq!(event.note().map(|n| n.link), Some("/requests/3".into()));
         }
     }
@@ -292,28 +413,96 @@ mod tests {
     #[test]
     fn notes_say_who_did_what_and_dhune_signs_its_own_acts() {
         let title = |event: NewEvent| event.order(5).note().map(|n| n.title);
-        let moved = |to| NewEvent::new(EventKind::OrderStatusUpdated, None).status(to);
+        let moved = |by: Option<&str>, to| {
+            match by {
+                Some(name) => NewEvent::new(EventKind::OrderStatusUpdated, 2, name),
+                None => NewEvent::by_dhune(EventKind::OrderStatusUpdated),
+            }
+            .status(to)
+        };
         assert_eq!(
-            title(moved(OrderStatus::Completed)),
-            Some("Order #5 was delivered".into())
+            title(moved(Some("Sparkle Laundry"), OrderStatus::Completed)),
+            Some("Sparkle Laundry marked order #5 delivered".into())
         );
         assert_eq!(
-            title(moved(OrderStatus::InProgress).by("Sparkle Laundry")),
+            title(moved(None, OrderStatus::Completed)),
+            Some("Dhune completed order #5: nobody reported a problem".into())
+        );
+        assert_eq!(
+            title(moved(Some("Sparkle Laundry"), OrderStatus::InProgress)),
             Some("Sparkle Laundry is washing order #5".into())
         );
         assert_eq!(
-            title(NewEvent::new(EventKind::OrderCancelled, None)),
+            title(NewEvent::by_dhune(EventKind::OrderCancelled)),
             Some("Dhune cancelled order #5".into())
         );
         assert_eq!(
-            title(NewEvent::new(EventKind::DisputeResolved, Some(1)).by(DHUNE)),
+            title(NewEvent::new(EventKind::DisputeResolved, 1, DHUNE)),
             Some("Dhune resolved the dispute on order #5".into())
         );
     }
 
     #[test]
+    fn a_line_says_your_only_to_a_person_concerned() {
+        let event = NewEvent::new(EventKind::OfferAccepted, 4, "Sita Sharma")
+            .request(3)
+            .order(5);
+        assert_eq!(
+            event.story().line(true),
+            "Sita Sharma accepted your offer: order #5"
+        );
+        assert_eq!(
+            event.story().line(false),
+            "Sita Sharma accepted an offer: order #5"
+        );
+        let withdrawn = |name| {
+            NewEvent::new(EventKind::OfferWithdrawn, 4, name)
+                .request(3)
+                .story()
+                .line(false)
+        };
+        assert_eq!(
+            withdrawn("Sparkle Laundry"),
+            "Sparkle Laundry withdrew its offer on request #3"
+        );
+        assert_eq!(withdrawn(DHUNE), "Dhune withdrew an offer on request #3");
+    }
+
+    #[test]
+    fn every_kind_has_a_line_that_names_its_record() {
+        for kind in EventKind::ALL {
+            let event = NewEvent::new(kind, 4, "Sparkle Laundry")
+                .request(3)
+                .order(5)
+                .status(OrderStatus::PickedUp);
+            for to_party in [true, false] {
+                let line = event.story().line(to_party);
+                assert!(
+                    line.contains("#3") || line.contains("#5") || line.contains("account"),
+                    "{kind}: {line}"
+                );
+                assert!(!line.contains("moved on"), "{kind}: {line}");
+            }
+        }
+    }
+
+    #[test]
+    fn facts_survive_the_payload_and_a_bad_payload_reads_as_none() {
+        let facts = NewEvent::new(EventKind::OfferCreated, 4, "Sparkle Laundry")
+            .price(Money::from_paisa(45_000))
+            .status(OrderStatus::Delivering)
+            .facts;
+        assert_eq!(Facts::from_payload(facts.to_payload()), facts);
+        assert_eq!(Facts::from_payload(serde_json::json!({})), Facts::default());
+        assert_eq!(
+            Facts::from_payload(serde_json::json!({"status": "FLYING", "price_paisa": "x"})),
+            Facts::default()
+        );
+    }
+
+    #[test]
     fn broadcasts_and_quiet_kinds_make_no_notes() {
-        let created = NewEvent::new(EventKind::RequestCreated, Some(1))
+        let created = NewEvent::new(EventKind::RequestCreated, 1, "Sita Sharma")
             .request(2)
             .to(&[1])
             .to_all_vendors();

@@ -340,7 +340,7 @@ async fn set_status(
         .fetch_all(&mut *tx)
         .await?;
         for offer in withdrawn {
-            let event = NewEvent::new(EventKind::OfferWithdrawn, Some(admin.id))
+            let event = NewEvent::new(EventKind::OfferWithdrawn, admin.id, admin.shown_as(None))
                 .request(offer.request_id)
                 .offer(offer.id)
                 .to(&[offer.customer_id, user_id]);
@@ -351,7 +351,11 @@ async fn set_status(
         UserStatus::Suspended => EventKind::UserSuspended,
         UserStatus::Active => EventKind::UserReinstated,
     };
-    record(&mut tx, &NewEvent::new(kind, Some(admin.id)).to(&[user_id])).await?;
+    record(
+        &mut tx,
+        &NewEvent::new(kind, admin.id, admin.shown_as(None)).to(&[user_id]),
+    )
+    .await?;
     let entry = audit::Entry {
         action: match to {
             UserStatus::Suspended => AuditAction::Suspend,

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use super::accounts::User;
 use super::{MarketError, MarketResult};
 use crate::domain::account::Role;
-use crate::events::EventKind;
+use crate::events::{EventKind, Facts, Story};
 
 /// The advisory lock key of the commit fence ("dhune" in ASCII).
 pub const FENCE: i64 = 0x64_68_75_6e_65;
@@ -64,9 +64,27 @@ pub struct FeedEvent {
     pub dispute_id: Option<i64>,
     pub audience: Vec<i64>,
     pub all_vendors: bool,
+    pub facts: Facts,
 }
 
 impl FeedEvent {
+    pub fn story(&self) -> Story<'_> {
+        Story {
+            kind: self.kind,
+            actor_id: self.actor_id,
+            request_id: self.request_id,
+            order_id: self.order_id,
+            facts: &self.facts,
+        }
+    }
+
+    /// Whether `user` is someone this event concerns (named in its
+    /// audience) other than the one who acted: who is notified of it, and
+    /// reads "your" in its line.
+    pub fn concerns(&self, user: &User) -> bool {
+        self.audience.contains(&user.id) && self.actor_id != Some(user.id)
+    }
+
     /// Whether `user` may see this event: admins all, vendors the ones for
     /// all vendors, anyone the ones naming them.
     pub fn visible_to(&self, user: &User) -> bool {
@@ -86,6 +104,7 @@ struct Row {
     dispute_id: Option<i64>,
     audience_users: Vec<i64>,
     all_vendors: bool,
+    payload: serde_json::Value,
 }
 
 impl TryFrom<Row> for FeedEvent {
@@ -104,6 +123,7 @@ impl TryFrom<Row> for FeedEvent {
             dispute_id: row.dispute_id,
             audience: row.audience_users,
             all_vendors: row.all_vendors,
+            facts: Facts::from_payload(row.payload),
         })
     }
 }
@@ -168,7 +188,7 @@ pub async fn committed_between(
     let rows = sqlx::query_as!(
         Row,
         r#"SELECT id, kind, actor_id, request_id, offer_id, order_id, dispute_id,
-                  audience_users, all_vendors
+                  audience_users, all_vendors, payload
            FROM events WHERE id > $1 AND id <= $2
            ORDER BY id LIMIT $3"#,
         after.0,
@@ -198,7 +218,7 @@ pub async fn visible_between(
     let rows = sqlx::query_as!(
         Row,
         r#"SELECT id, kind, actor_id, request_id, offer_id, order_id, dispute_id,
-                  audience_users, all_vendors
+                  audience_users, all_vendors, payload
            FROM events
            WHERE id IN ((SELECT event_id FROM event_audience
                          WHERE user_id = $3 AND event_id > $1 AND event_id <= $2

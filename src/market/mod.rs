@@ -204,7 +204,7 @@ pub struct Paged<T> {
     pub has_next: bool,
 }
 
-/// Writes an outbox row, and the notifications of the people it concerns,
+/// Writes an outbox row (with the facts its lines are told from), and the notifications of the people it concerns,
 /// in the caller's transaction. The row takes its id behind the commit
 /// fence (`feed::FENCE`, shared, held until the transaction ends), so the
 /// relay knows when every id below the newest is final.
@@ -212,8 +212,8 @@ async fn record(tx: &mut sqlx::PgConnection, event: &NewEvent) -> MarketResult<i
     let id = sqlx::query_scalar!(
         r#"WITH fence AS (SELECT pg_advisory_xact_lock_shared($9)::text)
            INSERT INTO events (kind, actor_id, request_id, offer_id, order_id, dispute_id,
-                               audience_users, all_vendors)
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM fence RETURNING id"#,
+                               audience_users, all_vendors, payload)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10 FROM fence RETURNING id"#,
         event.kind.as_str(),
         event.actor_id,
         event.request_id,
@@ -223,6 +223,7 @@ async fn record(tx: &mut sqlx::PgConnection, event: &NewEvent) -> MarketResult<i
         &event.audience,
         event.all_vendors,
         feed::FENCE,
+        event.facts.to_payload(),
     )
     .fetch_one(&mut *tx)
     .await?;

@@ -123,11 +123,10 @@ pub async fn submit_offer(
     .map_err(unique_as("offers_one_pending_per_vendor", || {
         MarketError::Conflict("You already have a pending offer on this request. Update that one instead.".into())
     }))?;
-    let event = NewEvent::new(EventKind::OfferCreated, Some(actor.id))
+    let event = NewEvent::new(EventKind::OfferCreated, actor.id, vendor_name)
         .request(request_id)
         .offer(id)
         .to(&[request.customer_id, actor.id])
-        .by(vendor_name)
         .price(new.price);
     record(&mut tx, &event).await?;
     tx.commit().await?;
@@ -137,14 +136,14 @@ pub async fn submit_offer(
 /// Finds a vendor's own offer and locks, in the lock order, the vendor's
 /// account (shared, refusing a suspended vendor), the offer's request
 /// (shared) and then the offer itself, as the accept does, so the two
-/// serialise.
+/// serialise. Returns the request, and the vendor as customers see them.
 async fn lock_own_offer(
     tx: &mut PgConnection,
     actor: &User,
     offer_id: i64,
-) -> MarketResult<(i64, LockedRequest)> {
+) -> MarketResult<(i64, LockedRequest, String)> {
     let request_id = request_of_own_offer(&mut *tx, actor, offer_id).await?;
-    lock_active_vendor(tx, actor).await?;
+    let vendor_name = lock_active_vendor(tx, actor).await?;
     let request = lock_request(tx, request_id, false)
         .await?
         .ok_or(MarketError::NotFound)?;
@@ -164,7 +163,7 @@ async fn lock_own_offer(
     if !request.is_open(OffsetDateTime::now_utc()) {
         return Err(MarketError::Conflict(NOT_OPEN.into()));
     }
-    Ok((request_id, request))
+    Ok((request_id, request, vendor_name))
 }
 
 /// Changes a pending offer on an open request (its vendor only).
@@ -176,7 +175,7 @@ pub async fn update_offer(
     new: &NewOffer,
 ) -> MarketResult<i64> {
     let mut tx = pool.begin().await?;
-    let (request_id, request) = lock_own_offer(&mut tx, actor, offer_id).await?;
+    let (request_id, request, vendor_name) = lock_own_offer(&mut tx, actor, offer_id).await?;
     let updated = sqlx::query!(
         r#"UPDATE offers SET price_paisa = $2, pickup_at = $3, delivery_at = $4, message = $5,
                              version = version + 1, updated_at = now()
@@ -192,7 +191,7 @@ pub async fn update_offer(
     if updated.rows_affected() == 0 {
         return Err(MarketError::Conflict(CHANGED_MEANWHILE.into()));
     }
-    let event = NewEvent::new(EventKind::OfferUpdated, Some(actor.id))
+    let event = NewEvent::new(EventKind::OfferUpdated, actor.id, vendor_name)
         .request(request_id)
         .offer(offer_id)
         .to(&[request.customer_id, actor.id]);
@@ -205,7 +204,7 @@ pub async fn update_offer(
 /// Returns the offer's request id.
 pub async fn withdraw_offer(pool: &PgPool, actor: &User, offer_id: i64) -> MarketResult<i64> {
     let mut tx = pool.begin().await?;
-    let (request_id, request) = lock_own_offer(&mut tx, actor, offer_id).await?;
+    let (request_id, request, vendor_name) = lock_own_offer(&mut tx, actor, offer_id).await?;
     let updated = sqlx::query!(
         "UPDATE offers SET status = 'WITHDRAWN', updated_at = now() WHERE id = $1 AND status = 'PENDING'",
         offer_id,
@@ -215,7 +214,7 @@ pub async fn withdraw_offer(pool: &PgPool, actor: &User, offer_id: i64) -> Marke
     if updated.rows_affected() == 0 {
         return Err(MarketError::Conflict(CHANGED_MEANWHILE.into()));
     }
-    let event = NewEvent::new(EventKind::OfferWithdrawn, Some(actor.id))
+    let event = NewEvent::new(EventKind::OfferWithdrawn, actor.id, vendor_name)
         .request(request_id)
         .offer(offer_id)
         .to(&[request.customer_id, actor.id]);
@@ -414,25 +413,25 @@ pub async fn accept_offer(
     .await?;
 
     let parties = [actor.id, offer.vendor_id];
-    let accepted = NewEvent::new(EventKind::OfferAccepted, Some(actor.id))
+    let customer = actor.shown_as(None);
+    let accepted = NewEvent::new(EventKind::OfferAccepted, actor.id, customer.clone())
         .request(request_id)
         .offer(offer_id)
         .order(order_id)
-        .to(&parties)
-        .by(actor.shown_as(None));
+        .to(&parties);
     record(&mut tx, &accepted).await?;
     for loser in rejected {
-        let event = NewEvent::new(EventKind::OfferRejected, Some(actor.id))
+        let event = NewEvent::new(EventKind::OfferRejected, actor.id, customer.clone())
             .request(request_id)
             .offer(loser.id)
             .to(&[actor.id, loser.vendor_id]);
         record(&mut tx, &event).await?;
     }
-    let closed = NewEvent::new(EventKind::RequestClosed, Some(actor.id))
+    let closed = NewEvent::new(EventKind::RequestClosed, actor.id, customer.clone())
         .request(request_id)
         .to_all_vendors();
     record(&mut tx, &closed).await?;
-    let created = NewEvent::new(EventKind::OrderCreated, Some(actor.id))
+    let created = NewEvent::new(EventKind::OrderCreated, actor.id, customer)
         .request(request_id)
         .order(order_id)
         .to(&parties);

@@ -353,11 +353,10 @@ pub async fn transition(
         .filter(|_| actor.id == order.vendor_id);
     let who = actor.shown_as(business_name);
     let base = |kind| {
-        NewEvent::new(kind, Some(actor.id))
+        NewEvent::new(kind, actor.id, who.clone())
             .request(order.request_id)
             .order(order_id)
             .to(&parties)
-            .by(who.clone())
             .status(to)
     };
     let event = match rule.kind {

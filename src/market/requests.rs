@@ -75,7 +75,7 @@ pub async fn create_request(pool: &PgPool, actor: &User, new: &NewRequest) -> Ma
     )
     .execute(&mut *tx)
     .await?;
-    let event = NewEvent::new(EventKind::RequestCreated, Some(actor.id))
+    let event = NewEvent::new(EventKind::RequestCreated, actor.id, actor.shown_as(None))
         .request(id)
         .to(&[actor.id])
         .to_all_vendors();
@@ -460,13 +460,13 @@ pub async fn cancel_request(pool: &PgPool, actor: &User, id: i64) -> MarketResul
     )
     .fetch_all(&mut *tx)
     .await?;
-    let cancelled = NewEvent::new(EventKind::RequestCancelled, Some(actor.id))
+    let cancelled = NewEvent::new(EventKind::RequestCancelled, actor.id, actor.shown_as(None))
         .request(id)
         .to(&[actor.id])
         .to_all_vendors();
     record(&mut tx, &cancelled).await?;
     for offer in rejected {
-        let event = NewEvent::new(EventKind::OfferRejected, Some(actor.id))
+        let event = NewEvent::new(EventKind::OfferRejected, actor.id, actor.shown_as(None))
             .request(id)
             .offer(offer.id)
             .to(&[actor.id, offer.vendor_id]);

@@ -40,13 +40,13 @@ pub async fn expire_requests(pool: &PgPool) -> MarketResult<usize> {
     .fetch_all(&mut *tx)
     .await?;
     for request in &expired {
-        let event = NewEvent::new(EventKind::RequestExpired, None)
+        let event = NewEvent::by_dhune(EventKind::RequestExpired)
             .request(request.id)
             .to(&[request.customer_id])
             .to_all_vendors();
         record(&mut tx, &event).await?;
         for offer in offers.iter().filter(|offer| offer.request_id == request.id) {
-            let event = NewEvent::new(EventKind::OfferExpired, None)
+            let event = NewEvent::by_dhune(EventKind::OfferExpired)
                 .request(request.id)
                 .offer(offer.id)
                 .to(&[request.customer_id, offer.vendor_id]);
@@ -74,7 +74,7 @@ pub async fn expire_offers(pool: &PgPool) -> MarketResult<usize> {
     .fetch_all(&mut *tx)
     .await?;
     for offer in &expired {
-        let event = NewEvent::new(EventKind::OfferExpired, None)
+        let event = NewEvent::by_dhune(EventKind::OfferExpired)
             .request(offer.request_id)
             .offer(offer.id)
             .to(&[offer.customer_id, offer.vendor_id]);
@@ -128,7 +128,7 @@ pub async fn auto_complete_orders(pool: &PgPool, after: time::Duration) -> Marke
     .execute(&mut *tx)
     .await?;
     for order in &completed {
-        let event = NewEvent::new(EventKind::OrderStatusUpdated, None)
+        let event = NewEvent::by_dhune(EventKind::OrderStatusUpdated)
             .request(order.request_id)
             .order(order.id)
             .to(&[order.customer_id, order.vendor_id])

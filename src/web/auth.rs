@@ -24,6 +24,7 @@ use super::extract::{FlashKind, Shell, flash};
 use super::form::{ErrorSummary, FormField};
 use crate::domain::FieldErrors;
 use crate::domain::account::{NewAccount, SignupInput};
+use crate::domain::request::CITIES;
 use crate::market::{self, MarketError, accounts::User};
 
 pub type AuthSession = axum_login::AuthSession<Backend>;
@@ -105,6 +106,9 @@ struct SignupPage {
     shell: Shell,
     form: SignupForm,
     fields: Vec<FormField>,
+    /// Asked of laundries only; the page hides them while "customer" is
+    /// chosen (CSS, so without JavaScript too) and a customer's are ignored.
+    vendor_fields: Vec<FormField>,
     errors: FieldErrors,
     summary: ErrorSummary,
     problem: Option<String>,
@@ -121,31 +125,31 @@ impl SignupPage {
                 .with(&form.email, &errors),
             FormField::new("phone", "Phone", "tel", 20)
                 .autocomplete("tel")
-                .hint("So your laundry can call you about a pickup.")
+                .hint("So the laundry, or the customer, can call you about a pickup.")
                 .with(&form.phone, &errors),
             FormField::new("password", "Password", "password", 128)
                 .autocomplete("new-password")
                 .hint("8 to 128 characters; not a common password, nor your name or email.")
                 .with(&form.password, &errors),
-            FormField::new(
-                "business_name",
-                "Laundry's name (laundries only)",
-                "text",
-                100,
-            )
-            .autocomplete("organization")
-            .with(&form.business_name, &errors),
-            FormField::new("city", "City (laundries only)", "text", 60)
+        ];
+        let vendor_fields = vec![
+            FormField::new("business_name", "Laundry's name", "text", 100)
+                .autocomplete("organization")
+                .with(&form.business_name, &errors),
+            FormField::new("city", "City", "text", 60)
                 .autocomplete("address-level2")
+                .suggestions(CITIES)
                 .with(&form.city, &errors),
         ];
         let summary = ErrorSummary::default()
             .and("role", errors.get("role"))
+            .and_all(&vendor_fields)
             .and_all(&fields);
         Self {
             shell,
             form,
             fields,
+            vendor_fields,
             errors,
             summary,
             problem,

@@ -85,6 +85,11 @@ impl Shell {
         })
     }
 
+    /// The versioned URL of a file in `static/`.
+    pub fn asset(&self, name: &str) -> String {
+        super::assets::url(name)
+    }
+
     pub fn role(&self) -> Option<&'static str> {
         self.user.as_ref().map(|user| user.role.as_str())
     }

@@ -254,51 +254,32 @@ struct EventFragment<'a> {
     event: &'a FeedEvent,
 }
 
-/// What an event says to this viewer, and where it leads.
+/// What an event says to this viewer (the line its notification has, for
+/// the people it concerns), and where it leads.
 fn describe(event: &FeedEvent, viewer: &User) -> (String, Option<String>) {
-    let request = event.request_id.unwrap_or_default();
-    let order = event.order_id.unwrap_or_default();
-    let request_link = Some(format!("/requests/{request}"));
-    let order_link = Some(format!("/orders/{order}"));
-    match event.kind {
-        EventKind::RequestCreated => (format!("New request #{request}"), request_link),
-        EventKind::RequestCancelled => (format!("Request #{request} was cancelled"), None),
-        EventKind::RequestExpired => (format!("Request #{request} expired"), None),
-        EventKind::RequestClosed => (format!("Request #{request} found its laundry"), None),
-        EventKind::OfferCreated => (format!("New offer on request #{request}"), request_link),
-        EventKind::OfferUpdated => (
-            format!("An offer on request #{request} changed"),
-            request_link,
-        ),
-        EventKind::OfferWithdrawn => (
-            format!("An offer on request #{request} was withdrawn"),
-            request_link,
-        ),
-        EventKind::OfferAccepted if viewer.role == Role::Vendor => (
-            format!("Your offer was accepted: order #{order}"),
-            order_link,
-        ),
-        EventKind::OfferAccepted => (format!("Offer accepted: order #{order}"), order_link),
-        EventKind::OfferRejected if viewer.role == Role::Vendor => (
-            format!("Your offer on request #{request} was not chosen"),
-            None,
-        ),
-        EventKind::OfferRejected => (format!("An offer on request #{request} was declined"), None),
-        EventKind::OfferExpired => (format!("An offer on request #{request} expired"), None),
-        EventKind::OrderCreated => (format!("Order #{order} was created"), order_link),
-        EventKind::OrderStatusUpdated => (format!("Order #{order} moved on"), order_link),
-        EventKind::OrderCancelled => (format!("Order #{order} was cancelled"), order_link),
-        EventKind::DisputeOpened => (
-            format!("A dispute was opened on order #{order}"),
-            order_link,
-        ),
-        EventKind::DisputeResolved => (
-            format!("The dispute on order #{order} was resolved"),
-            order_link,
-        ),
-        EventKind::UserSuspended => ("An account was suspended".into(), None),
-        EventKind::UserReinstated => ("An account was reinstated".into(), None),
-    }
+    let text = event.story().line(event.concerns(viewer));
+    let request = event.request_id.map(|id| format!("/requests/{id}"));
+    let order = event.order_id.map(|id| format!("/orders/{id}"));
+    let link = match event.kind {
+        EventKind::RequestCreated
+        | EventKind::OfferCreated
+        | EventKind::OfferUpdated
+        | EventKind::OfferWithdrawn => request,
+        EventKind::OfferAccepted
+        | EventKind::OrderCreated
+        | EventKind::OrderStatusUpdated
+        | EventKind::OrderCancelled
+        | EventKind::DisputeOpened
+        | EventKind::DisputeResolved => order,
+        EventKind::RequestCancelled
+        | EventKind::RequestExpired
+        | EventKind::RequestClosed
+        | EventKind::OfferRejected
+        | EventKind::OfferExpired
+        | EventKind::UserSuspended
+        | EventKind::UserReinstated => None,
+    };
+    (text, link)
 }
 
 impl Connection {
@@ -351,9 +332,7 @@ impl Connection {
 
     /// Whether this event made a notification for this viewer.
     fn is_notified(&self, event: &FeedEvent) -> bool {
-        event.kind.notifies()
-            && event.audience.contains(&self.user.id)
-            && event.actor_id != Some(self.user.id)
+        event.kind.notifies() && event.concerns(&self.user)
     }
 
     /// The header's unread count, swapped in place (out of band).

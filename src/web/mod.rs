@@ -2,6 +2,7 @@
 //! Handlers parse input, call one `market::` operation and render the result.
 
 mod admin;
+mod assets;
 mod auth;
 mod client;
 mod csrf;
@@ -23,7 +24,7 @@ mod vendor;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
+use axum::http::{HeaderName, Request, StatusCode};
 use axum::middleware;
 use axum_login::AuthManagerLayerBuilder;
 use sqlx::PgPool;
@@ -31,8 +32,6 @@ use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::csrf::CsrfLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
@@ -67,15 +66,7 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
     let auth_layer =
         AuthManagerLayerBuilder::new(Backend::new(pool.clone()), session_layer).build();
 
-    let static_files = Router::new()
-        .nest_service(
-            "/static",
-            ServeDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
-        )
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=86400"),
-        ));
+    let static_files = assets::router()?;
 
     let https = config.secure_cookies;
     let state = AppState { pool, config, live };

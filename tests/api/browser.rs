@@ -96,7 +96,7 @@ pub(crate) async fn log_in(client: &Client, base: &str, email: &str) {
         .unwrap();
 }
 
-async fn click(client: &Client, target: Locator<'_>) {
+pub(crate) async fn click(client: &Client, target: Locator<'_>) {
     client.find(target).await.unwrap().click().await.unwrap();
 }
 

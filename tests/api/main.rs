@@ -16,6 +16,7 @@ mod live_pages;
 mod local_pg;
 mod lock_order;
 mod market10;
+mod market10b;
 mod marketplace;
 mod notifications;
 mod price_change;

@@ -45,7 +45,7 @@ async fn each_event_notifies_the_people_it_concerns_and_nobody_else(pool: PgPool
     assert_eq!(
         app.notification_titles("l@example.com").await,
         [format!(
-            "Your offer on request #{request_id} was not chosen"
+            "Sita Sharma did not choose your offer on request #{request_id}"
         )]
     );
     assert!(

@@ -353,7 +353,7 @@ async fn hardening_every_response_carries_security_headers(pool: PgPool) {
     assert_eq!(error.headers["cache-control"], "no-store");
     let asset = anonymous.get("/static/app.css").await;
     assert_security_headers(&asset, "static file");
-    assert_eq!(asset.headers["cache-control"], "public, max-age=86400");
+    assert_eq!(asset.headers["cache-control"], "no-cache");
 
     let config = Config {
         secure_cookies: true,
