@@ -377,7 +377,8 @@ async fn lists_print_times_in_time_elements_and_the_form_says_nepal_time(pool: P
         );
         let hint = &form[position(&form, &format!(r#"id="{field}-hint""#))..];
         assert!(
-            hint[..hint.find("</p>").unwrap()].contains("Nepal time"),
+            hint[..hint.find("</p>").unwrap()].contains("Nepal time (UTC+05:45); it is ")
+                && hint.contains(" in Nepal now."),
             "{hint}"
         );
     }
