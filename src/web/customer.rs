@@ -119,7 +119,7 @@ impl NewRequestPage {
             .collect();
         let fields = vec![
             FormField::new("pickup_address", "Pickup address", "text", 300)
-                .autocomplete("street-address")
+                .autocomplete("address-line1")
                 .hint("Only the laundry you choose sees the street address.")
                 .with(typed("pickup_address"), errors),
             FormField::new("city", "City", "text", 60)
