@@ -65,7 +65,7 @@ impl BoardSort {
     pub fn label(self) -> &'static str {
         match self {
             BoardSort::Newest => "Newest first",
-            BoardSort::Pickup => "Soonest pickup first",
+            BoardSort::Pickup => "Pickup time",
         }
     }
 

@@ -173,7 +173,7 @@ async fn board_sorts_by_newest_or_soonest_pickup(pool: PgPool) {
     assert!(
         by_pickup
             .body
-            .contains(r#"<option value="pickup" selected>Soonest pickup first</option>"#),
+            .contains(r#"<option value="pickup" selected>Pickup time</option>"#),
         "{}",
         by_pickup.body
     );
