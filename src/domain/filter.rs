@@ -35,9 +35,66 @@ pub fn sane_day(day: Option<Date>) -> Option<Date> {
     day.filter(|day| FILTER_YEARS.contains(&day.year()))
 }
 
+/// The order of the vendors' board: newest requests first, or the soonest
+/// pickup first. `?sort=` takes `newest` or `pickup`; anything else is the
+/// default, newest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BoardSort {
+    #[default]
+    Newest,
+    Pickup,
+}
+
+impl BoardSort {
+    pub const ALL: [BoardSort; 2] = [BoardSort::Newest, BoardSort::Pickup];
+
+    pub fn parse(raw: &str) -> Self {
+        match raw.trim() {
+            "pickup" => BoardSort::Pickup,
+            _ => BoardSort::Newest,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BoardSort::Newest => "newest",
+            BoardSort::Pickup => "pickup",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            BoardSort::Newest => "Newest first",
+            BoardSort::Pickup => "Pickup time",
+        }
+    }
+
+    /// The value for links: empty for the default, so plain addresses stay plain.
+    pub fn param(self) -> &'static str {
+        match self {
+            BoardSort::Newest => "",
+            BoardSort::Pickup => self.as_str(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn board_sort_reads_pickup_and_defaults_to_newest() {
+        assert_eq!(BoardSort::parse("pickup"), BoardSort::Pickup);
+        assert_eq!(BoardSort::parse(" pickup "), BoardSort::Pickup);
+        for raw in ["", "newest", "PICKUP", "price", "\0"] {
+            assert_eq!(BoardSort::parse(raw), BoardSort::Newest, "{raw:?}");
+        }
+        for sort in BoardSort::ALL {
+            assert_eq!(BoardSort::parse(sort.as_str()), sort);
+        }
+        assert_eq!(BoardSort::Newest.param(), "");
+        assert_eq!(BoardSort::Pickup.param(), "pickup");
+    }
 
     #[test]
     fn search_text_drops_control_characters_and_bounds_length() {

@@ -124,6 +124,25 @@ fn format_in_local(at: OffsetDateTime, format: &[BorrowedFormatItem<'_>]) -> Str
     local.format(format).unwrap_or_default()
 }
 
+/// How many characters of a request's notes the board shows.
+pub const NOTES_PREVIEW_CHARS: usize = 120;
+
+/// The start of a customer's notes for a list: on one line, at most `max`
+/// characters, cut at a word where one is near and marked with "…".
+pub fn notes_preview(notes: &str, max: usize) -> String {
+    let line = notes.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= max {
+        return line;
+    }
+    let cut: String = line.chars().take(max).collect();
+    let at_word = match cut.rfind(' ') {
+        Some(space) if cut[..space].chars().count() > max / 2 => &cut[..space],
+        _ => cut.as_str(),
+    };
+    let trimmed = at_word.trim_end_matches(|c: char| c.is_whitespace() || ",.;:-–".contains(c));
+    format!("{trimmed}…")
+}
+
 /// Cities the request form suggests (any other may be typed): Nepal's largest.
 pub const CITIES: &[&str] = &[
     "Kathmandu",
@@ -322,6 +341,23 @@ fn whole_number(text: &str, max: i64) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notes_preview_keeps_short_notes_and_cuts_long_ones_at_a_word() {
+        assert_eq!(notes_preview("", 120), "");
+        assert_eq!(
+            notes_preview("  Two shirts,\n\n ring   twice ", 120),
+            "Two shirts, ring twice"
+        );
+        let long = "Please wash the white shirts separately, ".repeat(5);
+        let preview = notes_preview(&long, 120);
+        assert!(preview.ends_with("white shirts…"), "{preview}");
+        assert!(preview.chars().count() <= 121, "{preview}");
+        assert!(long.starts_with(preview.trim_end_matches('…')));
+        // One long word is cut where the limit falls.
+        let word = "ā".repeat(200);
+        assert_eq!(notes_preview(&word, 10), format!("{}…", "ā".repeat(10)));
+    }
     use time::macros::datetime;
 
     /// 2026-05-01 12:00 in Kathmandu.

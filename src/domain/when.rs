@@ -54,6 +54,11 @@ pub fn day_time(at: OffsetDateTime, now: OffsetDateTime) -> String {
     )
 }
 
+/// The clock time in Nepal: "14:30".
+pub fn clock(at: OffsetDateTime) -> String {
+    local(at).format(CLOCK).unwrap_or_default()
+}
+
 /// A span of time as a window: "tomorrow 10:00–13:00" on one day,
 /// "today 18:00 – tomorrow 09:00" across days.
 pub fn window(from: OffsetDateTime, to: OffsetDateTime, now: OffsetDateTime) -> String {
@@ -156,6 +161,12 @@ mod tests {
         assert_eq!(until(datetime!(2026-05-05 06:15 UTC), NOW), "in 3 days");
         assert_eq!(until(datetime!(2026-05-02 06:10 UTC), NOW), "5 min ago");
         assert_eq!(ago(datetime!(2026-05-02 08:45 UTC), NOW), "in 2 h");
+    }
+
+    #[test]
+    fn clock_reads_nepal_time() {
+        assert_eq!(clock(NOW), "12:00");
+        assert_eq!(clock(datetime!(2026-05-02 18:14 UTC)), "23:59");
     }
 
     #[test]

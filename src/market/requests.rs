@@ -7,8 +7,9 @@ use time::OffsetDateTime;
 use super::accounts::User;
 use super::{MarketError, MarketResult, Paged, Paging, record, status};
 use crate::domain::account::Role;
+use crate::domain::filter::BoardSort;
 use crate::domain::money::Money;
-use crate::domain::request::{NewRequest, Unit};
+use crate::domain::request::{NOTES_PREVIEW_CHARS, NewRequest, Unit, notes_preview};
 use crate::domain::status::{OfferStatus, RequestStatus};
 use crate::events::{EventKind, NewEvent};
 
@@ -96,8 +97,23 @@ pub struct RequestSummary {
     pub expires_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
     pub services: String,
+    /// The start of the customer's notes, on one line (empty if none).
+    pub notes_preview: String,
     pub pending_offers: i64,
     pub order_id: Option<i64>,
+}
+
+impl RequestSummary {
+    /// Where the request is, for a list: "Boudha, Kathmandu", or whichever
+    /// of the two was given.
+    pub fn place(&self) -> String {
+        match (self.area.is_empty(), self.city.is_empty()) {
+            (false, false) => format!("{}, {}", self.area, self.city),
+            (false, true) => self.area.clone(),
+            (true, false) => self.city.clone(),
+            (true, true) => "Area not given".into(),
+        }
+    }
 }
 
 struct SummaryRow {
@@ -110,6 +126,7 @@ struct SummaryRow {
     expires_at: OffsetDateTime,
     created_at: OffsetDateTime,
     services: String,
+    notes: String,
     pending_offers: i64,
     order_id: Option<i64>,
 }
@@ -128,6 +145,7 @@ impl TryFrom<SummaryRow> for RequestSummary {
             expires_at: row.expires_at,
             created_at: row.created_at,
             services: row.services,
+            notes_preview: notes_preview(&row.notes, NOTES_PREVIEW_CHARS),
             pending_offers: row.pending_offers,
             order_id: row.order_id,
         })
@@ -153,7 +171,7 @@ pub async fn list_my_requests(
     let rows = sqlx::query_as!(
         SummaryRow,
         r#"SELECT r.id, r.status, r.city, r.area, r.pickup_from, r.pickup_to, r.expires_at,
-                  r.created_at,
+                  r.created_at, r.notes,
                   (SELECT count(*) FROM offers o
                     WHERE o.request_id = r.id AND o.status = 'PENDING') AS "pending_offers!",
                   request_services_text(r.id) AS "services!",
@@ -172,14 +190,15 @@ pub async fn list_my_requests(
     summaries(rows, paging)
 }
 
-/// Open requests a vendor has no pending offer on, newest first, optionally
-/// in one city or just the one request `only` (for a live board row). Shows
-/// areas, never addresses.
+/// Open requests a vendor has no pending offer on, newest first or soonest
+/// pickup first, optionally in one city or just the one request `only` (for
+/// a live board row). Shows areas, never addresses.
 pub async fn open_requests_for_board(
     pool: &PgPool,
     actor: &User,
     city: Option<&str>,
     only: Option<i64>,
+    sort: BoardSort,
     paging: Paging,
 ) -> MarketResult<Paged<RequestSummary>> {
     if actor.role != Role::Vendor {
@@ -188,7 +207,7 @@ pub async fn open_requests_for_board(
     let rows = sqlx::query_as!(
         SummaryRow,
         r#"SELECT r.id, r.status, r.city, r.area, r.pickup_from, r.pickup_to, r.expires_at,
-                  r.created_at,
+                  r.created_at, r.notes,
                   (SELECT count(*) FROM offers o
                     WHERE o.request_id = r.id AND o.status = 'PENDING') AS "pending_offers!",
                   request_services_text(r.id) AS "services!",
@@ -199,13 +218,14 @@ pub async fn open_requests_for_board(
                                AND o.vendor_id = $1 AND o.status = 'PENDING')
              AND ($2::text IS NULL OR lower(r.city) = lower($2))
              AND ($5::bigint IS NULL OR r.id = $5)
-           ORDER BY r.created_at DESC, r.id DESC
+           ORDER BY CASE WHEN $6::bool THEN r.pickup_from END, r.created_at DESC, r.id DESC
            LIMIT $3 OFFSET $4"#,
         actor.id,
         city,
         paging.limit(),
         paging.offset(),
         only,
+        sort == BoardSort::Pickup,
     )
     .fetch_all(pool)
     .await?;

@@ -94,9 +94,18 @@ struct NewRequestPage {
 
 type RequestForm = HashMap<String, String>;
 
+/// The pickup window's inputs take Nepal time, whatever the device's zone.
+fn pickup_hint(now: OffsetDateTime) -> String {
+    format!(
+        "Nepal time (UTC+05:45); it is {} in Nepal now.",
+        crate::domain::when::clock(now)
+    )
+}
+
 impl NewRequestPage {
     fn new(shell: Shell, catalog: &[Service], form: &RequestForm, errors: &FieldErrors) -> Self {
         let typed = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+        let now = OffsetDateTime::now_utc();
         let services = catalog
             .iter()
             .map(|service| ServiceField {
@@ -122,8 +131,10 @@ impl NewRequestPage {
                 .hint("Shown to laundries, e.g. Baneshwor.")
                 .with(typed("area"), errors),
             FormField::new("pickup_from", "Pick up from", "datetime-local", 20)
+                .hint(pickup_hint(now))
                 .with(typed("pickup_from"), errors),
             FormField::new("pickup_to", "Pick up by", "datetime-local", 20)
+                .hint(pickup_hint(now))
                 .with(typed("pickup_to"), errors),
             FormField::new("notes", "Notes for the laundry", "textarea", 2000)
                 .hint(

@@ -2,6 +2,7 @@
 
 use time::OffsetDateTime;
 
+use crate::domain::filter::BoardSort;
 use crate::domain::request::{format_local, format_local_input};
 use crate::domain::when;
 
@@ -111,6 +112,7 @@ pub struct ListQuery {
     pub status: String,
     pub page: String,
     pub city: String,
+    pub sort: String,
 }
 
 impl ListQuery {
@@ -120,6 +122,11 @@ impl ListQuery {
 
     pub fn status<T: std::str::FromStr>(&self) -> Option<T> {
         self.status.parse().ok()
+    }
+
+    /// The order of the vendors' board.
+    pub fn sort(&self) -> BoardSort {
+        BoardSort::parse(&self.sort)
     }
 
     /// The city filter of the vendors' board.

@@ -1,5 +1,7 @@
 //! A form field as the templates draw it: label, typed value, error.
 
+use std::borrow::Cow;
+
 use crate::domain::FieldErrors;
 
 #[derive(Debug, Clone)]
@@ -13,7 +15,7 @@ pub struct FormField {
     /// The keypad a phone shows (`inputmode`), empty for the default.
     pub inputmode: &'static str,
     pub max: usize,
-    pub hint: &'static str,
+    pub hint: Cow<'static, str>,
     /// Values offered as the user types (a `datalist`); others are allowed.
     pub suggestions: &'static [&'static str],
     pub error: Option<String>,
@@ -29,7 +31,7 @@ impl FormField {
             autocomplete: "off",
             inputmode: "",
             max,
-            hint: "",
+            hint: Cow::Borrowed(""),
             suggestions: &[],
             error: None,
         }
@@ -45,8 +47,8 @@ impl FormField {
         self
     }
 
-    pub fn hint(mut self, hint: &'static str) -> Self {
-        self.hint = hint;
+    pub fn hint(mut self, hint: impl Into<Cow<'static, str>>) -> Self {
+        self.hint = hint.into();
         self
     }
 

@@ -30,6 +30,7 @@ use super::fmt::ListQuery;
 use super::orders::OrderPage;
 use super::requests::RequestPage;
 use crate::domain::account::Role;
+use crate::domain::filter::BoardSort;
 use crate::events::EventKind;
 use crate::events::relay::{Live, LiveEvent, StreamSlot};
 use crate::market::accounts::User;
@@ -373,6 +374,7 @@ impl Connection {
                     user,
                     self.board_city.as_deref(),
                     Some(id),
+                    BoardSort::Newest,
                     Paging::new(None),
                 )
                 .await?;

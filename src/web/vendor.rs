@@ -15,6 +15,7 @@ use super::error::AppError;
 use super::extract::{FlashKind, Id, Shell, Vendor, flash};
 use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
 use super::requests::{OfferForm, refused_offer};
+use crate::domain::filter::BoardSort;
 use crate::domain::offer::{NewOffer, OfferInput};
 use crate::domain::status::OfferStatus;
 use crate::market::offers::{self, MyOffer};
@@ -36,8 +37,18 @@ struct BoardPage {
     shell: Shell,
     list: Vec<RequestSummary>,
     city: String,
+    sort_options: Vec<FilterOption>,
     pager: Pager,
     live_from: String,
+}
+
+impl BoardPage {
+    /// New requests arrive live only on the first page, at its top: they
+    /// are the newest, and with the soonest pickup first they come marked
+    /// "New" until the page is drawn again.
+    fn takes_new_rows(&self) -> bool {
+        self.pager.page == 1
+    }
 }
 
 async fn board(
@@ -47,20 +58,33 @@ async fn board(
     Query(query): Query<ListQuery>,
 ) -> Result<BoardPage, AppError> {
     let city = query.city();
+    let sort = query.sort();
     let city_filter = (!city.is_empty()).then_some(city.as_str());
     let page = requests::open_requests_for_board(
         &state.pool,
         &user,
         city_filter,
         None,
+        sort,
         Paging::new(query.page()),
     )
     .await?;
     Ok(BoardPage {
         shell,
-        pager: Pager::new("/board", &[("city", &city)], page.page, page.has_next),
+        pager: Pager::new(
+            "/board",
+            &[("city", &city), ("sort", sort.param())],
+            page.page,
+            page.has_next,
+        ),
         list: page.items,
         city,
+        sort_options: filter_options(
+            &BoardSort::ALL,
+            Some(sort),
+            BoardSort::as_str,
+            BoardSort::label,
+        ),
         live_from: state.live.head().to_string(),
     })
 }

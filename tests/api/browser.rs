@@ -150,7 +150,7 @@ async fn pages_update_live_in_a_real_browser(pool: PgPool) {
     let url = customer.current_url().await.unwrap();
     let request_id: i64 = url.path().rsplit('/').next().unwrap().parse().unwrap();
 
-    let row = format!(r#"#board-rows tr[data-request-id="{request_id}"]"#);
+    let row = format!(r#"#board-rows article[data-request-id="{request_id}"]"#);
     vendor
         .wait()
         .at_most(Duration::from_secs(10))

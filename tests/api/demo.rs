@@ -68,8 +68,8 @@ async fn every_list_cell_names_its_column_for_phones(pool: PgPool) {
     seed_if_empty(&pool, 1000).await.unwrap();
     let app = TestApp::spawn(pool).await;
     let lists: [(&str, &[&str]); 3] = [
-        ("sita@demo.dhune.test", &["/requests", "/orders"]),
-        ("sparkle@demo.dhune.test", &["/board", "/offers", "/orders"]),
+        ("sita@demo.dhune.test", &["/orders"]),
+        ("sparkle@demo.dhune.test", &["/offers", "/orders"]),
         (
             "admin@demo.dhune.test",
             &[
@@ -96,5 +96,19 @@ async fn every_list_cell_names_its_column_for_phones(pool: PgPool) {
                 "{path}: every cell carries its column's name"
             );
         }
+    }
+    // The board and my requests are cards, not tables squeezed into cards.
+    for (email, path) in [
+        ("sita@demo.dhune.test", "/requests"),
+        ("sparkle@demo.dhune.test", "/board"),
+    ] {
+        let browser = app.browser();
+        browser.login(email, DEMO_PASSWORD).await;
+        let body = browser.get(path).await.body;
+        assert!(
+            body.contains(r#"<article class="card request-card""#),
+            "{path} lists requests as cards"
+        );
+        assert!(!body.contains("<td"), "{path} has no table");
     }
 }

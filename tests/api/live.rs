@@ -220,7 +220,7 @@ async fn pushed_fragments_are_the_records_own_partials_for_each_viewer(pool: PgP
 
     let row = board.next().await;
     assert_eq!(row.event, "request_created");
-    assert!(row.data.contains(&format!(r#"<tr id="request-row-{request_id}" data-request-id="{request_id}" data-status="OPEN">"#)), "{}", row.data);
+    assert!(row.data.contains(&format!(r#"<article class="card request-card is-new" id="request-row-{request_id}" data-request-id="{request_id}" data-status="OPEN">"#)), "{}", row.data);
     assert!(
         row.data.contains("Tinkune") && !row.data.contains("House 7"),
         "the area, never the address"

@@ -434,8 +434,9 @@ async fn live10_a_city_board_stream_gets_only_that_citys_new_requests(pool: PgPo
     let row = pokhara_board.next().await;
     assert_eq!(row.event, "request_created");
     assert!(
-        row.data
-            .contains(&format!(r#"<tr id="request-row-{pokhara}""#)),
+        row.data.contains(&format!(
+            r#"id="request-row-{pokhara}" data-request-id="{pokhara}""#
+        )),
         "{}",
         row.data
     );
@@ -456,11 +457,15 @@ async fn live10_a_city_board_stream_gets_only_that_citys_new_requests(pool: PgPo
     let first = next_of(&mut whole_board, "request_created").await;
     let second = next_of(&mut whole_board, "request_created").await;
     assert!(
-        first.contains(&format!(r#"<tr id="request-row-{kathmandu}""#)),
+        first.contains(&format!(
+            r#"id="request-row-{kathmandu}" data-request-id="{kathmandu}""#
+        )),
         "{first}"
     );
     assert!(
-        second.contains(&format!(r#"<tr id="request-row-{pokhara}""#)),
+        second.contains(&format!(
+            r#"id="request-row-{pokhara}" data-request-id="{pokhara}""#
+        )),
         "{second}"
     );
 }
@@ -499,7 +504,7 @@ async fn live10_live_board_and_request_page_in_a_real_browser(pool: PgPool) {
         .wait()
         .at_most(wait)
         .for_element(Locator::Css(&format!(
-            r#"#board-rows tr[data-request-id="{kathmandu}"]"#
+            r#"#board-rows article[data-request-id="{kathmandu}"]"#
         )))
         .await
         .expect("the new request appears on the unfiltered board");
@@ -525,13 +530,13 @@ async fn live10_live_board_and_request_page_in_a_real_browser(pool: PgPool) {
         .wait()
         .at_most(wait)
         .for_element(Locator::Css(&format!(
-            r#"#board-rows tr[data-request-id="{in_pokhara}"]"#
+            r#"#board-rows article[data-request-id="{in_pokhara}"]"#
         )))
         .await
         .expect("the Pokhara request appears on the Pokhara board");
     // Events arrive in order: the Kathmandu one came first, and drew nothing.
     let rows = pokhara
-        .find_all(Locator::Css("#board-rows tr"))
+        .find_all(Locator::Css("#board-rows article"))
         .await
         .unwrap();
     assert_eq!(rows.len(), 1, "only Pokhara's row");

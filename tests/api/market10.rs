@@ -32,10 +32,10 @@ async fn my_requests_put_open_ones_first_and_link_accepted_ones_to_their_order(p
     let done = position(&page.body, &format!(r#"id="request-row-{accepted}""#));
     assert!(newer < older && older < done, "open first, newest first");
     let row = &page.body[done..];
-    let row = &row[..row.find("</tr>").unwrap()];
+    let row = &row[..row.find("</article>").unwrap()];
     assert!(
         row.contains(&format!(
-            r#"<a href="/orders/{order_id}">Order #{order_id}</a>"#
+            r#"<a class="button" href="/orders/{order_id}">Go to order #{order_id}</a>"#
         )),
         "{row}"
     );
