@@ -283,8 +283,8 @@ async fn live_fragments(app: &TestApp) -> Pages {
     assert!(
         fragments.iter().any(|(what, html)| what
             .starts_with("live request_created to the winning")
-            && html.contains("<table><tbody><tr ")),
-        "a board row is among the fragments"
+            && html.contains(r#"<article class="card request-card is-new""#)),
+        "a board card is among the fragments"
     );
     fragments
 }
