@@ -15,6 +15,7 @@ mod live_pages;
 mod local_pg;
 mod lock_order;
 mod market10;
+mod market10c;
 mod marketplace;
 mod notifications;
 mod price_change;
