@@ -257,6 +257,16 @@ async fn the_tracker_marks_the_current_step_of_each_status(pool: PgPool) {
         "the dispute box is behind Problem with this order?"
     );
     assert!(position(&page.body, "I received my laundry") < problem);
+    assert!(!page.body.contains(r#"class="problem" open"#), "folded");
+    let refused = customer
+        .post(&format!("{path}/dispute"), &[("reason", " ".into())])
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains(r#"class="problem" open"#),
+        "a refused reason is shown unfolded, with its error"
+    );
+    assert!(refused.body.contains(r#"id="dispute-reason-error""#));
 
     customer
         .post(
