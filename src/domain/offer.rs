@@ -80,6 +80,97 @@ pub fn offer_expiry(now: OffsetDateTime, request_expires_at: OffsetDateTime) -> 
         .map_or(request_expires_at, |at| at.min(request_expires_at))
 }
 
+/// Fewer closed orders than this and a laundry's rates say "not enough
+/// orders yet" instead of a figure (DESIGN.md, Statistics).
+pub const MIN_SAMPLE: i64 = 5;
+
+/// A laundry's record, as offer cards show it: completed orders, completion
+/// rate (completed ÷ closed, closed being completed or cancelled) and the
+/// median time from acceptance to completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VendorRecord {
+    pub completed: i64,
+    pub closed: i64,
+    pub median_turnaround: Option<Duration>,
+}
+
+impl VendorRecord {
+    /// Whether there are enough closed orders to show rates.
+    pub fn has_sample(&self) -> bool {
+        self.closed >= MIN_SAMPLE
+    }
+
+    /// The completion rate in whole percent, rounded down so that 99.6%
+    /// never reads as 100%; `None` on a small sample.
+    pub fn completion_percent(&self) -> Option<i64> {
+        self.has_sample()
+            .then(|| self.completed * 100 / self.closed)
+    }
+
+    /// The median turnaround in words ("2 days 4 h", "20 h"); `None` on a
+    /// small sample.
+    pub fn turnaround(&self) -> Option<String> {
+        let median = self.median_turnaround.filter(|_| self.has_sample())?;
+        Some(span(median))
+    }
+}
+
+/// A duration in days and hours, or hours and minutes under a day:
+/// "2 days 4 h", "1 day", "5 h", "45 min".
+pub fn span(duration: Duration) -> String {
+    let minutes = duration.whole_minutes().max(0);
+    let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    match (days, hours) {
+        (0, 0) => format!("{minutes} min"),
+        (0, h) => format!("{h} h"),
+        (1, 0) => "1 day".into(),
+        (1, h) => format!("1 day {h} h"),
+        (d, 0) => format!("{d} days"),
+        (d, h) => format!("{d} days {h} h"),
+    }
+}
+
+/// When an offer's pickup falls, measured against the customer's pickup
+/// window: "within the pickup window", "2 h after the pickup window",
+/// "30 min before the pickup window".
+pub fn pickup_fit(pickup_at: OffsetDateTime, from: OffsetDateTime, to: OffsetDateTime) -> String {
+    if pickup_at < from {
+        format!("{} before the pickup window", span(from - pickup_at))
+    } else if pickup_at > to {
+        format!("{} after the pickup window", span(pickup_at - to))
+    } else {
+        "within the pickup window".into()
+    }
+}
+
+/// How the offers on a request are ordered (`?sort=`); live offers stay
+/// first either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OfferSort {
+    /// Cheapest first.
+    #[default]
+    Price,
+    /// Earliest pickup first.
+    Pickup,
+}
+
+impl OfferSort {
+    /// Reads `?sort=`; anything else is the default.
+    pub fn parse(raw: &str) -> Self {
+        match raw {
+            "pickup" => OfferSort::Pickup,
+            _ => OfferSort::Price,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OfferSort::Price => "price",
+            OfferSort::Pickup => "pickup",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,5 +381,67 @@ mod tests {
         assert_eq!(offer_expiry(NOW, exactly), exactly);
         let edge = datetime!(9999-12-31 12:00 UTC);
         assert_eq!(offer_expiry(edge, edge), edge);
+    }
+
+    #[test]
+    fn rates_wait_for_five_closed_orders() {
+        let small = VendorRecord {
+            completed: 4,
+            closed: 4,
+            median_turnaround: Some(Duration::hours(30)),
+        };
+        assert_eq!(small.completion_percent(), None);
+        assert_eq!(small.turnaround(), None);
+        let enough = VendorRecord {
+            completed: 5,
+            closed: 6,
+            median_turnaround: Some(Duration::hours(52)),
+        };
+        assert_eq!(enough.completion_percent(), Some(83));
+        assert_eq!(enough.turnaround().as_deref(), Some("2 days 4 h"));
+        let almost = VendorRecord {
+            completed: 249,
+            closed: 250,
+            median_turnaround: None,
+        };
+        assert_eq!(
+            almost.completion_percent(),
+            Some(99),
+            "never rounds up to 100"
+        );
+        assert_eq!(almost.turnaround(), None);
+    }
+
+    #[test]
+    fn spans_read_in_days_hours_and_minutes() {
+        assert_eq!(span(Duration::minutes(45)), "45 min");
+        assert_eq!(span(Duration::minutes(300)), "5 h");
+        assert_eq!(span(Duration::hours(24)), "1 day");
+        assert_eq!(span(Duration::hours(26)), "1 day 2 h");
+        assert_eq!(span(Duration::hours(72)), "3 days");
+        assert_eq!(span(Duration::hours(-3)), "0 min");
+    }
+
+    #[test]
+    fn pickup_is_told_against_the_window() {
+        let from = datetime!(2026-05-02 04:15 UTC);
+        let to = datetime!(2026-05-02 07:15 UTC);
+        assert_eq!(pickup_fit(from, from, to), "within the pickup window");
+        assert_eq!(pickup_fit(to, from, to), "within the pickup window");
+        assert_eq!(
+            pickup_fit(datetime!(2026-05-02 09:15 UTC), from, to),
+            "2 h after the pickup window"
+        );
+        assert_eq!(
+            pickup_fit(datetime!(2026-05-02 03:45 UTC), from, to),
+            "30 min before the pickup window"
+        );
+    }
+
+    #[test]
+    fn sort_reads_price_or_pickup() {
+        assert_eq!(OfferSort::parse("pickup"), OfferSort::Pickup);
+        assert_eq!(OfferSort::parse("price"), OfferSort::Price);
+        assert_eq!(OfferSort::parse("<script>"), OfferSort::Price);
     }
 }

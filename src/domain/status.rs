@@ -277,6 +277,84 @@ pub fn order_moves(from: OrderStatus, actor: Actor) -> Vec<&'static Rule> {
         .collect()
 }
 
+/// Where a step of the order tracker stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepState {
+    Done,
+    Current,
+    Upcoming,
+}
+
+/// A step of the order tracker: "Picked up", done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub status: OrderStatus,
+    pub label: &'static str,
+    pub state: StepState,
+}
+
+impl Step {
+    pub fn is_current(&self) -> bool {
+        self.state == StepState::Current
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == StepState::Done
+    }
+
+    /// The state in words, for `data-state` and screen readers.
+    pub fn state_word(&self) -> &'static str {
+        match self.state {
+            StepState::Done => "done",
+            StepState::Current => "current",
+            StepState::Upcoming => "to come",
+        }
+    }
+}
+
+/// The steps an order goes through, as the tracker names them.
+pub const TRACK: [(OrderStatus, &str); 5] = [
+    (Created, "Created"),
+    (PickedUp, "Picked up"),
+    (InProgress, "Washing"),
+    (Delivering, "Out for delivery"),
+    (Completed, "Delivered"),
+];
+
+/// The tracker of an order in `status`. `reached` is the last of the five
+/// steps the order was in: the status itself, or for a cancelled or disputed
+/// order the status it left. A cancelled or disputed order shows the steps
+/// it reached and then where it stopped, as the current step; the steps it
+/// will not take are left out.
+pub fn track(status: OrderStatus, reached: OrderStatus) -> Vec<Step> {
+    let position = |s: OrderStatus| TRACK.iter().position(|(t, _)| *t == s);
+    let stopped = matches!(status, Cancelled | Disputed);
+    let at = position(if stopped { reached } else { status }).unwrap_or(0);
+    let mut steps: Vec<Step> = TRACK
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !stopped || *i <= at)
+        .map(|(i, (s, label))| Step {
+            status: *s,
+            label,
+            state: match i.cmp(&at) {
+                std::cmp::Ordering::Less => StepState::Done,
+                std::cmp::Ordering::Equal if stopped => StepState::Done,
+                std::cmp::Ordering::Equal => StepState::Current,
+                std::cmp::Ordering::Greater => StepState::Upcoming,
+            },
+        })
+        .collect();
+    if stopped {
+        steps.push(Step {
+            status,
+            label: status.label(),
+            state: StepState::Current,
+        });
+    }
+    steps
+}
+
 /// How an admin settles a dispute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DisputeOutcome {
@@ -654,5 +732,47 @@ mod tests {
                     .any(|r| r.to == to && r.kind == Transition::Resolve)
             );
         }
+    }
+
+    fn states(steps: &[Step]) -> Vec<(&str, StepState)> {
+        steps.iter().map(|s| (s.label, s.state)).collect()
+    }
+
+    #[test]
+    fn the_tracker_marks_the_current_step() {
+        use StepState::{Current as Now, Done, Upcoming as Later};
+        assert_eq!(
+            states(&track(InProgress, InProgress)),
+            [
+                ("Created", Done),
+                ("Picked up", Done),
+                ("Washing", Now),
+                ("Out for delivery", Later),
+                ("Delivered", Later)
+            ]
+        );
+        assert_eq!(states(&track(Created, Created))[0], ("Created", Now));
+        assert_eq!(states(&track(Completed, Completed))[4], ("Delivered", Now));
+        for status in OrderStatus::ALL {
+            let current = track(status, PickedUp)
+                .iter()
+                .filter(|s| s.is_current())
+                .count();
+            assert_eq!(current, 1, "{status:?}: one current step");
+        }
+    }
+
+    #[test]
+    fn a_stopped_order_shows_where_it_stopped() {
+        use StepState::{Current as Now, Done};
+        assert_eq!(
+            states(&track(Cancelled, Created)),
+            [("Created", Done), ("Cancelled", Now)]
+        );
+        assert_eq!(
+            states(&track(Disputed, PickedUp)),
+            [("Created", Done), ("Picked up", Done), ("Disputed", Now)]
+        );
+        assert_eq!(track(Disputed, Completed).len(), 6);
     }
 }

@@ -110,6 +110,8 @@ pub struct Facts {
     pub status: Option<OrderStatus>,
     /// The offer's price.
     pub price: Option<Money>,
+    /// The customer confirmed receiving a delivered order.
+    pub received: bool,
 }
 
 /// [`Facts`] as read back from `events.payload`.
@@ -121,6 +123,8 @@ struct Payload {
     status: Option<String>,
     #[serde(default)]
     price_paisa: Option<i64>,
+    #[serde(default)]
+    received: bool,
 }
 
 impl Facts {
@@ -136,6 +140,9 @@ impl Facts {
         if let Some(price) = self.price {
             payload.insert("price_paisa".into(), price.paisa().into());
         }
+        if self.received {
+            payload.insert("received".into(), true.into());
+        }
         serde_json::Value::Object(payload)
     }
 
@@ -146,6 +153,7 @@ impl Facts {
             actor_name: payload.actor_name,
             status: payload.status.and_then(|word| word.parse().ok()),
             price: payload.price_paisa.map(Money::from_paisa),
+            received: payload.received,
         }
     }
 }
@@ -193,6 +201,12 @@ impl NewEvent {
     /// The order's new status, for the line.
     pub fn status(mut self, to: OrderStatus) -> Self {
         self.facts.status = Some(to);
+        self
+    }
+
+    /// The customer confirmed receiving the order, for the line.
+    pub fn received(mut self) -> Self {
+        self.facts.received = true;
         self
     }
 
@@ -311,6 +325,9 @@ impl Story<'_> {
             }
             EventKind::OfferExpired => format!("An offer on request #{request} expired"),
             EventKind::OrderCreated => format!("{who} placed order #{order}"),
+            EventKind::OrderStatusUpdated if self.facts.received => {
+                format!("{who} confirmed receiving order #{order}")
+            }
             EventKind::OrderStatusUpdated => match (self.facts.status, self.actor_id) {
                 (Some(OrderStatus::PickedUp), _) => format!("{who} picked up order #{order}"),
                 (Some(OrderStatus::InProgress), _) => format!("{who} is washing order #{order}"),

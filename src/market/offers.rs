@@ -242,7 +242,7 @@ pub async fn list_my_offers(
     let rows = sqlx::query!(
         r#"SELECT o.id, o.request_id, o.vendor_id, v.business_name, v.city AS vendor_city,
                   o.price_paisa, o.pickup_at, o.delivery_at, o.message, o.status, o.expires_at,
-                  o.created_at, o.version, r.city, r.area,
+                  o.created_at, o.version, r.city, r.area, r.pickup_from, r.pickup_to,
                   (SELECT d.id FROM orders d WHERE d.offer_id = o.id) AS "order_id?"
            FROM offers o JOIN vendors v ON v.user_id = o.vendor_id
                 JOIN requests r ON r.id = o.request_id
@@ -266,6 +266,8 @@ pub async fn list_my_offers(
                 business_name: row.business_name,
                 vendor_city: row.vendor_city,
                 completed_orders: 0,
+                closed_orders: 0,
+                median_turnaround_seconds: None,
                 price_paisa: row.price_paisa,
                 pickup_at: row.pickup_at,
                 delivery_at: row.delivery_at,
@@ -274,6 +276,8 @@ pub async fn list_my_offers(
                 expires_at: row.expires_at,
                 created_at: row.created_at,
                 version: row.version,
+                window_from: row.pickup_from,
+                window_to: row.pickup_to,
             })?;
             Ok(MyOffer {
                 offer,

@@ -14,8 +14,8 @@ use crate::domain::account::Role;
 use crate::domain::audit::AuditAction;
 use crate::domain::money::Money;
 use crate::domain::status::{
-    Actor, DisputeOutcome, OrderStatus, Rule, Transition, TransitionError, check_order_transition,
-    may_ever_move_to, order_moves,
+    Actor, DisputeOutcome, OrderStatus, Rule, Step, TRACK, Transition, TransitionError,
+    check_order_transition, may_ever_move_to, order_moves, track,
 };
 use crate::domain::{FieldErrors, clean_text};
 use crate::events::{EventKind, NewEvent};
@@ -126,6 +126,11 @@ pub struct OrderView {
     pub delivery_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
     pub completed_at: Option<OffsetDateTime>,
+    /// When the customer confirmed they received their laundry.
+    pub received_at: Option<OffsetDateTime>,
+    /// The viewer is the customer and has yet to confirm a delivery the
+    /// laundry marked done: their one action is to confirm it.
+    pub confirm_due: bool,
     pub items: Vec<Item>,
     pub timeline: Vec<HistoryEntry>,
     pub dispute: Option<Dispute>,
@@ -146,6 +151,44 @@ impl OrderView {
     pub fn can(&self, kind: Transition) -> bool {
         self.moves.iter().any(|r| r.kind == kind)
     }
+
+    /// Delivered by the laundry's word, not yet confirmed by the customer
+    /// (and not settled by a dispute).
+    pub fn awaiting_receipt(&self) -> bool {
+        self.status == OrderStatus::Completed
+            && self.received_at.is_none()
+            && self.dispute.is_none()
+    }
+
+    /// The status as the viewer reads it: a delivery the customer has not
+    /// confirmed is not yet final to them.
+    pub fn status_text(&self) -> &'static str {
+        if self.confirm_due {
+            "Delivered — confirm you received it"
+        } else if self.awaiting_receipt() {
+            "Delivered — not yet confirmed by the customer"
+        } else {
+            self.status.label()
+        }
+    }
+
+    /// The tracker's steps: Created → Picked up → Washing → Out for
+    /// delivery → Delivered, or where a cancelled or disputed order stopped.
+    pub fn tracker(&self) -> Vec<Step> {
+        let reached = self
+            .timeline
+            .iter()
+            .rev()
+            .map(|entry| entry.to)
+            .find(|to| TRACK.iter().any(|(step, _)| step == to))
+            .unwrap_or(OrderStatus::Created);
+        track(self.status, reached)
+    }
+
+    /// Whether the order is still on its way (its delivery is expected).
+    pub fn under_way(&self) -> bool {
+        !self.status.is_final() && self.status != OrderStatus::Disputed
+    }
 }
 
 fn actor_of(user: &User) -> Actor {
@@ -164,7 +207,7 @@ pub async fn get_order(
                   o.customer_id, c.name AS customer_name, c.phone AS customer_phone,
                   o.vendor_id, v.business_name, vu.phone AS vendor_phone,
                   r.pickup_address, r.city, r.area, r.notes,
-                  o.pickup_at, o.delivery_at, o.created_at, o.completed_at
+                  o.pickup_at, o.delivery_at, o.created_at, o.completed_at, o.received_at
            FROM orders o JOIN requests r ON r.id = o.request_id
                 JOIN users c ON c.id = o.customer_id
                 JOIN vendors v ON v.user_id = o.vendor_id
@@ -235,6 +278,11 @@ pub async fn get_order(
             .is_ok()
         })
         .collect();
+    let confirm_due = viewer.id == row.customer_id
+        && viewer.role == Role::Customer
+        && current == OrderStatus::Completed
+        && row.received_at.is_none()
+        && dispute.is_none();
     Ok(OrderView {
         id: row.id,
         request_id: row.request_id,
@@ -256,6 +304,8 @@ pub async fn get_order(
         delivery_at: row.delivery_at,
         created_at: row.created_at,
         completed_at: row.completed_at,
+        received_at: row.received_at,
+        confirm_due,
         items: items(pool, row.request_id).await?,
         timeline,
         dispute,
@@ -322,13 +372,19 @@ pub async fn transition(
             MarketError::Conflict(err.to_string())
         }
     })?;
+    // The customer completing a delivery confirms they received it.
+    let received = to == OrderStatus::Completed
+        && rule.kind == Transition::Advance
+        && actor.id == order.customer_id;
     let updated = sqlx::query!(
         r#"UPDATE orders SET status = $3, status_changed_at = now(), updated_at = now(),
-                  completed_at = CASE WHEN $3 = 'COMPLETED' THEN now() ELSE completed_at END
+                  completed_at = CASE WHEN $3 = 'COMPLETED' THEN now() ELSE completed_at END,
+                  received_at = CASE WHEN $4 THEN now() ELSE received_at END
            WHERE id = $1 AND status = $2"#,
         order_id,
         from.as_str(),
         to.as_str(),
+        received,
     )
     .execute(&mut *tx)
     .await?;
@@ -457,7 +513,9 @@ pub async fn resolve_dispute(
     Ok(dispute.order_id)
 }
 
-/// The vendor moves the order forward, or the customer confirms delivery.
+/// The vendor moves the order forward, or the customer confirms delivery:
+/// out for delivery, that completes it; once the laundry marked it
+/// delivered, that records the customer received it.
 pub async fn update_order_status(
     pool: &PgPool,
     actor: &User,
@@ -474,7 +532,47 @@ pub async fn update_order_status(
             "Choose picked up, in progress, delivering or completed.",
         )));
     }
+    if to == OrderStatus::Completed
+        && actor.role == Role::Customer
+        && confirm_receipt(pool, actor, order_id).await?
+    {
+        return Ok(());
+    }
     transition(pool, actor, order_id, to, "", dispute_window).await
+}
+
+/// The customer confirms they received an order the laundry marked
+/// delivered. False when there is nothing to confirm (not their order, not
+/// completed, already confirmed, or disputed).
+async fn confirm_receipt(pool: &PgPool, actor: &User, order_id: i64) -> MarketResult<bool> {
+    let mut tx = pool.begin().await?;
+    let order = sqlx::query!(
+        r#"UPDATE orders o SET received_at = now(), updated_at = now()
+           WHERE o.id = $1 AND o.customer_id = $2 AND o.status = 'COMPLETED'
+             AND o.received_at IS NULL
+             AND NOT EXISTS (SELECT 1 FROM disputes d WHERE d.order_id = o.id)
+           RETURNING o.request_id, o.vendor_id"#,
+        order_id,
+        actor.id,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(order) = order else {
+        return Ok(false);
+    };
+    let event = NewEvent::new(
+        EventKind::OrderStatusUpdated,
+        actor.id,
+        actor.shown_as(None),
+    )
+    .request(order.request_id)
+    .order(order_id)
+    .to(&[actor.id, order.vendor_id])
+    .status(OrderStatus::Completed)
+    .received();
+    record(&mut tx, &event).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Cancels an order, with a reason (before pickup; admins until completion).

@@ -9,6 +9,7 @@ use super::{MarketError, MarketResult, Paged, Paging, record, status};
 use crate::domain::account::Role;
 use crate::domain::filter::BoardSort;
 use crate::domain::money::Money;
+use crate::domain::offer::{OfferSort, VendorRecord};
 use crate::domain::request::{NOTES_PREVIEW_CHARS, NewRequest, Unit, notes_preview};
 use crate::domain::status::{OfferStatus, RequestStatus};
 use crate::events::{EventKind, NewEvent};
@@ -278,7 +279,8 @@ pub struct OfferView {
     pub vendor_id: i64,
     pub business_name: String,
     pub vendor_city: String,
-    pub completed_orders: i64,
+    /// The laundry's record: completed orders, completion rate, turnaround.
+    pub record: VendorRecord,
     pub price: Money,
     pub pickup_at: OffsetDateTime,
     pub delivery_at: OffsetDateTime,
@@ -288,6 +290,21 @@ pub struct OfferView {
     pub created_at: OffsetDateTime,
     /// One more at every change of price or terms; the accept form carries it.
     pub version: i32,
+    /// The request's pickup window, which the offer's pickup is told against.
+    pub window_from: OffsetDateTime,
+    pub window_to: OffsetDateTime,
+}
+
+impl OfferView {
+    /// The offer's pickup against the customer's window: "within your
+    /// window", "2 h after the pickup window".
+    pub fn pickup_fit(&self) -> String {
+        crate::domain::offer::pickup_fit(self.pickup_at, self.window_from, self.window_to)
+    }
+
+    pub fn pickup_in_window(&self) -> bool {
+        (self.window_from..=self.window_to).contains(&self.pickup_at)
+    }
 }
 
 pub(super) struct OfferRow {
@@ -297,6 +314,8 @@ pub(super) struct OfferRow {
     pub business_name: String,
     pub vendor_city: String,
     pub completed_orders: i64,
+    pub closed_orders: i64,
+    pub median_turnaround_seconds: Option<f64>,
     pub price_paisa: i64,
     pub pickup_at: OffsetDateTime,
     pub delivery_at: OffsetDateTime,
@@ -305,6 +324,8 @@ pub(super) struct OfferRow {
     pub expires_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
     pub version: i32,
+    pub window_from: OffsetDateTime,
+    pub window_to: OffsetDateTime,
 }
 
 impl TryFrom<OfferRow> for OfferView {
@@ -317,7 +338,13 @@ impl TryFrom<OfferRow> for OfferView {
             vendor_id: row.vendor_id,
             business_name: row.business_name,
             vendor_city: row.vendor_city,
-            completed_orders: row.completed_orders,
+            record: VendorRecord {
+                completed: row.completed_orders,
+                closed: row.closed_orders,
+                median_turnaround: row
+                    .median_turnaround_seconds
+                    .map(|seconds| time::Duration::seconds(seconds.round() as i64)),
+            },
             price: Money::from_paisa(row.price_paisa),
             pickup_at: row.pickup_at,
             delivery_at: row.delivery_at,
@@ -326,12 +353,15 @@ impl TryFrom<OfferRow> for OfferView {
             expires_at: row.expires_at,
             created_at: row.created_at,
             version: row.version,
+            window_from: row.window_from,
+            window_to: row.window_to,
         })
     }
 }
 
 /// The offers on a request: all of them (pending first, cheapest first), or
-/// only those of `only_vendor`.
+/// only those of `only_vendor`, each with its laundry's record. One query
+/// for the whole list: the records of the laundries on it are counted once.
 async fn offers_on(
     pool: &PgPool,
     request_id: i64,
@@ -339,13 +369,31 @@ async fn offers_on(
 ) -> MarketResult<Vec<OfferView>> {
     let rows = sqlx::query_as!(
         OfferRow,
-        r#"SELECT o.id, o.request_id, o.vendor_id, v.business_name, v.city AS vendor_city,
-                  (SELECT count(*) FROM orders d
-                    WHERE d.vendor_id = o.vendor_id AND d.status = 'COMPLETED') AS "completed_orders!",
+        r#"WITH listed AS (
+               SELECT o.* FROM offers o
+               WHERE o.request_id = $1 AND ($2::bigint IS NULL OR o.vendor_id = $2)
+           ), records AS (
+               SELECT d.vendor_id,
+                      count(*) FILTER (WHERE d.status = 'COMPLETED') AS completed,
+                      count(*) FILTER (WHERE d.status IN ('COMPLETED', 'CANCELLED')) AS closed,
+                      percentile_cont(0.5) WITHIN GROUP (
+                          ORDER BY extract(epoch FROM d.completed_at - d.created_at)::float8)
+                          FILTER (WHERE d.status = 'COMPLETED' AND d.completed_at IS NOT NULL)
+                          AS median_seconds
+               FROM orders d
+               WHERE d.vendor_id IN (SELECT vendor_id FROM listed)
+               GROUP BY d.vendor_id
+           )
+           SELECT o.id, o.request_id, o.vendor_id, v.business_name, v.city AS vendor_city,
+                  COALESCE(s.completed, 0) AS "completed_orders!",
+                  COALESCE(s.closed, 0) AS "closed_orders!",
+                  s.median_seconds AS "median_turnaround_seconds?",
                   o.price_paisa, o.pickup_at, o.delivery_at, o.message, o.status, o.expires_at,
-                  o.created_at, o.version
-           FROM offers o JOIN vendors v ON v.user_id = o.vendor_id
-           WHERE o.request_id = $1 AND ($2::bigint IS NULL OR o.vendor_id = $2)
+                  o.created_at, o.version,
+                  r.pickup_from AS window_from, r.pickup_to AS window_to
+           FROM listed o JOIN vendors v ON v.user_id = o.vendor_id
+                JOIN requests r ON r.id = o.request_id
+                LEFT JOIN records s ON s.vendor_id = o.vendor_id
            ORDER BY (o.status = 'PENDING') DESC, o.price_paisa, o.id"#,
         request_id,
         only_vendor,
@@ -379,6 +427,17 @@ pub struct RequestView {
 }
 
 impl RequestView {
+    /// Orders the offers by price or by pickup time, live (pending) ones first.
+    pub fn sort_offers(&mut self, sort: OfferSort) {
+        self.offers.sort_by_key(|o| {
+            let key = match sort {
+                OfferSort::Price => (o.price.paisa(), o.pickup_at.unix_timestamp()),
+                OfferSort::Pickup => (o.pickup_at.unix_timestamp(), o.price.paisa()),
+            };
+            (o.status != OfferStatus::Pending, key, o.id)
+        });
+    }
+
     /// The viewer's own pending offer (vendors).
     pub fn pending_offer(&self) -> Option<&OfferView> {
         self.offers

@@ -36,6 +36,16 @@ pub fn window(from: &OffsetDateTime, to: &OffsetDateTime) -> String {
     when::window(*from, *to, OffsetDateTime::now_utc())
 }
 
+/// A phone number for a `tel:` link: its digits, and a leading `+`.
+pub fn tel(phone: &str) -> String {
+    let digits = phone.chars().filter(char::is_ascii_digit);
+    if phone.trim_start().starts_with('+') {
+        std::iter::once('+').chain(digits).collect()
+    } else {
+        digits.collect()
+    }
+}
+
 /// A moment in Nepal time, for a `datetime-local` input.
 pub fn input(at: &OffsetDateTime) -> String {
     format_local_input(*at)
@@ -132,5 +142,17 @@ impl ListQuery {
     /// The city filter of the vendors' board.
     pub fn city(&self) -> String {
         crate::domain::filter::search_text(&self.city, 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tel;
+
+    #[test]
+    fn tel_keeps_digits_and_a_leading_plus() {
+        assert_eq!(tel("+977 980-1234567"), "+9779801234567");
+        assert_eq!(tel("01-4412345"), "014412345");
+        assert_eq!(tel("98012\"><script>"), "98012");
     }
 }

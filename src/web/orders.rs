@@ -17,6 +17,7 @@ use super::extract::{Admin, FlashKind, Id, Shell, SignedIn, flash};
 use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
 use super::form::ErrorSummary;
 use crate::domain::FieldErrors;
+use crate::domain::account::Role;
 use crate::domain::status::{OrderStatus, Transition};
 use crate::market::accounts::User;
 use crate::market::orders::{self, OrderSummary, OrderView};
@@ -71,7 +72,7 @@ async fn list(
 #[derive(Template, WebTemplate)]
 #[template(
     path = "orders/show.html",
-    blocks = ["status", "dispute", "actions", "timeline"]
+    blocks = ["status", "tracker", "actions", "dispute", "problem", "timeline"]
 )]
 pub struct OrderPage {
     shell: Shell,
@@ -125,14 +126,16 @@ impl OrderPage {
     }
 
     /// What a live update of the order swaps in place (out of band): the
-    /// status, the dispute, the actions and the timeline, never the whole
-    /// order. A form that is still there after the update is kept as the
+    /// status, the tracker, the actions, the dispute, the forms folded under
+    /// "Problem with this order?" and the timeline, never the whole order. A form that is still there after the update is kept as the
     /// viewer left it (`hx-preserve`: typed text, choices and focus).
     pub fn live_parts(&self) -> askama::Result<String> {
         Ok([
             self.as_status().render()?,
-            self.as_dispute().render()?,
+            self.as_tracker().render()?,
             self.as_actions().render()?,
+            self.as_dispute().render()?,
+            self.as_problem().render()?,
             self.as_timeline().render()?,
         ]
         .concat())
@@ -197,12 +200,12 @@ async fn update_status(
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
     orders::update_order_status(&state.pool, &user, id, to, state.config.dispute_window).await?;
-    flash(
-        &session,
-        FlashKind::Success,
-        format!("The order is now {}.", to.label().to_lowercase()),
-    )
-    .await;
+    let message = if user.role == Role::Customer {
+        "Thank you: you confirmed you received your laundry.".to_owned()
+    } else {
+        format!("The order is now {}.", to.label().to_lowercase())
+    };
+    flash(&session, FlashKind::Success, message).await;
     Ok(Redirect::to(&format!("/orders/{id}")).into_response())
 }
 

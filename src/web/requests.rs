@@ -4,7 +4,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use serde::Deserialize;
@@ -16,6 +16,7 @@ use super::form::{ErrorSummary, FormField};
 use crate::domain::FieldErrors;
 use crate::domain::account::Role;
 use crate::domain::money::Money;
+use crate::domain::offer::OfferSort;
 use crate::market::accounts::User;
 use crate::market::requests::{self, RequestView};
 
@@ -57,13 +58,15 @@ pub fn rupees(money: Money) -> String {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "requests/show.html", blocks = ["summary", "offer_forms"])]
+#[template(path = "requests/show.html", blocks = ["summary", "offer_forms", "cancel"])]
 pub struct RequestPage {
     shell: Shell,
     request: RequestView,
     offer_fields: Vec<FormField>,
     summary: ErrorSummary,
     can_accept: bool,
+    /// How the offers are ordered (`?sort=price|pickup`).
+    sort: OfferSort,
     /// The feed position the page was drawn at; the live stream starts there.
     live_from: String,
     live: bool,
@@ -78,8 +81,10 @@ impl RequestPage {
         viewer: &User,
         id: i64,
         typed: Option<(OfferForm, FieldErrors)>,
+        sort: OfferSort,
     ) -> Result<Self, AppError> {
-        let request = requests::get_request(&state.pool, viewer, id).await?;
+        let mut request = requests::get_request(&state.pool, viewer, id).await?;
+        request.sort_offers(sort);
         let (form, errors) = typed.unwrap_or_else(|| {
             let form = match request.pending_offer() {
                 Some(offer) => OfferForm {
@@ -109,6 +114,7 @@ impl RequestPage {
             offer_fields,
             summary,
             can_accept,
+            sort,
             live_from: state.live.head().to_string(),
             live: false,
         })
@@ -125,20 +131,31 @@ impl RequestPage {
             offer_fields: Vec::new(),
             summary: ErrorSummary::default(),
             can_accept: false,
+            sort: OfferSort::default(),
             live_from: String::new(),
             live: true,
         }
     }
 
     /// The summary to swap in once an offer is settled, and for a vendor
-    /// also the place of their offer forms (empty once the request closed).
+    /// also the place of their offer forms (empty once the request closed);
+    /// for the owner, the place of the cancel form (empty once closed).
     pub fn outcome(&self, with_forms: bool) -> askama::Result<String> {
         let mut html = self.as_summary().render()?;
         if with_forms {
             html.push_str(&self.as_offer_forms().render()?);
+        } else {
+            html.push_str(&self.as_cancel().render()?);
         }
         Ok(html)
     }
+}
+
+/// `?sort=price|pickup` of the request page; anything else is by price.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SortQuery {
+    sort: String,
 }
 
 async fn show(
@@ -146,8 +163,17 @@ async fn show(
     SignedIn(user): SignedIn,
     shell: Shell,
     Id(id): Id,
+    Query(query): Query<SortQuery>,
 ) -> Result<RequestPage, AppError> {
-    RequestPage::load(&state, shell, &user, id, None).await
+    RequestPage::load(
+        &state,
+        shell,
+        &user,
+        id,
+        None,
+        OfferSort::parse(&query.sort),
+    )
+    .await
 }
 
 /// The request page again with the refused offer form, status 422.
@@ -159,6 +185,14 @@ pub async fn refused_offer(
     form: OfferForm,
     errors: FieldErrors,
 ) -> Result<(StatusCode, RequestPage), AppError> {
-    let page = RequestPage::load(state, shell, user, request_id, Some((form, errors))).await?;
+    let page = RequestPage::load(
+        state,
+        shell,
+        user,
+        request_id,
+        Some((form, errors)),
+        OfferSort::default(),
+    )
+    .await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page))
 }

@@ -235,6 +235,15 @@ async fn live_status_change_keeps_the_typed_dispute_reason_and_focus(pool: PgPoo
         .goto(&format!("{base}/orders/{order_id}"))
         .await
         .unwrap();
+    // The dispute form is folded under "Problem with this order?".
+    customer
+        .wait()
+        .for_element(Locator::Css(&format!("#order-{order_id}-problem summary")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let reason = customer
         .wait()
         .for_element(Locator::Id("dispute-reason"))

@@ -17,6 +17,7 @@ mod local_pg;
 mod lock_order;
 mod market10;
 mod market10b;
+mod market10c;
 mod market10d;
 mod marketplace;
 mod notifications;
