@@ -118,7 +118,7 @@ pub struct Entry {
 /// The entries of one money movement: they sum to zero, name each account
 /// at most once and none is zero. Empty when nothing moves (cash on delivery
 /// at a commission of zero).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Postings(Vec<Entry>);
 
 impl Postings {
@@ -219,7 +219,10 @@ impl Capture {
         let commission = self.commission_after(0);
         Ok(Postings::from_legs([
             (self.clearing(), gross),
-            (Account::VendorPayable(self.vendor_id), -(gross - commission)),
+            (
+                Account::VendorPayable(self.vendor_id),
+                -(gross - commission),
+            ),
             (Account::PlatformCommission, -commission),
         ]))
     }
@@ -468,7 +471,10 @@ mod tests {
             Err(LedgerError::BeyondCapture { .. })
         ));
         assert!(capture.refund(600, 400).is_ok());
-        assert_eq!(online(0, 1_000).postings(), Err(LedgerError::NotPositive(0)));
+        assert_eq!(
+            online(0, 1_000).postings(),
+            Err(LedgerError::NotPositive(0))
+        );
         assert_eq!(payout(VENDOR, 0), Err(LedgerError::NotPositive(0)));
     }
 
@@ -549,7 +555,10 @@ mod tests {
     #[test]
     fn movements_name_their_kind_and_source() {
         let capture = Movement::Capture { payment_id: 3 };
-        assert_eq!((capture.kind(), capture.source()), ("capture", ("payment", 3)));
+        assert_eq!(
+            (capture.kind(), capture.source()),
+            ("capture", ("payment", 3))
+        );
         let refund = Movement::Refund { refund_id: 4 };
         assert_eq!((refund.kind(), refund.source()), ("refund", ("refund", 4)));
     }
