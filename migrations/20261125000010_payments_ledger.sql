@@ -77,6 +77,32 @@ CREATE TABLE refunds (
 CREATE INDEX refunds_payment_idx ON refunds (payment_id, id);
 CREATE INDEX refunds_open_idx ON refunds (created_at) WHERE status IN ('FAILED', 'MANUAL_ACTION_NEEDED');
 
+-- Refunds asked for (all but FAILED ones: pending, done, or waiting for an
+-- admin) never exceed the payment, however many are asked for at once: each
+-- new or retried refund locks its payment (FOR NO KEY UPDATE; payments come
+-- before refunds in the lock order) and counts them again. The CHECK on
+-- payments.refunded_paisa guards what actually went back; this guards what
+-- may still go back, before the provider is asked.
+CREATE FUNCTION refunds_within_payment() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    paid  bigint;
+    asked numeric;
+BEGIN
+    SELECT amount_paisa INTO paid FROM payments WHERE id = NEW.payment_id FOR NO KEY UPDATE;
+    SELECT coalesce(sum(amount_paisa), 0) INTO asked
+    FROM refunds WHERE payment_id = NEW.payment_id AND status <> 'FAILED';
+    IF asked > paid THEN
+        RAISE EXCEPTION 'refunds of payment % would come to % paisa, more than the % paid',
+            NEW.payment_id, asked, paid
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'refunds_within_payment';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER refunds_within_payment AFTER INSERT OR UPDATE OF amount_paisa, status ON refunds
+    FOR EACH ROW WHEN (NEW.status <> 'FAILED') EXECUTE FUNCTION refunds_within_payment();
+
 -- The ledger --------------------------------------------------------------------
 --
 -- One `ledger_transactions` row per money movement, unique per (kind, source):

@@ -519,3 +519,74 @@ async fn ledger_check_passes_sound_books_and_names_each_difference(pool: PgPool)
         "{output}"
     );
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn refunds_asked_for_at_once_never_exceed_the_payment(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let order = order(&app, 1).await;
+    let payment_id = payment(&pool, &order, Some("khalti"), "SUCCEEDED").await;
+    // Twenty refunds of Rs 10.00 asked for at the same moment on a payment
+    // of Rs 123.45: twelve fit.
+    let racers = PgPoolOptions::new()
+        .max_connections(20)
+        .connect_with(pool.connect_options().as_ref().clone())
+        .await
+        .unwrap();
+    let start = Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (racers, start) = (racers.clone(), start.clone());
+            tokio::spawn(async move {
+                let mut tx = racers.begin().await.unwrap();
+                start.wait().await;
+                sqlx::query(
+                    "INSERT INTO refunds (payment_id, amount_paisa, reason)
+                     VALUES ($1, 1000, 'A shirt was lost')",
+                )
+                .bind(payment_id)
+                .execute(&mut *tx)
+                .await?;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                tx.commit().await
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    for task in tasks {
+        if let Err(err) = task.await.unwrap() {
+            assert!(
+                err.to_string().contains("more than the 12345 paid"),
+                "{err}"
+            );
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 8);
+    let asked =
+        "SELECT coalesce(sum(amount_paisa), 0)::bigint FROM refunds WHERE status <> 'FAILED'";
+    assert_eq!(count(&pool, asked).await, 12_000);
+
+    // A failed refund does not count, until it is retried.
+    sqlx::query("UPDATE refunds SET status = 'FAILED' WHERE id = (SELECT min(id) FROM refunds)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO refunds (payment_id, amount_paisa, status, reason)
+         VALUES ($1, 1345, 'MANUAL_ACTION_NEEDED', 'The rest')",
+    )
+    .bind(payment_id)
+    .execute(&pool)
+    .await
+    .expect("the rest fits while one refund has failed");
+    let retried = sqlx::query(
+        "UPDATE refunds SET status = 'PENDING' WHERE id = (SELECT min(id) FROM refunds)",
+    )
+    .execute(&pool)
+    .await;
+    let err = refusal(retried);
+    assert!(
+        err.contains("would come to 13345 paisa, more than the 12345 paid"),
+        "{err}"
+    );
+}
