@@ -149,7 +149,7 @@ impl Postings {
     }
 
     /// These postings and `other` together, as one set of balances.
-    pub fn and(&self, other: &Postings) -> Postings {
+    fn and(&self, other: &Postings) -> Postings {
         Postings::from_legs(
             self.0
                 .iter()

@@ -486,21 +486,16 @@ async fn ledger_check_passes_sound_books_and_names_each_difference(pool: PgPool)
         recorded_paisa: 2_345 + 1 + 333,
         succeeded_paisa: 2_345 + 1 + 333 + 500,
     }));
-    for (payment_id, posted) in [(unposted_payment, 0), (failed_payment, 12_345)] {
-        let expected = if payment_id == unposted_payment {
-            12_345
-        } else {
-            0
+    for (payment_id, expected_paisa, posted_paisa) in
+        [(unposted_payment, 12_345, 0), (failed_payment, 0, 12_345)]
+    {
+        let difference = Difference::Postings {
+            payment_id,
+            account: "provider:sandbox".into(),
+            expected_paisa,
+            posted_paisa,
         };
-        assert!(
-            differences.contains(&Difference::Postings {
-                payment_id,
-                account: "provider:sandbox".into(),
-                expected_paisa: expected,
-                posted_paisa: posted,
-            }),
-            "{differences:?}"
-        );
+        assert!(differences.contains(&difference), "{differences:?}");
     }
     // Provider, laundry and platform, for each of the two.
     assert_eq!(differences.len(), 2 + 3 + 3, "{differences:?}");
