@@ -1,4 +1,4 @@
-//! The `dhune` command: serve | migrate | create-admin | seed-demo.
+//! The `dhune` command: serve | migrate | create-admin | seed-demo | ledger check.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -39,6 +39,18 @@ enum Command {
     },
     /// Fill an empty database with demo accounts and data.
     SeedDemo,
+    /// The books: payments and refunds, in double entry.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Verify every invariant of the ledger; print each difference and exit
+    /// non-zero when there is any.
+    Check,
 }
 
 #[tokio::main]
@@ -103,12 +115,37 @@ async fn run_on(cli: Cli, config: Config) -> anyhow::Result<()> {
             seed(&pool, config.commission_bps).await?;
             Ok(())
         }
+        Command::Ledger {
+            command: LedgerCommand::Check,
+        } => check_ledger(&pool).await,
         Command::Serve { demo } => {
             if demo {
                 seed(&pool, config.commission_bps).await?;
             }
             serve(pool, config).await
         }
+    }
+}
+
+async fn check_ledger(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let report = dhune::market::ledger::check(pool)
+        .await
+        .context("checking the ledger")?;
+    for difference in &report.differences {
+        println!("{difference}");
+    }
+    let counts = format!(
+        "{} transactions, {} entries",
+        report.transactions, report.entries
+    );
+    if report.differences.is_empty() {
+        println!("ledger: {counts}, books balance");
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "ledger: {counts}, {} differences (above)",
+            report.differences.len()
+        )
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod audit;
 pub mod filter;
+pub mod ledger;
 pub mod money;
 pub mod offer;
 pub mod request;

@@ -23,6 +23,11 @@
 //!    whichever locks the request first finishes first.
 //! 4. `orders` — `FOR NO KEY UPDATE`, then 5. `disputes` (a status change
 //!    locks the order, then opens or settles its dispute).
+//! 6. `payments` — `FOR NO KEY UPDATE`, after their order when an operation
+//!    locks both; a movement of money is posted to the ledger while its
+//!    payment is locked. The ledger's rows are only inserted, never locked:
+//!    a posting waits only for a concurrent posting of the same movement
+//!    (`ledger::post`), which the payment's lock already keeps apart.
 //!
 //! Nothing locks a row of an earlier kind after a later one. The sweeps
 //! (`sweeps.rs`) claim rows with `SKIP LOCKED`, so they never wait for a
@@ -44,6 +49,7 @@ pub mod accounts;
 pub mod admin;
 mod audit;
 pub mod feed;
+pub mod ledger;
 pub mod notifications;
 pub mod offers;
 pub mod orders;

@@ -10,6 +10,7 @@ mod helpers;
 mod hostile;
 mod html_valid;
 mod jobs;
+mod ledger;
 mod live;
 mod live_limits;
 mod live_pages;
