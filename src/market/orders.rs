@@ -160,6 +160,13 @@ impl OrderView {
             && self.dispute.is_none()
     }
 
+    /// When the customer confirmed receiving a delivery the laundry had
+    /// marked done, for the timeline; `None` when nobody confirmed, or the
+    /// customer completed the order themselves (one step, already there).
+    pub fn confirmed_receipt(&self) -> Option<OffsetDateTime> {
+        self.received_at.filter(|&at| Some(at) != self.completed_at)
+    }
+
     /// The status as the viewer reads it: a delivery the customer has not
     /// confirmed is not yet final to them.
     pub fn status_text(&self) -> &'static str {

@@ -410,6 +410,11 @@ async fn a_delivery_the_customer_has_not_confirmed_asks_them_to(pool: PgPool) {
         .post(&format!("{path}/status"), &[("status", "COMPLETED".into())])
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
+    let timeline = vendor.get(&path).await.body;
+    assert!(
+        timeline.contains(r#"<li data-status="RECEIVED">"#),
+        "the timeline shows the confirmation: {timeline}"
+    );
     let titles = app.notification_titles("v@example.com").await;
     assert!(
         titles
@@ -426,6 +431,7 @@ async fn a_delivery_the_customer_has_not_confirmed_asks_them_to(pool: PgPool) {
     }
     move_order(&customer, other, "COMPLETED").await;
     let page = customer.get(&format!("/orders/{other}")).await;
+    assert!(!page.body.contains(r#"data-status="RECEIVED""#));
     assert!(
         page.body
             .contains(r#"data-status="COMPLETED">Completed</span>"#)
