@@ -6,6 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::http::HeaderName;
 
+use crate::payments::ProviderKind;
+
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/dhune";
 
 #[derive(Debug, Clone)]
@@ -43,6 +45,8 @@ pub struct Config {
     /// whole request head within this time (idle keep-alive ones included)
     /// is closed.
     pub header_read_timeout: Duration,
+    /// The payment provider and its keys: see [`PaymentsConfig`].
+    pub payments: PaymentsConfig,
 }
 
 impl Config {
@@ -72,6 +76,7 @@ impl Config {
                 "DHUNE_HEADER_READ_TIMEOUT_SECS",
                 "20",
             )?),
+            payments: PaymentsConfig::from_vars(var)?,
         })
     }
 
@@ -90,7 +95,114 @@ impl Config {
             signup_limit_per_address: 20,
             trusted_proxy: None,
             header_read_timeout: Duration::from_secs(20),
+            payments: PaymentsConfig::for_tests(),
         }
+    }
+}
+
+/// Khalti's sandbox API (docs.khalti.com, "Web Checkout (KPG-2)").
+pub const KHALTI_SANDBOX_BASE_URL: &str = "https://dev.khalti.com/api/v2/";
+/// eSewa's documented UAT secret for the merchant `EPAYTEST`
+/// (developer.esewa.com.np, "Test credentials").
+pub const ESEWA_TEST_SECRET_KEY: &str = "8gBm/:&EnhH.1/q";
+pub const ESEWA_TEST_PRODUCT_CODE: &str = "EPAYTEST";
+/// eSewa's UAT endpoints (developer.esewa.com.np, "Epay-V2"); production:
+/// `https://epay.esewa.com.np/api/epay/main/v2/form` and
+/// `https://epay.esewa.com.np/api/epay/transaction/status/`.
+pub const ESEWA_TEST_FORM_URL: &str = "https://rc-epay.esewa.com.np/api/epay/main/v2/form";
+pub const ESEWA_TEST_STATUS_URL: &str = "https://rc.esewa.com.np/api/epay/transaction/status/";
+
+/// Which payment provider takes online payments, and how to reach it.
+#[derive(Debug, Clone)]
+pub struct PaymentsConfig {
+    /// `DHUNE_PAYMENT_PROVIDER`: `sandbox` (default), `khalti` or `esewa`.
+    pub provider: ProviderKind,
+    /// `DHUNE_KHALTI_SECRET_KEY`: required when the provider is `khalti`.
+    pub khalti_secret_key: Option<Secret>,
+    /// `DHUNE_KHALTI_BASE_URL`: the API root, ending in `/api/v2/`.
+    pub khalti_base_url: String,
+    /// `DHUNE_ESEWA_SECRET_KEY`: defaults to eSewa's documented test secret.
+    pub esewa_secret_key: Secret,
+    /// `DHUNE_ESEWA_PRODUCT_CODE`: the merchant code (test: `EPAYTEST`).
+    pub esewa_product_code: String,
+    /// `DHUNE_ESEWA_FORM_URL`: where the customer's browser posts the form.
+    pub esewa_form_url: String,
+    /// `DHUNE_ESEWA_STATUS_URL`: the status check API.
+    pub esewa_status_url: String,
+    /// `DHUNE_PAYMENT_CONNECT_TIMEOUT_SECS` (default 5): longest wait for a
+    /// connection to the provider.
+    pub connect_timeout: Duration,
+    /// `DHUNE_PAYMENT_TIMEOUT_SECS` (default 10): longest wait for a whole
+    /// call to the provider, connection included.
+    pub request_timeout: Duration,
+}
+
+impl PaymentsConfig {
+    /// Reads the settings through `get` (the environment in [`Config::from_env`]).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let config = Self {
+            provider: parse_from(&get, "DHUNE_PAYMENT_PROVIDER", "sandbox")?,
+            khalti_secret_key: get("DHUNE_KHALTI_SECRET_KEY").map(|key| Secret(key.trim().into())),
+            khalti_base_url: get("DHUNE_KHALTI_BASE_URL")
+                .unwrap_or_else(|| KHALTI_SANDBOX_BASE_URL.to_owned()),
+            esewa_secret_key: Secret(
+                get("DHUNE_ESEWA_SECRET_KEY").unwrap_or_else(|| ESEWA_TEST_SECRET_KEY.to_owned()),
+            ),
+            esewa_product_code: get("DHUNE_ESEWA_PRODUCT_CODE")
+                .unwrap_or_else(|| ESEWA_TEST_PRODUCT_CODE.to_owned()),
+            esewa_form_url: get("DHUNE_ESEWA_FORM_URL")
+                .unwrap_or_else(|| ESEWA_TEST_FORM_URL.to_owned()),
+            esewa_status_url: get("DHUNE_ESEWA_STATUS_URL")
+                .unwrap_or_else(|| ESEWA_TEST_STATUS_URL.to_owned()),
+            connect_timeout: Duration::from_secs(parse_from(
+                &get,
+                "DHUNE_PAYMENT_CONNECT_TIMEOUT_SECS",
+                "5",
+            )?),
+            request_timeout: Duration::from_secs(parse_from(
+                &get,
+                "DHUNE_PAYMENT_TIMEOUT_SECS",
+                "10",
+            )?),
+        };
+        if config.provider == ProviderKind::Khalti && config.khalti_secret_key.is_none() {
+            anyhow::bail!("DHUNE_PAYMENT_PROVIDER=khalti needs DHUNE_KHALTI_SECRET_KEY");
+        }
+        if config.connect_timeout.is_zero() || config.request_timeout.is_zero() {
+            anyhow::bail!("payment provider timeouts must be at least one second");
+        }
+        Ok(config)
+    }
+
+    /// The defaults: the sandbox provider, eSewa's test merchant.
+    pub fn for_tests() -> Self {
+        Self {
+            provider: ProviderKind::Sandbox,
+            khalti_secret_key: None,
+            khalti_base_url: KHALTI_SANDBOX_BASE_URL.to_owned(),
+            esewa_secret_key: Secret(ESEWA_TEST_SECRET_KEY.to_owned()),
+            esewa_product_code: ESEWA_TEST_PRODUCT_CODE.to_owned(),
+            esewa_form_url: ESEWA_TEST_FORM_URL.to_owned(),
+            esewa_status_url: ESEWA_TEST_STATUS_URL.to_owned(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A key that is never written to logs: its `Debug` shows `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
     }
 }
 
@@ -103,8 +215,86 @@ where
     T: std::str::FromStr,
     T::Err: std::error::Error + Send + Sync + 'static,
 {
-    let raw = var(name).unwrap_or_else(|| default.to_owned());
+    parse_from(var, name, default)
+}
+
+fn parse_from<T>(
+    get: impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: &str,
+) -> anyhow::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let raw = get(name).unwrap_or_else(|| default.to_owned());
     raw.trim()
         .parse()
         .with_context(|| format!("{name}={raw:?} is not valid (default: {default})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payments(vars: &[(&str, &str)]) -> anyhow::Result<PaymentsConfig> {
+        PaymentsConfig::from_vars(|name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    #[test]
+    fn payments_default_to_the_sandbox_and_the_documented_test_endpoints() {
+        let config = payments(&[]).unwrap();
+        assert_eq!(config.provider, ProviderKind::Sandbox);
+        assert_eq!(config.khalti_base_url, "https://dev.khalti.com/api/v2/");
+        assert_eq!(config.esewa_secret_key.expose(), "8gBm/:&EnhH.1/q");
+        assert_eq!(config.esewa_product_code, "EPAYTEST");
+        assert_eq!(config.connect_timeout, Duration::from_secs(5));
+        assert_eq!(config.request_timeout, Duration::from_secs(10));
+        let for_tests = PaymentsConfig::for_tests();
+        assert_eq!(format!("{for_tests:?}"), format!("{config:?}"));
+    }
+
+    #[test]
+    fn payments_read_their_variables() {
+        let config = payments(&[
+            ("DHUNE_PAYMENT_PROVIDER", "khalti"),
+            ("DHUNE_KHALTI_SECRET_KEY", " live_secret_key_abc "),
+            ("DHUNE_KHALTI_BASE_URL", "https://khalti.com/api/v2/"),
+            ("DHUNE_PAYMENT_CONNECT_TIMEOUT_SECS", "2"),
+            ("DHUNE_PAYMENT_TIMEOUT_SECS", "20"),
+        ])
+        .unwrap();
+        assert_eq!(config.provider, ProviderKind::Khalti);
+        assert_eq!(
+            config.khalti_secret_key.as_ref().map(Secret::expose),
+            Some("live_secret_key_abc")
+        );
+        assert_eq!(config.khalti_base_url, "https://khalti.com/api/v2/");
+        assert_eq!(config.connect_timeout, Duration::from_secs(2));
+        assert_eq!(config.request_timeout, Duration::from_secs(20));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("live_secret_key_abc"), "{shown}");
+        assert!(!shown.contains("8gBm"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
+    }
+
+    #[test]
+    fn odd_payment_settings_stop_the_start() {
+        let refused = |vars: &[(&str, &str)]| payments(vars).unwrap_err().to_string();
+        assert!(
+            refused(&[("DHUNE_PAYMENT_PROVIDER", "paypal")]).contains("DHUNE_PAYMENT_PROVIDER")
+        );
+        assert!(
+            refused(&[("DHUNE_PAYMENT_PROVIDER", "khalti")]).contains("DHUNE_KHALTI_SECRET_KEY")
+        );
+        assert!(refused(&[("DHUNE_PAYMENT_TIMEOUT_SECS", "0")]).contains("timeouts"));
+        assert!(
+            refused(&[("DHUNE_PAYMENT_CONNECT_TIMEOUT_SECS", "soon")])
+                .contains("DHUNE_PAYMENT_CONNECT_TIMEOUT_SECS")
+        );
+    }
 }

@@ -12,6 +12,7 @@ pub mod events;
 pub mod jobs;
 pub mod local_pg;
 pub mod market;
+pub mod payments;
 pub mod web;
 
 pub use config::Config;

@@ -23,6 +23,7 @@ mod market10d;
 mod marketplace;
 mod notifications;
 mod price_change;
+mod providers;
 mod races;
 mod security;
 mod shell;
