@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::http::HeaderName;
 
-use crate::payments::ProviderKind;
+use crate::gateways::payments::Provider;
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/dhune";
 
@@ -116,7 +116,7 @@ pub const ESEWA_TEST_STATUS_URL: &str = "https://rc.esewa.com.np/api/epay/transa
 #[derive(Debug, Clone)]
 pub struct PaymentsConfig {
     /// `DHUNE_PAYMENT_PROVIDER`: `sandbox` (default), `khalti` or `esewa`.
-    pub provider: ProviderKind,
+    pub provider: Provider,
     /// `DHUNE_KHALTI_SECRET_KEY`: required when the provider is `khalti`.
     pub khalti_secret_key: Option<Secret>,
     /// `DHUNE_KHALTI_BASE_URL`: the API root, ending in `/api/v2/`.
@@ -165,7 +165,7 @@ impl PaymentsConfig {
                 "10",
             )?),
         };
-        if config.provider == ProviderKind::Khalti && config.khalti_secret_key.is_none() {
+        if config.provider == Provider::Khalti && config.khalti_secret_key.is_none() {
             anyhow::bail!("DHUNE_PAYMENT_PROVIDER=khalti needs DHUNE_KHALTI_SECRET_KEY");
         }
         if config.connect_timeout.is_zero() || config.request_timeout.is_zero() {
@@ -177,7 +177,7 @@ impl PaymentsConfig {
     /// The defaults: the sandbox provider, eSewa's test merchant.
     pub fn for_tests() -> Self {
         Self {
-            provider: ProviderKind::Sandbox,
+            provider: Provider::Sandbox,
             khalti_secret_key: None,
             khalti_base_url: KHALTI_SANDBOX_BASE_URL.to_owned(),
             esewa_secret_key: Secret(ESEWA_TEST_SECRET_KEY.to_owned()),
@@ -248,7 +248,7 @@ mod tests {
     #[test]
     fn payments_default_to_the_sandbox_and_the_documented_test_endpoints() {
         let config = payments(&[]).unwrap();
-        assert_eq!(config.provider, ProviderKind::Sandbox);
+        assert_eq!(config.provider, Provider::Sandbox);
         assert_eq!(config.khalti_base_url, "https://dev.khalti.com/api/v2/");
         assert_eq!(config.esewa_secret_key.expose(), "8gBm/:&EnhH.1/q");
         assert_eq!(config.esewa_product_code, "EPAYTEST");
@@ -268,7 +268,7 @@ mod tests {
             ("DHUNE_PAYMENT_TIMEOUT_SECS", "20"),
         ])
         .unwrap();
-        assert_eq!(config.provider, ProviderKind::Khalti);
+        assert_eq!(config.provider, Provider::Khalti);
         assert_eq!(
             config.khalti_secret_key.as_ref().map(Secret::expose),
             Some("live_secret_key_abc")

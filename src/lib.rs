@@ -9,10 +9,10 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod events;
+pub mod gateways;
 pub mod jobs;
 pub mod local_pg;
 pub mod market;
-pub mod payments;
 pub mod web;
 
 pub use config::Config;

@@ -72,17 +72,31 @@ impl Provider {
             Provider::Esewa => "esewa",
         }
     }
+
+    /// The name shown to customers ("Pay online with …").
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Provider::Sandbox => "Sandbox (test payments)",
+            Provider::Khalti => "Khalti",
+            Provider::Esewa => "eSewa",
+        }
+    }
 }
 
+/// A name that is not one of the [`Provider`]s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown payment provider {0:?} (expected sandbox, khalti or esewa)")]
+pub struct UnknownProvider(pub String);
+
 impl FromStr for Provider {
-    type Err = String;
+    type Err = UnknownProvider;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name {
+        match name.trim().to_ascii_lowercase().as_str() {
             "sandbox" => Ok(Provider::Sandbox),
             "khalti" => Ok(Provider::Khalti),
             "esewa" => Ok(Provider::Esewa),
-            other => Err(format!("unknown payment provider {other:?}")),
+            _ => Err(UnknownProvider(name.to_owned())),
         }
     }
 }

@@ -304,7 +304,10 @@ pub async fn check(pool: &PgPool) -> MarketResult<Report> {
         let expected = if captured {
             let method = match (payment.method.as_str(), payment.provider.as_deref()) {
                 ("cod", None) => Ok(Method::CashOnDelivery),
-                ("online", Some(name)) => name.parse::<Provider>().map(Method::Online),
+                ("online", Some(name)) => name
+                    .parse::<Provider>()
+                    .map(Method::Online)
+                    .map_err(|unknown| unknown.to_string()),
                 (method, provider) => Err(format!(
                     "method {method:?} with provider {provider:?} is not a way to pay"
                 )),

@@ -18,9 +18,9 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use dhune::config::{PaymentsConfig, Secret};
-use dhune::payments::{
-    self, InitiateRequest, Lookup, LookupQuery, NextStep, PaymentStatus, Provider, ProviderError,
-    ProviderKind, RefundOutcome, RefundRequest,
+use dhune::gateways::payments::{
+    self, Gateway, InitiateRequest, Lookup, LookupQuery, NextStep, PaymentStatus, Provider,
+    ProviderError, RefundOutcome, RefundRequest,
 };
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -248,7 +248,7 @@ impl KhaltiStandIn {
         Self { book, addr }
     }
 
-    fn provider(&self) -> Arc<dyn Provider> {
+    fn provider(&self) -> Arc<dyn Gateway> {
         khalti_at(self.addr, KHALTI_KEY, Duration::from_secs(5))
     }
 
@@ -261,9 +261,9 @@ impl KhaltiStandIn {
     }
 }
 
-fn khalti_at(addr: SocketAddr, key: &str, timeout: Duration) -> Arc<dyn Provider> {
+fn khalti_at(addr: SocketAddr, key: &str, timeout: Duration) -> Arc<dyn Gateway> {
     let config = PaymentsConfig {
-        provider: ProviderKind::Khalti,
+        provider: Provider::Khalti,
         khalti_secret_key: Some(Secret(key.to_owned())),
         khalti_base_url: format!("http://{addr}/api/v2/"),
         connect_timeout: timeout,
@@ -448,7 +448,7 @@ async fn khalti_answers_that_make_no_sense_are_errors() {
     let addr = serve(router).await;
     let at = |prefix: &str| {
         let config = PaymentsConfig {
-            provider: ProviderKind::Khalti,
+            provider: Provider::Khalti,
             khalti_secret_key: Some(Secret(KHALTI_KEY.into())),
             khalti_base_url: format!("http://{addr}/{prefix}/api/v2"),
             ..PaymentsConfig::for_tests()
@@ -708,11 +708,11 @@ impl EsewaStandIn {
         Self { book, addr }
     }
 
-    fn provider(&self) -> Arc<dyn Provider> {
+    fn provider(&self) -> Arc<dyn Gateway> {
         self.provider_with("EPAYTEST", "/api/epay/transaction/status/")
     }
 
-    fn provider_with(&self, product_code: &str, status_path: &str) -> Arc<dyn Provider> {
+    fn provider_with(&self, product_code: &str, status_path: &str) -> Arc<dyn Gateway> {
         esewa_at(self.addr, product_code, status_path, Duration::from_secs(5))
     }
 
@@ -733,9 +733,9 @@ fn esewa_at(
     product_code: &str,
     status_path: &str,
     timeout: Duration,
-) -> Arc<dyn Provider> {
+) -> Arc<dyn Gateway> {
     let config = PaymentsConfig {
-        provider: ProviderKind::Esewa,
+        provider: Provider::Esewa,
         esewa_product_code: product_code.to_owned(),
         esewa_form_url: format!("http://{addr}/api/epay/main/v2/form"),
         esewa_status_url: format!("http://{addr}{status_path}"),

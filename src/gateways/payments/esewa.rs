@@ -39,8 +39,8 @@ use sha2::Sha256;
 
 use super::http::{self, Answer, Timeouts};
 use super::{
-    InitiateRequest, Initiated, Lookup, LookupQuery, NextStep, PaymentStatus, Provider,
-    ProviderError, ProviderKind, RefundOutcome, RefundRequest, ReturnClaim, param, valid_reference,
+    Gateway, InitiateRequest, Initiated, Lookup, LookupQuery, NextStep, PaymentStatus, Provider,
+    ProviderError, RefundOutcome, RefundRequest, ReturnClaim, param, valid_reference,
 };
 use crate::config::Secret;
 
@@ -206,9 +206,9 @@ impl Fields {
 }
 
 #[async_trait]
-impl Provider for Esewa {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Esewa
+impl Gateway for Esewa {
+    fn kind(&self) -> Provider {
+        Provider::Esewa
     }
 
     /// No call to eSewa: the browser posts the signed form.

@@ -38,8 +38,8 @@ use time::format_description::well_known::Rfc3339;
 
 use super::http::{self, Answer, Timeouts};
 use super::{
-    InitiateRequest, Initiated, Lookup, LookupQuery, NextStep, PaymentStatus, Provider,
-    ProviderError, ProviderKind, RefundOutcome, RefundRequest, ReturnClaim, param, valid_reference,
+    Gateway, InitiateRequest, Initiated, Lookup, LookupQuery, NextStep, PaymentStatus, Provider,
+    ProviderError, RefundOutcome, RefundRequest, ReturnClaim, param, valid_reference,
 };
 use crate::config::Secret;
 
@@ -100,9 +100,9 @@ impl Khalti {
 }
 
 #[async_trait]
-impl Provider for Khalti {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Khalti
+impl Gateway for Khalti {
+    fn kind(&self) -> Provider {
+        Provider::Khalti
     }
 
     async fn initiate(&self, request: &InitiateRequest) -> Result<Initiated, ProviderError> {

@@ -1,20 +1,19 @@
 //! Payment providers behind one trait.
 //!
-//! [`Provider`] is all the rest of Dhune knows about a provider: start a
-//! payment ([`Provider::initiate`]), read what the customer's browser brings
-//! back ([`Provider::verify_return`]), ask the provider what became of a
-//! payment ([`Provider::lookup`]) and give money back ([`Provider::refund`]).
+//! [`Gateway`] is all the rest of Dhune knows about a provider: start a
+//! payment ([`Gateway::initiate`]), read what the customer's browser brings
+//! back ([`Gateway::verify_return`]), ask the provider what became of a
+//! payment ([`Gateway::lookup`]) and give money back ([`Gateway::refund`]).
 //! Nothing here touches the database; the one confirm operation in `market`
 //! calls these methods before it takes any lock.
 //!
 //! Adapters: [`Khalti`] (ePayment KPG-2) and [`Esewa`] (ePay v2) here; the
-//! sandbox ([`ProviderKind::Sandbox`], Dhune's own stand-in provider served
+//! sandbox ([`Provider::Sandbox`], Dhune's own stand-in provider served
 //! by the app) implements the same trait in its own module. Every call to a
 //! provider has a connect timeout and a total timeout, and every failure is a
 //! [`ProviderError`], never a panic.
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -30,52 +29,9 @@ mod khalti;
 pub use esewa::{Esewa, format_rupees, parse_rupees, sign};
 pub use khalti::Khalti;
 
-/// The providers Dhune can be configured with (`DHUNE_PAYMENT_PROVIDER`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderKind {
-    /// Dhune's own stand-in provider: its pages are served by the app.
-    Sandbox,
-    Khalti,
-    Esewa,
-}
-
-impl ProviderKind {
-    /// The name shown to customers ("Pay online with …").
-    pub fn display_name(self) -> &'static str {
-        match self {
-            ProviderKind::Sandbox => "Sandbox (test payments)",
-            ProviderKind::Khalti => "Khalti",
-            ProviderKind::Esewa => "eSewa",
-        }
-    }
-
-    /// The value of `DHUNE_PAYMENT_PROVIDER` (and of a stored provider column).
-    pub fn code(self) -> &'static str {
-        match self {
-            ProviderKind::Sandbox => "sandbox",
-            ProviderKind::Khalti => "khalti",
-            ProviderKind::Esewa => "esewa",
-        }
-    }
-}
-
-impl FromStr for ProviderKind {
-    type Err = UnknownProvider;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "sandbox" => Ok(ProviderKind::Sandbox),
-            "khalti" => Ok(ProviderKind::Khalti),
-            "esewa" => Ok(ProviderKind::Esewa),
-            _ => Err(UnknownProvider(text.to_owned())),
-        }
-    }
-}
-
-/// A `DHUNE_PAYMENT_PROVIDER` that names no provider.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown payment provider {0:?} (expected sandbox, khalti or esewa)")]
-pub struct UnknownProvider(String);
+/// The providers Dhune can be configured with (`DHUNE_PAYMENT_PROVIDER`):
+/// the same names the ledger's clearing accounts and `payments.provider` use.
+pub use crate::domain::ledger::Provider;
 
 /// What a provider says about a payment, in Dhune's words. How the confirm
 /// operation treats each is written beside it.
@@ -204,7 +160,7 @@ pub struct RefundRequest {
 }
 
 /// How a refund ended, when the provider answered. An `Err` from
-/// [`Provider::refund`] means we do not know (no answer, an answer that
+/// [`Gateway::refund`] means we do not know (no answer, an answer that
 /// made no sense): keep the refund open and try again later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefundOutcome {
@@ -243,8 +199,8 @@ pub enum ProviderError {
 /// A payment provider. Implementations never panic and never hold a
 /// database lock.
 #[async_trait]
-pub trait Provider: Send + Sync {
-    fn kind(&self) -> ProviderKind;
+pub trait Gateway: Send + Sync {
+    fn kind(&self) -> Provider;
 
     /// Starts a payment of `amount_paisa` under our reference.
     async fn initiate(&self, request: &InitiateRequest) -> Result<Initiated, ProviderError>;
@@ -274,14 +230,14 @@ pub trait Provider: Send + Sync {
 
 /// The adapter for a real provider, or `None` for the sandbox, which is
 /// built beside the app because it needs the app's own address.
-pub fn from_config(config: &PaymentsConfig) -> Result<Option<Arc<dyn Provider>>, ProviderError> {
+pub fn from_config(config: &PaymentsConfig) -> Result<Option<Arc<dyn Gateway>>, ProviderError> {
     let timeouts = http::Timeouts {
         connect: config.connect_timeout,
         total: config.request_timeout,
     };
     Ok(match config.provider {
-        ProviderKind::Sandbox => None,
-        ProviderKind::Khalti => {
+        Provider::Sandbox => None,
+        Provider::Khalti => {
             let secret = config.khalti_secret_key.clone().ok_or_else(|| {
                 ProviderError::Invalid("DHUNE_KHALTI_SECRET_KEY is not set".into())
             })?;
@@ -291,7 +247,7 @@ pub fn from_config(config: &PaymentsConfig) -> Result<Option<Arc<dyn Provider>>,
                 timeouts,
             )?))
         }
-        ProviderKind::Esewa => Some(Arc::new(Esewa::new(
+        Provider::Esewa => Some(Arc::new(Esewa::new(
             config.esewa_secret_key.clone(),
             &config.esewa_product_code,
             &config.esewa_form_url,
@@ -325,24 +281,14 @@ mod tests {
 
     #[test]
     fn providers_are_named_and_parsed() {
-        for kind in [
-            ProviderKind::Sandbox,
-            ProviderKind::Khalti,
-            ProviderKind::Esewa,
-        ] {
-            assert_eq!(kind.code().parse::<ProviderKind>().ok(), Some(kind));
+        for kind in [Provider::Sandbox, Provider::Khalti, Provider::Esewa] {
+            assert_eq!(kind.as_str().parse::<Provider>().ok(), Some(kind));
         }
-        assert_eq!(
-            " KHALTI ".parse::<ProviderKind>().ok(),
-            Some(ProviderKind::Khalti)
-        );
-        assert_eq!(ProviderKind::Esewa.display_name(), "eSewa");
-        assert_eq!(ProviderKind::Khalti.display_name(), "Khalti");
-        assert_eq!(
-            ProviderKind::Sandbox.display_name(),
-            "Sandbox (test payments)"
-        );
-        let error = "paypal".parse::<ProviderKind>().unwrap_err();
+        assert_eq!(" KHALTI ".parse::<Provider>().ok(), Some(Provider::Khalti));
+        assert_eq!(Provider::Esewa.display_name(), "eSewa");
+        assert_eq!(Provider::Khalti.display_name(), "Khalti");
+        assert_eq!(Provider::Sandbox.display_name(), "Sandbox (test payments)");
+        let error = "paypal".parse::<Provider>().unwrap_err();
         assert!(error.to_string().contains("\"paypal\""), "{error}");
     }
 
@@ -351,18 +297,18 @@ mod tests {
         let mut config = PaymentsConfig::for_tests();
         assert!(from_config(&config).unwrap().is_none(), "sandbox");
 
-        config.provider = ProviderKind::Esewa;
+        config.provider = Provider::Esewa;
         let esewa = from_config(&config).unwrap().unwrap();
-        assert_eq!(esewa.kind(), ProviderKind::Esewa);
+        assert_eq!(esewa.kind(), Provider::Esewa);
 
-        config.provider = ProviderKind::Khalti;
+        config.provider = Provider::Khalti;
         assert!(matches!(
             from_config(&config).err(),
             Some(ProviderError::Invalid(_))
         ));
         config.khalti_secret_key = Some(Secret("test-key".into()));
         let khalti = from_config(&config).unwrap().unwrap();
-        assert_eq!(khalti.kind(), ProviderKind::Khalti);
+        assert_eq!(khalti.kind(), Provider::Khalti);
 
         config.khalti_base_url = "not a url".into();
         assert!(matches!(
@@ -374,7 +320,7 @@ mod tests {
     #[test]
     fn real_providers_refuse_callbacks() {
         let mut config = PaymentsConfig::for_tests();
-        config.provider = ProviderKind::Esewa;
+        config.provider = Provider::Esewa;
         let esewa = from_config(&config).unwrap().unwrap();
         let refused = esewa.verify_callback(&HeaderMap::new(), b"{}");
         assert_eq!(
