@@ -25,6 +25,7 @@ use crate::config::PaymentsConfig;
 mod esewa;
 mod http;
 mod khalti;
+pub mod signature;
 
 pub use esewa::{Esewa, format_rupees, parse_rupees, sign};
 pub use khalti::Khalti;
