@@ -297,6 +297,16 @@ async fn the_tracker_marks_the_current_step_of_each_status(pool: PgPool) {
         .assert_redirect(&format!("/orders/{other}"));
     let page = vendor.get(&format!("/orders/{other}")).await;
     assert_eq!(current_step(&page.body), "CANCELLED");
+    for viewer in [&customer, &vendor] {
+        let page = viewer.get(&format!("/orders/{other}")).await;
+        assert!(
+            page.body.contains(&format!(
+                r#"<details id="order-{other}-problem" class="problem" hidden>"#
+            )),
+            "nothing left to do about a cancelled order: {}",
+            page.body
+        );
+    }
     assert!(
         page.body
             .contains(r#"data-step="CREATED" data-state="done""#)
