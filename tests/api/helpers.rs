@@ -313,6 +313,16 @@ impl Browser {
         .await
     }
 
+    /// Moves an order to `to` and expects the redirect back to it.
+    pub async fn move_order(&self, order_id: i64, to: &str) {
+        self.post(
+            &format!("/orders/{order_id}/status"),
+            &[("status", to.into())],
+        )
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    }
+
     /// Makes a valid offer at `price` rupees on a request.
     pub async fn make_offer(&self, request_id: i64, price: &str) -> Page {
         self.post(
@@ -342,6 +352,37 @@ impl TestApp {
         .fetch_one(&self.pool)
         .await
         .expect("offer")
+    }
+
+    /// An order: `customer` posts a request, `vendor` offers `price`
+    /// rupees, `customer` accepts. Returns the order's id.
+    pub async fn order(
+        &self,
+        customer: &Browser,
+        vendor: &Browser,
+        vendor_email: &str,
+        price: &str,
+    ) -> i64 {
+        let request_id = customer.create_request().await;
+        vendor.make_offer(request_id, price).await;
+        let offer_id = self.offer_id(request_id, vendor_email).await;
+        let accepted = customer.accept(offer_id, 1).await;
+        id_after(accepted.location().expect("location"), "/orders/")
+    }
+
+    /// An order the vendor took all the way to delivered.
+    pub async fn delivered(
+        &self,
+        customer: &Browser,
+        vendor: &Browser,
+        vendor_email: &str,
+        price: &str,
+    ) -> i64 {
+        let order_id = self.order(customer, vendor, vendor_email, price).await;
+        for step in ["PICKED_UP", "IN_PROGRESS", "DELIVERING", "COMPLETED"] {
+            vendor.move_order(order_id, step).await;
+        }
+        order_id
     }
 
     pub async fn status_of(&self, table: &str, id: i64) -> String {

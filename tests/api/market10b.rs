@@ -292,22 +292,9 @@ async fn the_notifications_page_says_who_marked_an_order_delivered(pool: PgPool)
     let app = TestApp::spawn(pool).await;
     let customer = app.customer("c@example.com").await;
     let vendor = app.vendor("v@example.com").await;
-    let request_id = customer.create_request().await;
-    vendor.make_offer(request_id, "450").await;
-    let offer_id = app.offer_id(request_id, "v@example.com").await;
-    let order_id = crate::helpers::id_after(
-        customer.accept(offer_id, 1).await.location().unwrap(),
-        "/orders/",
-    );
-    for step in ["PICKED_UP", "IN_PROGRESS", "DELIVERING", "COMPLETED"] {
-        vendor
-            .post(
-                &format!("/orders/{order_id}/status"),
-                &[("status", step.into())],
-            )
-            .await
-            .assert_redirect(&format!("/orders/{order_id}"));
-    }
+    let order_id = app
+        .delivered(&customer, &vendor, "v@example.com", "450")
+        .await;
 
     let page = customer.get("/notifications").await.body;
 

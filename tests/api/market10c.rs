@@ -21,32 +21,6 @@ fn card(body: &str, offer_id: i64) -> &str {
 
 /// An order between `customer` and the vendor signed up as `vendor_email`;
 /// returns its id.
-async fn order(app: &TestApp, customer: &Browser, vendor: &Browser, vendor_email: &str) -> i64 {
-    let request_id = customer.create_request().await;
-    vendor.make_offer(request_id, "500").await;
-    let offer_id = app.offer_id(request_id, vendor_email).await;
-    let accepted = customer.accept(offer_id, 1).await;
-    id_after(accepted.location().unwrap(), "/orders/")
-}
-
-async fn move_order(who: &Browser, order_id: i64, to: &str) {
-    who.post(
-        &format!("/orders/{order_id}/status"),
-        &[("status", to.into())],
-    )
-    .await
-    .assert_redirect(&format!("/orders/{order_id}"));
-}
-
-/// An order the vendor took all the way to delivered.
-async fn delivered(app: &TestApp, customer: &Browser, vendor: &Browser, email: &str) -> i64 {
-    let order_id = order(app, customer, vendor, email).await;
-    for step in ["PICKED_UP", "IN_PROGRESS", "DELIVERING", "COMPLETED"] {
-        move_order(vendor, order_id, step).await;
-    }
-    order_id
-}
-
 /// An offer with its own pickup time, `hours` from now.
 async fn offer_with_pickup(vendor: &Browser, request_id: i64, price: &str, hours: i64) {
     let page = vendor
@@ -71,9 +45,10 @@ async fn offer_cards_show_the_laundrys_record_and_pickup_against_the_window(pool
     let new = app.vendor("new@example.com").await;
     // The busy laundry: 4 completed orders and 1 cancelled, 5 closed.
     for _ in 0..4 {
-        delivered(&app, &customer, &busy, "busy@example.com").await;
+        app.delivered(&customer, &busy, "busy@example.com", "500")
+            .await;
     }
-    let cancelled = order(&app, &customer, &busy, "busy@example.com").await;
+    let cancelled = app.order(&customer, &busy, "busy@example.com", "500").await;
     customer
         .post(
             &format!("/orders/{cancelled}/cancel"),
@@ -90,7 +65,8 @@ async fn offer_cards_show_the_laundrys_record_and_pickup_against_the_window(pool
     .await
     .unwrap();
     // The new laundry: one completed order, too few for rates.
-    delivered(&app, &customer, &new, "new@example.com").await;
+    app.delivered(&customer, &new, "new@example.com", "500")
+        .await;
 
     let request_id = customer.create_request().await;
     let mut live = customer.events(None).await;
@@ -224,7 +200,7 @@ async fn the_tracker_marks_the_current_step_of_each_status(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let customer = app.customer("c@example.com").await;
     let vendor = app.vendor("v@example.com").await;
-    let order_id = order(&app, &customer, &vendor, "v@example.com").await;
+    let order_id = app.order(&customer, &vendor, "v@example.com", "500").await;
     let path = format!("/orders/{order_id}");
 
     let page = customer.get(&path).await;
@@ -237,7 +213,7 @@ async fn the_tracker_marks_the_current_step_of_each_status(pool: PgPool) {
         "cancel is folded away"
     );
     for step in ["PICKED_UP", "IN_PROGRESS", "DELIVERING"] {
-        move_order(&vendor, order_id, step).await;
+        vendor.move_order(order_id, step).await;
         for viewer in [&customer, &vendor] {
             let page = viewer.get(&path).await;
             assert_eq!(current_step(&page.body), step);
@@ -287,7 +263,7 @@ async fn the_tracker_marks_the_current_step_of_each_status(pool: PgPool) {
     );
     assert!(!page.body.contains("Expected delivery"));
 
-    let other = order(&app, &customer, &vendor, "v@example.com").await;
+    let other = app.order(&customer, &vendor, "v@example.com", "500").await;
     customer
         .post(
             &format!("/orders/{other}/cancel"),
@@ -370,7 +346,9 @@ async fn a_delivery_the_customer_has_not_confirmed_asks_them_to(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let customer = app.customer("c@example.com").await;
     let vendor = app.vendor("v@example.com").await;
-    let order_id = delivered(&app, &customer, &vendor, "v@example.com").await;
+    let order_id = app
+        .delivered(&customer, &vendor, "v@example.com", "500")
+        .await;
     let path = format!("/orders/{order_id}");
 
     let page = customer.get(&path).await;
@@ -393,7 +371,7 @@ async fn a_delivery_the_customer_has_not_confirmed_asks_them_to(pool: PgPool) {
     assert!(!page.body.contains("Yes, I received"));
 
     let mut watching = vendor.events(None).await;
-    move_order(&customer, order_id, "COMPLETED").await;
+    customer.move_order(order_id, "COMPLETED").await;
     let received: Option<time::OffsetDateTime> =
         sqlx::query_scalar("SELECT received_at FROM orders WHERE id = $1")
             .bind(order_id)
@@ -435,11 +413,11 @@ async fn a_delivery_the_customer_has_not_confirmed_asks_them_to(pool: PgPool) {
 
     // A customer who confirms while out for delivery completes the order:
     // nothing more to confirm.
-    let other = order(&app, &customer, &vendor, "v@example.com").await;
+    let other = app.order(&customer, &vendor, "v@example.com", "500").await;
     for step in ["PICKED_UP", "IN_PROGRESS", "DELIVERING"] {
-        move_order(&vendor, other, step).await;
+        vendor.move_order(other, step).await;
     }
-    move_order(&customer, other, "COMPLETED").await;
+    customer.move_order(other, "COMPLETED").await;
     let page = customer.get(&format!("/orders/{other}")).await;
     assert!(!page.body.contains(r#"data-status="RECEIVED""#));
     assert!(
