@@ -47,11 +47,21 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// The payment provider and its keys: see [`PaymentsConfig`].
     pub payments: PaymentsConfig,
+    /// `DHUNE_PUBLIC_URL` (default `http://<DHUNE_ADDR>`): the address
+    /// customers' browsers and payment providers reach this app at, without a
+    /// trailing slash; return and callback URLs are built from it.
+    pub public_url: String,
+    /// `DHUNE_UNPAID_CANCEL_HOURS` (default 24): an online order still unpaid
+    /// this long after it was made is cancelled by the sweep.
+    pub unpaid_cancel_after: time::Duration,
+    /// `DHUNE_PAYMENT_RECHECK_SECS` (default 120): the sweep asks the provider
+    /// again about payments pending longer than this.
+    pub payment_recheck_after: time::Duration,
 }
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
-        Ok(Self {
+        Self {
             database_url: var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             addr: parse_var("DHUNE_ADDR", "127.0.0.1:3000")?,
             sweep_interval: Duration::from_secs(parse_var("DHUNE_SWEEP_SECS", "30")?),
@@ -77,7 +87,49 @@ impl Config {
                 "20",
             )?),
             payments: PaymentsConfig::from_vars(var)?,
-        })
+            public_url: String::new(),
+            unpaid_cancel_after: time::Duration::hours(parse_var(
+                "DHUNE_UNPAID_CANCEL_HOURS",
+                "24",
+            )?),
+            payment_recheck_after: time::Duration::seconds(parse_var(
+                "DHUNE_PAYMENT_RECHECK_SECS",
+                "120",
+            )?),
+        }
+        .finish(
+            var("DHUNE_PUBLIC_URL"),
+            parse_var("DHUNE_SANDBOX_PAYMENTS", "false")?,
+        )
+    }
+
+    /// The settings that depend on others: the public URL defaults to the
+    /// listening address; the sandbox provider (test payments that anyone can
+    /// "pay") is refused in production (`DHUNE_SECURE_COOKIES=true`) unless
+    /// `DHUNE_SANDBOX_PAYMENTS=true` asks for it on purpose.
+    fn finish(
+        mut self,
+        public_url: Option<String>,
+        sandbox_on_purpose: bool,
+    ) -> anyhow::Result<Self> {
+        self.public_url = public_url
+            .map(|url| url.trim().trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("http://{}", self.addr));
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            anyhow::bail!(
+                "DHUNE_PUBLIC_URL={:?} must start with http:// or https://",
+                self.public_url
+            );
+        }
+        if self.secure_cookies && self.payments.provider == Provider::Sandbox && !sandbox_on_purpose
+        {
+            anyhow::bail!(
+                "DHUNE_SECURE_COOKIES=true looks like production, but the payment provider is the \
+                 sandbox, where anyone can pay with a click. Set DHUNE_PAYMENT_PROVIDER=khalti or \
+                 esewa with its keys, or DHUNE_SANDBOX_PAYMENTS=true if test payments are meant."
+            );
+        }
+        Ok(self)
     }
 
     /// Settings for tests: defaults, nothing read from the environment.
@@ -96,6 +148,9 @@ impl Config {
             trusted_proxy: None,
             header_read_timeout: Duration::from_secs(20),
             payments: PaymentsConfig::for_tests(),
+            public_url: "http://127.0.0.1:3000".to_owned(),
+            unpaid_cancel_after: time::Duration::hours(24),
+            payment_recheck_after: time::Duration::seconds(120),
         }
     }
 }
@@ -111,6 +166,9 @@ pub const ESEWA_TEST_PRODUCT_CODE: &str = "EPAYTEST";
 /// `https://epay.esewa.com.np/api/epay/transaction/status/`.
 pub const ESEWA_TEST_FORM_URL: &str = "https://rc-epay.esewa.com.np/api/epay/main/v2/form";
 pub const ESEWA_TEST_STATUS_URL: &str = "https://rc.esewa.com.np/api/epay/transaction/status/";
+
+/// The sandbox provider's default signing key (test payments only).
+pub const SANDBOX_SECRET: &str = "dhune-sandbox-test-payments";
 
 /// Which payment provider takes online payments, and how to reach it.
 #[derive(Debug, Clone)]
@@ -135,6 +193,10 @@ pub struct PaymentsConfig {
     /// `DHUNE_PAYMENT_TIMEOUT_SECS` (default 10): longest wait for a whole
     /// call to the provider, connection included.
     pub request_timeout: Duration,
+    /// `DHUNE_SANDBOX_SECRET`: the key the sandbox provider signs its returns
+    /// and callbacks with (instances of one deployment share it). Test
+    /// payments only, so a fixed default is fine.
+    pub sandbox_secret: Secret,
 }
 
 impl PaymentsConfig {
@@ -164,6 +226,9 @@ impl PaymentsConfig {
                 "DHUNE_PAYMENT_TIMEOUT_SECS",
                 "10",
             )?),
+            sandbox_secret: Secret(
+                get("DHUNE_SANDBOX_SECRET").unwrap_or_else(|| SANDBOX_SECRET.to_owned()),
+            ),
         };
         if config.provider == Provider::Khalti && config.khalti_secret_key.is_none() {
             anyhow::bail!("DHUNE_PAYMENT_PROVIDER=khalti needs DHUNE_KHALTI_SECRET_KEY");
@@ -186,6 +251,7 @@ impl PaymentsConfig {
             esewa_status_url: ESEWA_TEST_STATUS_URL.to_owned(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
+            sandbox_secret: Secret(SANDBOX_SECRET.to_owned()),
         }
     }
 }

@@ -30,10 +30,13 @@ pub enum EventKind {
     DisputeResolved,
     UserSuspended,
     UserReinstated,
+    PaymentSucceeded,
+    PaymentFailed,
+    PaymentRefunded,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 20] = [
         EventKind::RequestCreated,
         EventKind::RequestCancelled,
         EventKind::RequestExpired,
@@ -51,6 +54,9 @@ impl EventKind {
         EventKind::DisputeResolved,
         EventKind::UserSuspended,
         EventKind::UserReinstated,
+        EventKind::PaymentSucceeded,
+        EventKind::PaymentFailed,
+        EventKind::PaymentRefunded,
     ];
 
     /// Whether the people concerned get a notification for this kind.
@@ -77,6 +83,9 @@ impl EventKind {
             EventKind::DisputeResolved => "dispute_resolved",
             EventKind::UserSuspended => "user_suspended",
             EventKind::UserReinstated => "user_reinstated",
+            EventKind::PaymentSucceeded => "payment_succeeded",
+            EventKind::PaymentFailed => "payment_failed",
+            EventKind::PaymentRefunded => "payment_refunded",
         }
     }
 }
@@ -210,7 +219,7 @@ impl NewEvent {
         self
     }
 
-    /// The offer's price, for the line.
+    /// The offer's price, or the amount paid or refunded, for the line.
     pub fn price(mut self, price: Money) -> Self {
         self.facts.price = Some(price);
         self
@@ -355,6 +364,17 @@ impl Story<'_> {
             EventKind::UserSuspended => format!("{who} suspended an account"),
             EventKind::UserReinstated if to_party => format!("{who} reinstated your account"),
             EventKind::UserReinstated => format!("{who} reinstated an account"),
+            EventKind::PaymentSucceeded => match self.facts.price {
+                Some(amount) => format!("Payment of {amount} received for order #{order}"),
+                None => format!("Payment received for order #{order}"),
+            },
+            EventKind::PaymentFailed => {
+                format!("The payment for order #{order} did not go through")
+            }
+            EventKind::PaymentRefunded => match self.facts.price {
+                Some(amount) => format!("{amount} refunded for order #{order}"),
+                None => format!("Money refunded for order #{order}"),
+            },
         }
     }
 }
@@ -388,7 +408,10 @@ impl NewEvent {
             | EventKind::OrderStatusUpdated
             | EventKind::OrderCancelled
             | EventKind::DisputeOpened
-            | EventKind::DisputeResolved => format!("/orders/{order}"),
+            | EventKind::DisputeResolved
+            | EventKind::PaymentSucceeded
+            | EventKind::PaymentFailed
+            | EventKind::PaymentRefunded => format!("/orders/{order}"),
             EventKind::RequestCreated
             | EventKind::RequestCancelled
             | EventKind::RequestClosed

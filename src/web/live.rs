@@ -271,7 +271,10 @@ fn describe(event: &FeedEvent, viewer: &User) -> (String, Option<String>) {
         | EventKind::OrderStatusUpdated
         | EventKind::OrderCancelled
         | EventKind::DisputeOpened
-        | EventKind::DisputeResolved => order,
+        | EventKind::DisputeResolved
+        | EventKind::PaymentSucceeded
+        | EventKind::PaymentFailed
+        | EventKind::PaymentRefunded => order,
         EventKind::RequestCancelled
         | EventKind::RequestExpired
         | EventKind::RequestClosed
@@ -448,7 +451,10 @@ impl Connection {
                 | EventKind::OrderStatusUpdated
                 | EventKind::OrderCancelled
                 | EventKind::DisputeOpened
-                | EventKind::DisputeResolved,
+                | EventKind::DisputeResolved
+                | EventKind::PaymentSucceeded
+                | EventKind::PaymentFailed
+                | EventKind::PaymentRefunded,
                 _,
                 _,
                 Some(order_id),

@@ -21,6 +21,7 @@ mod serve;
 mod session;
 mod vendor;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -39,6 +40,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::Config;
 use crate::events::relay::Live;
+use crate::gateways::payments::Gateway;
 pub use auth::Backend;
 pub use error::AppError;
 pub use serve::serve;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub config: Config,
     pub live: Live,
+    /// The configured payment provider.
+    pub payments: Arc<dyn Gateway>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -69,7 +73,13 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
     let static_files = assets::router()?;
 
     let https = config.secure_cookies;
-    let state = AppState { pool, config, live };
+    let payments = crate::gateways::payments::build(&config)?;
+    let state = AppState {
+        pool,
+        config,
+        live,
+        payments,
+    };
     let pages = Router::new()
         .merge(pages::router())
         .merge(auth::router())

@@ -29,11 +29,12 @@ impl TestApp {
 
     /// The app with `config`, on `app_pool` (which may reach the database
     /// another way than the test's `pool`, e.g. through a proxy).
-    pub async fn spawn_through(app_pool: PgPool, pool: PgPool, config: Config) -> Self {
+    pub async fn spawn_through(app_pool: PgPool, pool: PgPool, mut config: Config) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
+        config.public_url = format!("http://{addr}");
         let header_read_timeout = config.header_read_timeout;
         let app = dhune::build_app(app_pool, config).await.expect("app");
         tokio::spawn(async move {

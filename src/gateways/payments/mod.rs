@@ -25,10 +25,12 @@ use crate::config::PaymentsConfig;
 mod esewa;
 mod http;
 mod khalti;
+mod sandbox;
 pub mod signature;
 
 pub use esewa::{Esewa, format_rupees, parse_rupees, sign};
 pub use khalti::Khalti;
+pub use sandbox::Sandbox;
 
 /// The providers Dhune can be configured with (`DHUNE_PAYMENT_PROVIDER`):
 /// the same names the ledger's clearing accounts and `payments.provider` use.
@@ -256,6 +258,23 @@ pub fn from_config(config: &PaymentsConfig) -> Result<Option<Arc<dyn Gateway>>, 
             timeouts,
         )?)),
     })
+}
+
+/// The configured provider's adapter: a real one, or the sandbox served by
+/// this app at `<public URL>/sandbox/`.
+pub fn build(config: &crate::Config) -> Result<Arc<dyn Gateway>, ProviderError> {
+    if let Some(gateway) = from_config(&config.payments)? {
+        return Ok(gateway);
+    }
+    let timeouts = http::Timeouts {
+        connect: config.payments.connect_timeout,
+        total: config.payments.request_timeout,
+    };
+    Ok(Arc::new(Sandbox::new(
+        &format!("{}/sandbox/", config.public_url),
+        config.payments.sandbox_secret.clone(),
+        timeouts,
+    )?))
 }
 
 /// Whether `reference` may travel as Khalti's `purchase_order_id` and
