@@ -6,6 +6,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::accounts::User;
 use super::audit;
+use super::payment_views::{PaymentSection, order_payment};
 use super::requests::{Item, items};
 use super::{
     CHANGED_MEANWHILE, MarketError, MarketResult, Paged, Paging, record, status, unique_as,
@@ -136,6 +137,8 @@ pub struct OrderView {
     pub dispute: Option<Dispute>,
     /// The moves the viewer may make now.
     pub moves: Vec<&'static Rule>,
+    /// How the order is paid for, and what is paid, refunded and owed.
+    pub payment: PaymentSection,
 }
 
 impl OrderView {
@@ -317,6 +320,7 @@ pub async fn get_order(
         timeline,
         dispute,
         moves,
+        payment: order_payment(pool, id).await?,
     })
 }
 

@@ -91,6 +91,7 @@ async fn events(
         pool: state.pool.clone(),
         live: state.live.clone(),
         dispute_window: state.config.dispute_window,
+        provider: state.config.payments.provider,
         csrf_token,
         session_id: session.id().map(|id| id.to_string()).unwrap_or_default(),
         recheck: tokio::time::interval_at(
@@ -130,6 +131,8 @@ struct Connection {
     pool: PgPool,
     live: Live,
     dispute_window: time::Duration,
+    /// The configured payment provider, named on the order page.
+    provider: crate::domain::ledger::Provider,
     /// For the forms inside pushed fragments (the order's actions).
     csrf_token: String,
     /// The session the stream was opened with; once it ends (logout,
@@ -466,7 +469,7 @@ impl Connection {
                     Err(MarketError::NotFound) => return Ok(None),
                     Err(err) => return Err(err.into()),
                 };
-                let page = OrderPage::new(self.shell(), order, String::new(), true);
+                let page = OrderPage::new(self.shell(), order, self.provider, String::new(), true);
                 Ok(Some(page.live_parts()?))
             }
             _ => Ok(None),

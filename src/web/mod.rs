@@ -16,6 +16,7 @@ mod live;
 mod notifications;
 mod orders;
 mod pages;
+mod payments_admin;
 mod requests;
 mod serve;
 mod session;
@@ -86,6 +87,7 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
         .merge(customer::router())
         .merge(vendor::router())
         .merge(admin::router())
+        .merge(payments_admin::router())
         .merge(requests::router())
         .merge(orders::router())
         .merge(live::router())

@@ -18,6 +18,7 @@ use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
 use super::form::ErrorSummary;
 use crate::domain::FieldErrors;
 use crate::domain::account::Role;
+use crate::domain::ledger::Provider;
 use crate::domain::status::{OrderStatus, Transition};
 use crate::market::accounts::User;
 use crate::market::orders::{self, OrderSummary, OrderView};
@@ -72,7 +73,9 @@ async fn list(
 #[derive(Template, WebTemplate)]
 #[template(
     path = "orders/show.html",
-    blocks = ["status", "tracker", "actions", "dispute", "problem", "timeline"]
+    blocks = [
+        "status", "tracker", "actions", "dispute", "payment", "problem", "timeline"
+    ]
 )]
 pub struct OrderPage {
     shell: Shell,
@@ -80,6 +83,8 @@ pub struct OrderPage {
     live_from: String,
     /// Drawn for the live stream: see [`OrderPage::live_parts`].
     live: bool,
+    /// The configured payment provider's name ("Pay with …").
+    provider: &'static str,
     order: OrderView,
     can_cancel: bool,
     can_dispute: bool,
@@ -103,16 +108,24 @@ impl OrderPage {
         Ok(Self::new(
             shell,
             order,
+            state.config.payments.provider,
             state.live.head().to_string(),
             false,
         ))
     }
 
-    pub fn new(shell: Shell, order: OrderView, live_from: String, live: bool) -> Self {
+    pub fn new(
+        shell: Shell,
+        order: OrderView,
+        provider: Provider,
+        live_from: String,
+        live: bool,
+    ) -> Self {
         Self {
             shell,
             live_from,
             live,
+            provider: provider.display_name(),
             can_cancel: order.can(Transition::Cancel),
             can_dispute: order.can(Transition::Dispute),
             can_resolve: order.can(Transition::Resolve),
@@ -126,7 +139,7 @@ impl OrderPage {
     }
 
     /// What a live update of the order swaps in place (out of band): the
-    /// status, the tracker, the actions, the dispute, the forms folded under
+    /// status, the tracker, the actions, the dispute, the payment section, the forms folded under
     /// "Problem with this order?" and the timeline, never the whole order. A form that is still there after the update is kept as the
     /// viewer left it (`hx-preserve`: typed text, choices and focus).
     pub fn live_parts(&self) -> askama::Result<String> {
@@ -135,6 +148,7 @@ impl OrderPage {
             self.as_tracker().render()?,
             self.as_actions().render()?,
             self.as_dispute().render()?,
+            self.as_payment().render()?,
             self.as_problem().render()?,
             self.as_timeline().render()?,
         ]

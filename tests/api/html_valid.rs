@@ -23,7 +23,7 @@ const QUIET: Duration = Duration::from_millis(800);
 /// The checker's jar, or `None` when the check is skipped on purpose
 /// (`DHUNE_SKIP_HTML_CHECK=1`). Missing otherwise, the test fails: a check
 /// that passes because it could not run would hide every error.
-fn checker() -> Option<PathBuf> {
+pub(crate) fn checker() -> Option<PathBuf> {
     if std::env::var(SKIP).is_ok_and(|v| v == "1") {
         // Straight to stderr, past the test harness's capture: seen even
         // when the test passes.

@@ -22,6 +22,7 @@ mod market10c;
 mod market10d;
 mod marketplace;
 mod notifications;
+mod payment_pages;
 mod price_change;
 mod providers;
 mod races;
