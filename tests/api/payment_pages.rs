@@ -595,3 +595,57 @@ async fn the_payment_pages_are_valid_html_with_every_form_on_them(pool: PgPool) 
     let errors = html_errors(&jar, &pages);
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn the_payment_section_follows_payment_events_live(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let p = parties(&app).await;
+    let order_id = app
+        .order(&p.customer, &p.vendor, "v@example.com", "500")
+        .await;
+    online(&app, order_id).await;
+    let page = p.customer.get(&format!("/orders/{order_id}")).await.body;
+    assert!(page.contains("payment_succeeded,payment_failed,payment_refunded\""));
+    let mut watching = p.customer.events(None).await;
+
+    // What the confirm operation leaves: the payment paid, and its event.
+    let mut tx = app.pool.begin().await.expect("begin");
+    let paid: i64 = sqlx::query_scalar(
+        "INSERT INTO payments (order_id, method, provider, status, amount_paisa, reference)
+         VALUES ($1, 'online', 'sandbox', 'SUCCEEDED', 50000, 'ref-live') RETURNING id",
+    )
+    .bind(order_id)
+    .fetch_one(&mut *tx)
+    .await
+    .expect("payment");
+    sqlx::query(
+        "WITH fence AS (SELECT pg_advisory_xact_lock_shared($2)::text)
+         INSERT INTO events (kind, order_id, audience_users)
+         SELECT 'payment_succeeded', o.id, ARRAY[o.customer_id, o.vendor_id]
+         FROM orders o, fence WHERE o.id = $1",
+    )
+    .bind(order_id)
+    .bind(dhune::market::feed::FENCE)
+    .execute(&mut *tx)
+    .await
+    .expect("event");
+    tx.commit().await.expect("commit");
+
+    let mut pushed = watching.next().await;
+    while pushed.event != "payment_succeeded" {
+        pushed = watching.next().await;
+    }
+    let data = &pushed.data;
+    assert!(
+        data.contains(&format!(
+            r#"<section id="order-{order_id}-payment" data-hx-swap-oob="true""#
+        )),
+        "{data}"
+    );
+    assert!(data.contains(&format!(
+        r#"data-payment-id="{paid}" data-status="SUCCEEDED""#
+    )));
+    assert_eq!(figure(data, "paid"), "Rs 500.00");
+    assert_eq!(figure(data, "owed"), "Rs 0.00");
+    assert!(!data.contains(&format!("/orders/{order_id}/pay\"")));
+}
