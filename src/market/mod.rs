@@ -54,6 +54,7 @@ pub mod notifications;
 pub mod offers;
 pub mod orders;
 mod password;
+pub mod payments;
 pub mod requests;
 pub mod sweeps;
 pub mod throttle;
