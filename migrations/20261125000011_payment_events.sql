@@ -18,3 +18,8 @@ ALTER TABLE disputes
     ADD CONSTRAINT disputes_outcome_check CHECK (outcome IN ('RELEASE', 'REFUND', 'PARTIAL')),
     ADD COLUMN refund_paisa bigint CHECK (refund_paisa > 0),
     ADD CONSTRAINT disputes_partial_has_amount CHECK ((outcome = 'PARTIAL') = (refund_paisa IS NOT NULL));
+
+-- When a refund was handed to the provider: the claim that makes one
+-- instance send it, and how the sweep tells a refund never sent (send it)
+-- from one sent without an answer recorded (an admin must check).
+ALTER TABLE refunds ADD COLUMN sent_at timestamptz;

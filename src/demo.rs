@@ -11,6 +11,7 @@ use crate::domain::offer::NewOffer;
 use crate::domain::request::NewRequest;
 use crate::domain::status::{DisputeOutcome, OrderStatus};
 use crate::market::accounts::User;
+use crate::market::payments::PaymentMethod;
 use crate::market::{self, MarketError, MarketResult, offers, orders, requests};
 
 /// The password of every demo account.
@@ -89,7 +90,16 @@ async fn accept(
     commission_bps: i32,
 ) -> MarketResult<i64> {
     let seen = offers::pending_offer_for_owner(pool, customer, offer_id).await?;
-    match offers::accept_offer(pool, customer, offer_id, seen.version, commission_bps).await? {
+    match offers::accept_offer(
+        pool,
+        customer,
+        offer_id,
+        seen.version,
+        commission_bps,
+        PaymentMethod::Cod,
+    )
+    .await?
+    {
         offers::Accepted::Order(order_id) => Ok(order_id),
         offers::Accepted::Changed(_) => Err(MarketError::Conflict(
             "the demo offer changed while it was being accepted".into(),
@@ -319,6 +329,7 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
             &admin,
             dispute.id,
             DisputeOutcome::Refund,
+            "",
             "Both sides agree the order is off; refunded in full.",
             window,
         )

@@ -172,11 +172,8 @@ async fn seed(pool: &sqlx::PgPool, commission_bps: i32) -> anyhow::Result<()> {
 }
 
 async fn serve(pool: sqlx::PgPool, config: Config) -> anyhow::Result<()> {
-    let sweeps = jobs::spawn_sweeps(
-        pool.clone(),
-        config.sweep_interval,
-        config.auto_complete_after,
-    );
+    let gateway = dhune::gateways::payments::build(&config)?;
+    let sweeps = jobs::spawn_sweeps(pool.clone(), gateway, &config);
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| {

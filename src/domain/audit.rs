@@ -5,11 +5,14 @@ use super::status::status_enum;
 
 status_enum! {
     /// An action an admin took, as written to `audit_log.action`.
-    AuditAction, "audit action", 5 {
+    AuditAction, "audit action", 8 {
         ForceCancel => "order.force_cancel", "Force-cancelled an order";
         MoveOrder => "order.status", "Moved an order";
         ResolveDispute => "dispute.resolve", "Resolved a dispute";
         Suspend => "user.suspend", "Suspended a user";
         Reinstate => "user.reinstate", "Reinstated a user";
+        RefundPayment => "payment.refund", "Refunded a payment";
+        RetryRefund => "refund.retry", "Retried a refund";
+        CompleteRefund => "refund.done", "Recorded a refund made by hand";
     }
 }

@@ -189,7 +189,12 @@ pub const ORDER_RULES: &[Rule] = &[
     // Vendor delivered, customer confirms receipt, or the job auto-completes.
     rule(Delivering, Completed, &[Vendor, Customer, System], Advance),
     // Before pickup either side may call it off.
-    rule(Created, Cancelled, &[Customer, Vendor, Admin], Cancel),
+    rule(
+        Created,
+        Cancelled,
+        &[Customer, Vendor, Admin, System],
+        Cancel,
+    ),
     // After pickup only an admin may (force-cancel).
     rule(PickedUp, Cancelled, &[Admin], Cancel),
     rule(InProgress, Cancelled, &[Admin], Cancel),
@@ -362,6 +367,8 @@ pub enum DisputeOutcome {
     Release,
     /// The customer is refunded: the order is cancelled.
     Refund,
+    /// The customer gets part of the money back; the order completes.
+    Partial,
 }
 
 impl DisputeOutcome {
@@ -369,6 +376,7 @@ impl DisputeOutcome {
         match self {
             DisputeOutcome::Release => OrderStatus::Completed,
             DisputeOutcome::Refund => OrderStatus::Cancelled,
+            DisputeOutcome::Partial => OrderStatus::Completed,
         }
     }
 }
@@ -380,7 +388,12 @@ impl FromStr for DisputeOutcome {
         match s {
             "release" => Ok(DisputeOutcome::Release),
             "refund" => Ok(DisputeOutcome::Refund),
-            _ => Err("Choose release (pay the laundry) or refund (repay the customer).".into()),
+            "partial" => Ok(DisputeOutcome::Partial),
+            _ => Err(
+                "Choose release (pay the laundry), refund (repay the customer) or partial \
+                 (repay part of it)."
+                    .into(),
+            ),
         }
     }
 }
@@ -400,7 +413,12 @@ mod tests {
         (PickedUp, InProgress, &[Vendor], Advance),
         (InProgress, Delivering, &[Vendor], Advance),
         (Delivering, Completed, &[Vendor, Customer, System], Advance),
-        (Created, Cancelled, &[Customer, Vendor, Admin], Cancel),
+        (
+            Created,
+            Cancelled,
+            &[Customer, Vendor, Admin, System],
+            Cancel,
+        ),
         (PickedUp, Cancelled, &[Admin], Cancel),
         (InProgress, Cancelled, &[Admin], Cancel),
         (Delivering, Cancelled, &[Admin], Cancel),

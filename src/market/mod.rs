@@ -55,6 +55,7 @@ pub mod offers;
 pub mod orders;
 mod password;
 pub mod payment_views;
+pub mod payments;
 pub mod requests;
 pub mod sweeps;
 pub mod throttle;

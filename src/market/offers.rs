@@ -4,6 +4,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use time::OffsetDateTime;
 
 use super::accounts::User;
+use super::payments::PaymentMethod;
 use super::requests::{OfferRow, OfferView};
 use super::{
     CHANGED_MEANWHILE, MarketError, MarketResult, Paged, Paging, record, status, unique_as,
@@ -307,13 +308,16 @@ pub enum Accepted {
 /// order is created with a snapshot of price and commission, and the request
 /// becomes ORDER_CREATED. Any number of simultaneous accepts on one request
 /// make exactly one order. If the offer has changed since the customer saw
-/// it, nothing is created and the offer as it is now comes back.
+/// it, nothing is created and the offer as it is now comes back. The
+/// customer's choice of payment `method` is kept on the order; paying
+/// happens after this transaction, never inside it.
 pub async fn accept_offer(
     pool: &PgPool,
     actor: &User,
     offer_id: i64,
     version: i32,
     commission_bps: i32,
+    method: PaymentMethod,
 ) -> MarketResult<Accepted> {
     let now = OffsetDateTime::now_utc();
     let mut tx = pool.begin().await?;
@@ -384,8 +388,9 @@ pub async fn accept_offer(
     let commission_bps = commission_bps.clamp(0, 10_000);
     let order_id = sqlx::query_scalar!(
         r#"INSERT INTO orders (request_id, offer_id, customer_id, vendor_id, price_paisa,
-                               commission_bps, commission_paisa, pickup_at, delivery_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"#,
+                               commission_bps, commission_paisa, pickup_at, delivery_at,
+                               payment_method)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id"#,
         request_id,
         offer_id,
         actor.id,
@@ -395,6 +400,7 @@ pub async fn accept_offer(
         price.commission(commission_bps).paisa(),
         offer.pickup_at,
         offer.delivery_at,
+        method.as_str(),
     )
     .fetch_one(&mut *tx)
     .await

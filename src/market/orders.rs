@@ -7,6 +7,7 @@ use time::{Duration, OffsetDateTime};
 use super::accounts::User;
 use super::audit;
 use super::payment_views::{PaymentSection, order_payment};
+use super::payments::{self, PaymentMethod};
 use super::requests::{Item, items};
 use super::{
     CHANGED_MEANWHILE, MarketError, MarketResult, Paged, Paging, record, status, unique_as,
@@ -217,7 +218,10 @@ pub async fn get_order(
                   o.customer_id, c.name AS customer_name, c.phone AS customer_phone,
                   o.vendor_id, v.business_name, vu.phone AS vendor_phone,
                   r.pickup_address, r.city, r.area, r.notes,
-                  o.pickup_at, o.delivery_at, o.created_at, o.completed_at, o.received_at
+                  o.pickup_at, o.delivery_at, o.created_at, o.completed_at, o.received_at,
+                  o.payment_method = 'online' AND NOT EXISTS (
+                      SELECT 1 FROM payments p WHERE p.order_id = o.id
+                      AND p.status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED')) AS "awaiting_payment!"
            FROM orders o JOIN requests r ON r.id = o.request_id
                 JOIN users c ON c.id = o.customer_id
                 JOIN vendors v ON v.user_id = o.vendor_id
@@ -275,6 +279,7 @@ pub async fn get_order(
     let actor = actor_of(viewer);
     let moves = order_moves(current, actor)
         .into_iter()
+        .filter(|rule| !(rule.to == OrderStatus::PickedUp && row.awaiting_payment))
         .filter(|rule| {
             check_order_transition(
                 rule.from,
@@ -336,13 +341,26 @@ pub async fn transition(
     reason: &str,
     dispute_window: Duration,
 ) -> MarketResult<()> {
+    transition_with(pool, actor, order_id, to, reason, dispute_window, None).await
+}
+
+/// [`transition`], settling a dispute with `partial` back to the customer.
+async fn transition_with(
+    pool: &PgPool,
+    actor: &User,
+    order_id: i64,
+    to: OrderStatus,
+    reason: &str,
+    dispute_window: Duration,
+    partial: Option<Money>,
+) -> MarketResult<()> {
     let reason = clean_text(reason, 0, 2000, true)
         .map_err(|message| MarketError::Invalid(FieldErrors::single("reason", message)))?;
     let reason = reason.as_str();
     let mut tx = pool.begin().await?;
     let order = sqlx::query!(
         r#"SELECT o.status, o.customer_id, o.vendor_id, o.completed_at, o.request_id,
-                  v.business_name AS "business_name?"
+                  o.payment_method, v.business_name AS "business_name?"
            FROM orders o LEFT JOIN vendors v ON v.user_id = o.vendor_id
            WHERE o.id = $1 FOR NO KEY UPDATE OF o"#,
         order_id
@@ -383,6 +401,12 @@ pub async fn transition(
             MarketError::Conflict(err.to_string())
         }
     })?;
+    if to == OrderStatus::PickedUp
+        && order.payment_method == PaymentMethod::Online.as_str()
+        && !payments::is_paid(&mut tx, order_id).await?
+    {
+        return Err(MarketError::Conflict(payments::WAITING_FOR_PAYMENT.into()));
+    }
     // The customer completing a delivery confirms they received it.
     let received = to == OrderStatus::Completed
         && rule.kind == Transition::Advance
@@ -413,6 +437,21 @@ pub async fn transition(
     )
     .execute(&mut *tx)
     .await?;
+    // Money follows the order: cash is collected on completion; a paid
+    // order cancelled is refunded in full, a dispute settled in part gets
+    // that part back (sent to the provider once this commits).
+    if to == OrderStatus::Completed {
+        payments::collect_cash(&mut tx, order_id).await?;
+    }
+    let by = Some(actor.id).filter(|_| actor.role == Role::Admin);
+    if to == OrderStatus::Cancelled {
+        let why = format!("Order cancelled: {reason}");
+        payments::queue_for_order(&mut tx, order_id, None, why.trim_end_matches(": "), by).await?;
+    }
+    if let Some(amount) = partial {
+        let why = format!("Dispute settled in part: {reason}");
+        payments::queue_for_order(&mut tx, order_id, Some(amount.paisa()), &why, by).await?;
+    }
     let parties = [order.customer_id, order.vendor_id];
     let business_name = order
         .business_name
@@ -444,19 +483,20 @@ pub async fn transition(
             base(EventKind::DisputeOpened).dispute(dispute_id)
         }
         Transition::Resolve => {
-            let outcome = if to == OrderStatus::Completed {
-                "RELEASE"
-            } else {
-                "REFUND"
+            let outcome = match (to, partial) {
+                (_, Some(_)) => "PARTIAL",
+                (OrderStatus::Completed, None) => "RELEASE",
+                _ => "REFUND",
             };
             let dispute_id = sqlx::query_scalar!(
                 r#"UPDATE disputes SET status = 'RESOLVED', outcome = $2, resolution_note = $3,
-                          resolved_by = $4, resolved_at = now()
+                          resolved_by = $4, resolved_at = now(), refund_paisa = $5
                    WHERE order_id = $1 AND status = 'OPEN' RETURNING id"#,
                 order_id,
                 outcome,
                 reason,
                 actor.id,
+                partial.map(Money::paisa),
             )
             .fetch_optional(&mut *tx)
             .await?
@@ -488,18 +528,25 @@ pub async fn transition(
 }
 
 /// An admin settles an open dispute: `release` completes the order (the
-/// vendor is paid), `refund` cancels it; the note is required.
+/// vendor is paid), `refund` cancels it (the customer gets everything
+/// back), `partial` completes it and gives the customer `amount` (rupees)
+/// back; the note is required.
 pub async fn resolve_dispute(
     pool: &PgPool,
     admin: &User,
     dispute_id: i64,
     outcome: DisputeOutcome,
+    amount: &str,
     note: &str,
     dispute_window: Duration,
 ) -> MarketResult<i64> {
     if admin.role != Role::Admin {
         return Err(MarketError::NotFound);
     }
+    let partial = match outcome {
+        DisputeOutcome::Partial => Some(partial_amount(amount)?),
+        DisputeOutcome::Release | DisputeOutcome::Refund => None,
+    };
     let dispute = sqlx::query!(
         "SELECT order_id, status FROM disputes WHERE id = $1",
         dispute_id
@@ -512,16 +559,31 @@ pub async fn resolve_dispute(
             "This dispute is already resolved.".into(),
         ));
     }
-    transition(
+    transition_with(
         pool,
         admin,
         dispute.order_id,
         outcome.target(),
         note,
         dispute_window,
+        partial,
     )
     .await?;
     Ok(dispute.order_id)
+}
+
+/// The part of a dispute's money to give back, in rupees; more than zero
+/// (how much is left to refund is checked against the payment).
+fn partial_amount(raw: &str) -> MarketResult<Money> {
+    let amount = Money::parse_rupees(raw)
+        .map_err(|message| MarketError::Invalid(FieldErrors::single("amount", message)))?;
+    if amount.paisa() <= 0 {
+        return Err(MarketError::Invalid(FieldErrors::single(
+            "amount",
+            "Enter how much to give back, more than Rs 0.",
+        )));
+    }
+    Ok(amount)
 }
 
 /// The vendor moves the order forward, or the customer confirms delivery:

@@ -128,6 +128,7 @@ pub async fn auto_complete_orders(pool: &PgPool, after: time::Duration) -> Marke
     .execute(&mut *tx)
     .await?;
     for order in &completed {
+        super::payments::collect_cash(&mut tx, order.id).await?;
         let event = NewEvent::by_dhune(EventKind::OrderStatusUpdated)
             .request(order.request_id)
             .order(order.id)
@@ -137,4 +138,63 @@ pub async fn auto_complete_orders(pool: &PgPool, after: time::Duration) -> Marke
     }
     tx.commit().await?;
     Ok(completed.len())
+}
+
+/// Cancels online orders still unpaid `after` they were made (the customer
+/// never paid; nothing was taken, so nothing is refunded). Returns how many
+/// were cancelled. A payment confirmed at the same moment either commits
+/// first (the order is paid and skipped) or waits for this cancel and is
+/// then refunded in full (`payments::confirm`).
+pub async fn cancel_unpaid_orders(pool: &PgPool, after: time::Duration) -> MarketResult<usize> {
+    let now = time::OffsetDateTime::now_utc();
+    let note = format!(
+        "Cancelled automatically: not paid within {} hours",
+        after.whole_hours()
+    );
+    check_order_transition(
+        OrderStatus::Created,
+        OrderStatus::Cancelled,
+        Actor::System,
+        &note,
+        None,
+        after,
+        now,
+    )
+    .map_err(|err| MarketError::Internal(anyhow::anyhow!(err)))?;
+    let mut tx = pool.begin().await?;
+    let cancelled = sqlx::query!(
+        r#"UPDATE orders SET status = 'CANCELLED', status_changed_at = now(), updated_at = now()
+           WHERE id IN (SELECT o.id FROM orders o
+                        WHERE o.status = 'CREATED' AND o.payment_method = 'online'
+                          AND o.created_at <= $1
+                          AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.order_id = o.id
+                              AND p.status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED'))
+                        ORDER BY o.created_at LIMIT $2
+                        FOR NO KEY UPDATE SKIP LOCKED)
+             AND status = 'CREATED'
+           RETURNING id, request_id, customer_id, vendor_id"#,
+        now - after,
+        BATCH,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let ids: Vec<i64> = cancelled.iter().map(|order| order.id).collect();
+    sqlx::query!(
+        r#"INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note)
+           SELECT id, 'CREATED', 'CANCELLED', NULL, $2 FROM UNNEST($1::bigint[]) AS id"#,
+        &ids,
+        note,
+    )
+    .execute(&mut *tx)
+    .await?;
+    for order in &cancelled {
+        let event = NewEvent::by_dhune(EventKind::OrderCancelled)
+            .request(order.request_id)
+            .order(order.id)
+            .to(&[order.customer_id, order.vendor_id])
+            .status(OrderStatus::Cancelled);
+        record(&mut tx, &event).await?;
+    }
+    tx.commit().await?;
+    Ok(cancelled.len())
 }

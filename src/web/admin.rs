@@ -177,6 +177,8 @@ async fn account_action(
 #[serde(default)]
 struct ResolveForm {
     outcome: String,
+    /// Rupees back to the customer, for `partial`.
+    amount: String,
     note: String,
 }
 
@@ -195,10 +197,12 @@ async fn resolve(
         &admin,
         dispute_id,
         outcome,
+        &form.amount,
         &form.note,
         state.config.dispute_window,
     )
     .await?;
+    crate::market::payments::send_refunds(&state.pool, &*state.payments, order_id).await?;
     flash(&session, FlashKind::Success, "The dispute is resolved.").await;
     Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
 }

@@ -23,6 +23,7 @@ use crate::domain::FieldErrors;
 use crate::domain::request::{CITIES, CatalogEntry, NewRequest, RequestInput};
 use crate::domain::status::RequestStatus;
 use crate::market::offers::{self, Accepted};
+use crate::market::payments::PaymentMethod;
 use crate::market::requests::{self, OfferView, RequestSummary, Service};
 use crate::market::{MarketError, Paging};
 
@@ -272,19 +273,27 @@ struct AcceptPage {
     notice: Option<&'static str>,
     can_accept: bool,
     live: bool,
+    /// The configured provider, as customers know it.
+    provider: &'static str,
+    /// The payment method chosen (kept when the page comes back).
+    method: PaymentMethod,
 }
 
 impl AcceptPage {
-    fn new(shell: Shell, offer: OfferView, notice: Option<&'static str>) -> Self {
+    fn new(state: &AppState, shell: Shell, offer: OfferView, notice: Option<&'static str>) -> Self {
         Self {
             shell,
             offer,
             notice,
             can_accept: false,
             live: false,
+            provider: state.payments.kind().display_name(),
+            method: PaymentMethod::Online,
         }
     }
 }
+
+const METHOD_UNKNOWN: &str = "Choose how you will pay: online or cash on delivery.";
 
 const OFFER_CHANGED: &str = "This offer changed after you opened it, so it was not accepted. \
      Here it is as it stands now: check the price and times, then accept again if you agree.";
@@ -300,13 +309,15 @@ async fn confirm_accept(
     Id(offer_id): Id,
 ) -> Result<AcceptPage, AppError> {
     let offer = offers::pending_offer_for_owner(&state.pool, &user, offer_id).await?;
-    Ok(AcceptPage::new(shell, offer, None))
+    Ok(AcceptPage::new(&state, shell, offer, None))
 }
 
 /// The confirmation form: the version of the offer the customer saw.
 #[derive(Deserialize)]
 struct AcceptForm {
     offer_version: Option<String>,
+    /// `online` or `cod`; absent is cash on delivery (DESIGN.md).
+    payment_method: Option<String>,
 }
 
 async fn accept(
@@ -320,6 +331,12 @@ async fn accept(
     let seen = form
         .offer_version
         .and_then(|version| version.trim().parse::<i32>().ok());
+    let Ok(method) = PaymentMethod::from_field(form.payment_method.as_deref().unwrap_or_default())
+    else {
+        let offer = offers::pending_offer_for_owner(&state.pool, &user, offer_id).await?;
+        let page = AcceptPage::new(&state, shell, offer, Some(METHOD_UNKNOWN));
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    };
     // Without the version we cannot know what the customer agreed to, so we
     // never guess: they confirm the offer as it is now.
     let outcome = match seen {
@@ -330,6 +347,7 @@ async fn accept(
                 offer_id,
                 version,
                 state.config.commission_bps,
+                method,
             )
             .await?
         }
@@ -339,12 +357,16 @@ async fn accept(
     };
     match outcome {
         Accepted::Order(order_id) => {
-            flash(
-                &session,
-                FlashKind::Success,
-                "Offer accepted. Your order is created.",
-            )
-            .await;
+            let message = match method {
+                PaymentMethod::Online => {
+                    "Offer accepted. Your order is created: pay for it below, and the laundry \
+                     comes to pick it up once it is paid."
+                }
+                PaymentMethod::Cod => {
+                    "Offer accepted. Your order is created; you pay the laundry in cash on delivery."
+                }
+            };
+            flash(&session, FlashKind::Success, message).await;
             Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
         }
         Accepted::Changed(offer) => {
@@ -353,7 +375,8 @@ async fn accept(
             } else {
                 VERSION_MISSING
             };
-            let page = AcceptPage::new(shell, *offer, Some(notice));
+            let mut page = AcceptPage::new(&state, shell, *offer, Some(notice));
+            page.method = method;
             Ok((StatusCode::CONFLICT, page).into_response())
         }
     }

@@ -30,6 +30,10 @@ pub enum AppError {
     CsrfToken,
     #[error("the form is too large")]
     TooLarge,
+    /// A request that cannot be taken as it is (a payment return that does
+    /// not verify); the message says what happened.
+    #[error("bad request: {0}")]
+    BadRequest(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -83,6 +87,7 @@ impl IntoResponse for AppError {
                 "Too large",
                 "What you sent is too large. Nothing was changed.",
             ),
+            AppError::BadRequest(message) => page(StatusCode::BAD_REQUEST, "Not accepted", message),
             AppError::Market(MarketError::NotFound) => page(
                 StatusCode::NOT_FOUND,
                 "Not found",

@@ -17,6 +17,7 @@ mod notifications;
 mod orders;
 mod pages;
 mod payments_admin;
+mod payments;
 mod requests;
 mod serve;
 mod session;
@@ -90,6 +91,7 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
         .merge(payments_admin::router())
         .merge(requests::router())
         .merge(orders::router())
+        .merge(payments::router())
         .merge(live::router())
         .merge(notifications::router())
         .fallback(pages::not_found)
@@ -103,6 +105,7 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
         .layer(middleware::from_fn(session::answer_store_failures));
     let app = headers::no_store(pages)
         .merge(static_files)
+        .merge(payments::callbacks())
         .with_state(state)
         .layer(
             ServiceBuilder::new()

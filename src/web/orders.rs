@@ -22,6 +22,7 @@ use crate::domain::ledger::Provider;
 use crate::domain::status::{OrderStatus, Transition};
 use crate::market::accounts::User;
 use crate::market::orders::{self, OrderSummary, OrderView};
+use crate::market::payments;
 use crate::market::{MarketError, Paging};
 
 pub fn router() -> Router<AppState> {
@@ -97,6 +98,7 @@ pub struct OrderPage {
 }
 
 /// Which form a refused reason belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum ReasonForm {
     Cancel,
     Dispute,
@@ -315,6 +317,9 @@ async fn with_reason(
     };
     match done {
         Ok(()) => {
+            if which == ReasonForm::Cancel {
+                payments::send_refunds(&state.pool, &*state.payments, id).await?;
+            }
             flash(session, FlashKind::Info, message).await;
             Ok(Redirect::to(&format!("/orders/{id}")).into_response())
         }

@@ -314,6 +314,18 @@ impl Browser {
         .await
     }
 
+    /// Accepts an offer (at version 1) choosing how to pay: `online` or `cod`.
+    pub async fn accept_paying(&self, offer_id: i64, method: &str) -> Page {
+        self.post(
+            &format!("/offers/{offer_id}/accept"),
+            &[
+                ("offer_version", "1".into()),
+                ("payment_method", method.into()),
+            ],
+        )
+        .await
+    }
+
     /// Moves an order to `to` and expects the redirect back to it.
     pub async fn move_order(&self, order_id: i64, to: &str) {
         self.post(
@@ -369,6 +381,34 @@ impl TestApp {
         let offer_id = self.offer_id(request_id, vendor_email).await;
         let accepted = customer.accept(offer_id, 1).await;
         id_after(accepted.location().expect("location"), "/orders/")
+    }
+
+    /// An order the customer chose to pay `online` (or `cod`) for.
+    pub async fn order_paying(
+        &self,
+        customer: &Browser,
+        vendor: &Browser,
+        vendor_email: &str,
+        price: &str,
+        method: &str,
+    ) -> i64 {
+        let request_id = customer.create_request().await;
+        vendor.make_offer(request_id, price).await;
+        let offer_id = self.offer_id(request_id, vendor_email).await;
+        let accepted = customer.accept_paying(offer_id, method).await;
+        id_after(accepted.location().expect("location"), "/orders/")
+    }
+
+    /// Fails the test unless `dhune ledger check` finds the books sound.
+    pub async fn assert_books_balance(&self) {
+        let report = dhune::market::ledger::check(&self.pool)
+            .await
+            .expect("ledger check");
+        assert!(
+            report.differences.is_empty(),
+            "ledger check: {:?}",
+            report.differences
+        );
     }
 
     /// An order the vendor took all the way to delivered.

@@ -16,6 +16,7 @@ use dhune::domain::request::NewRequest;
 use dhune::domain::status::{DisputeOutcome, OrderStatus};
 use dhune::market::accounts::{self, User};
 use dhune::market::offers::{self, Accepted};
+use dhune::market::payments::PaymentMethod;
 use dhune::market::{MarketError, MarketResult, orders, requests, sweeps};
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
@@ -143,8 +144,15 @@ impl World {
     async fn order(&self, steps: &[OrderStatus]) -> i64 {
         let request_id = self.request().await;
         let offer_id = self.offer(0, request_id).await;
-        let accepted =
-            offers::accept_offer(&self.pool, &self.customer, offer_id, 1, COMMISSION).await;
+        let accepted = offers::accept_offer(
+            &self.pool,
+            &self.customer,
+            offer_id,
+            1,
+            COMMISSION,
+            PaymentMethod::Cod,
+        )
+        .await;
         let Ok(Accepted::Order(order_id)) = accepted else {
             panic!("order: {accepted:?}");
         };
@@ -183,7 +191,16 @@ impl World {
     fn accept(&self, offer_id: i64, version: i32) -> Op {
         let (pool, customer) = (self.pool.clone(), self.customer.clone());
         Box::pin(async move {
-            match offers::accept_offer(&pool, &customer, offer_id, version, COMMISSION).await? {
+            match offers::accept_offer(
+                &pool,
+                &customer,
+                offer_id,
+                version,
+                COMMISSION,
+                PaymentMethod::Cod,
+            )
+            .await?
+            {
                 Accepted::Order(_) => Ok(()),
                 Accepted::Changed(_) => Err(MarketError::Conflict("changed".into())),
             }
@@ -261,7 +278,7 @@ impl World {
     fn resolve(&self, dispute_id: i64, outcome: DisputeOutcome) -> Op {
         let (pool, admin) = (self.pool.clone(), self.admin.clone());
         Box::pin(async move {
-            orders::resolve_dispute(&pool, &admin, dispute_id, outcome, "Settled", WINDOW)
+            orders::resolve_dispute(&pool, &admin, dispute_id, outcome, "", "Settled", WINDOW)
                 .await
                 .map(drop)
         })

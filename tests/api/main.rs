@@ -21,6 +21,7 @@ mod market10b;
 mod market10c;
 mod market10d;
 mod marketplace;
+mod money;
 mod notifications;
 mod payment_pages;
 mod price_change;

@@ -94,6 +94,9 @@ pub struct InitiateRequest {
     /// Where the provider sends the browser when the payment fails or is
     /// abandoned (eSewa's `failure_url`; Khalti returns to `return_url`).
     pub failure_url: String,
+    /// Where the provider POSTs server-to-server callbacks (the sandbox;
+    /// Khalti and eSewa send none we use).
+    pub callback_url: String,
 }
 
 /// A started payment: what to store and what the browser must do next.
