@@ -23,11 +23,21 @@
 //!    whichever locks the request first finishes first.
 //! 4. `orders` — `FOR NO KEY UPDATE`, then 5. `disputes` (a status change
 //!    locks the order, then opens or settles its dispute).
-//! 6. `payments` — `FOR NO KEY UPDATE`, after their order when an operation
-//!    locks both; a movement of money is posted to the ledger while its
+//! 6. `payments` — `FOR NO KEY UPDATE`, always after their order: the one
+//!    confirm operation, a refund's outcome, an admin's refund and the
+//!    cancel of a paid order (`payments.rs`) lock the order, then the
+//!    payment. A movement of money is posted to the ledger while its
 //!    payment is locked. The ledger's rows are only inserted, never locked:
 //!    a posting waits only for a concurrent posting of the same movement
 //!    (`ledger::post`), which the payment's lock already keeps apart.
+//! 7. `refunds` — after their payment (a new or retried refund's trigger
+//!    locks the payment first; recording an outcome locks the order, the
+//!    payment, then changes the refund). Claiming a refund to send it
+//!    (`sent_at`) and the sweep that fails refunds left unanswered touch
+//!    only refund rows, so they wait for nothing earlier in the order.
+//!
+//! No payment provider is ever called while a lock is held: an operation
+//! that talks to a provider commits first, calls it, then locks again.
 //!
 //! Nothing locks a row of an earlier kind after a later one. The sweeps
 //! (`sweeps.rs`) claim rows with `SKIP LOCKED`, so they never wait for a
