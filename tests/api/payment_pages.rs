@@ -286,7 +286,14 @@ async fn a_cash_order_tells_each_side_about_the_cash(pool: PgPool) {
     for step in ["PICKED_UP", "IN_PROGRESS", "DELIVERING", "COMPLETED"] {
         p.vendor.move_order(order_id, step).await;
     }
-    let cash = payment(&app, order_id, "cod", "SUCCEEDED", 50_000, 0, "cod-1", 0).await;
+    // Completing the order records the cash as collected.
+    let cash: i64 = sqlx::query_scalar(
+        "SELECT id FROM payments WHERE order_id = $1 AND method = 'cod' AND status = 'SUCCEEDED'",
+    )
+    .bind(order_id)
+    .fetch_one(&app.pool)
+    .await
+    .expect("the cash payment");
     for viewer in [&p.customer, &p.vendor] {
         let body = viewer.get(&path).await.body;
         assert!(body.contains("Collected in cash"), "{body}");
@@ -648,4 +655,110 @@ async fn the_payment_section_follows_payment_events_live(pool: PgPool) {
     assert_eq!(figure(data, "paid"), "Rs 500.00");
     assert_eq!(figure(data, "owed"), "Rs 0.00");
     assert!(!data.contains(&format!("/orders/{order_id}/pay\"")));
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn a_refund_made_through_the_forms_shows_on_every_page_with_its_ledger(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let p = parties(&app).await;
+    let order_id = app
+        .delivered(&p.customer, &p.vendor, "v@example.com", "500")
+        .await;
+    let cash: i64 = sqlx::query_scalar("SELECT id FROM payments WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_one(&app.pool)
+        .await
+        .expect("the cash payment");
+    let order_path = format!("/orders/{order_id}");
+    let payment_path = format!("/admin/payments/{cash}");
+
+    // The admin refunds part of it with the form on the order page; paid in
+    // cash, it waits for the laundry to hand the money back.
+    let admin = p.admin.get(&order_path).await.body;
+    let action = format!("/admin/payments/{cash}/refund");
+    assert!(admin.contains(&format!(r#"action="{action}""#)));
+    p.admin
+        .post(
+            &action,
+            &[
+                ("amount", "120.50".into()),
+                ("reason", "Two shirts came back torn".into()),
+            ],
+        )
+        .await
+        .assert_redirect(&order_path);
+    let refund_id: i64 = sqlx::query_scalar("SELECT id FROM refunds WHERE payment_id = $1")
+        .bind(cash)
+        .fetch_one(&app.pool)
+        .await
+        .expect("the refund");
+    let admin = p.admin.get(&order_path).await.body;
+    assert!(admin.contains(&format!(
+        r#"data-refund-id="{refund_id}" data-status="MANUAL_ACTION_NEEDED""#
+    )));
+    let done = format!("/admin/refunds/{refund_id}/done");
+    assert!(admin.contains(&format!(r#"action="{done}""#)));
+    assert!(admin.contains("at most Rs 379.50"));
+    let page = p.admin.get(&payment_path).await.body;
+    assert!(page.contains(&format!(r#"action="{done}""#)));
+    assert_eq!(
+        page.matches("data-ledger-transaction-id=").count(),
+        1,
+        "the capture only"
+    );
+
+    p.admin
+        .post(&done, &[("reference", "Cash handed back, slip 42".into())])
+        .await
+        .assert_redirect(&order_path);
+    for viewer in [&p.customer, &p.vendor, &p.admin] {
+        let body = viewer.get(&order_path).await.body;
+        assert_eq!(figure(&body, "paid"), "Rs 500.00");
+        assert_eq!(figure(&body, "refunded"), "Rs 120.50");
+        assert_eq!(figure(&body, "owed"), "Rs 0.00");
+        assert!(body.contains(&format!(
+            r#"data-refund-id="{refund_id}" data-status="SUCCEEDED""#
+        )));
+        assert!(body.contains(&format!(
+            r#"data-payment-id="{cash}" data-status="PARTIALLY_REFUNDED""#
+        )));
+        assert!(body.contains("Two shirts came back torn"));
+        assert!(!body.contains(&format!(r#"action="{done}""#)));
+    }
+
+    // The payment's page: the capture and the refund in the ledger, entries
+    // as the database holds them.
+    let page = p.admin.get(&payment_path).await.body;
+    assert!(!page.contains("No ledger transaction yet."));
+    let ledger: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT t.id, e.account, e.amount_paisa FROM ledger_transactions t
+         JOIN ledger_entries e ON e.transaction_id = t.id
+         WHERE (t.kind = 'capture' AND t.source_id = $1) OR (t.kind = 'refund' AND t.source_id = $2)
+         ORDER BY e.id",
+    )
+    .bind(cash)
+    .bind(refund_id)
+    .fetch_all(&app.pool)
+    .await
+    .expect("ledger");
+    assert!(ledger.len() >= 4, "{ledger:?}");
+    assert_eq!(page.matches("data-ledger-transaction-id=").count(), 2);
+    for (id, account, amount) in &ledger {
+        assert!(page.contains(&format!(r#"data-ledger-transaction-id="{id}""#)));
+        let line = format!(
+            r#"<code>{account}</code></td><td data-label="Amount" class="num">{}</td>"#,
+            dhune::domain::money::Money::from_paisa(*amount)
+        );
+        assert!(page.contains(&line), "{line}");
+    }
+    let list = p
+        .admin
+        .get("/admin/payments?status=PARTIALLY_REFUNDED")
+        .await
+        .body;
+    assert!(list.contains(&format!(
+        r#"data-payment-id="{cash}" data-status="PARTIALLY_REFUNDED""#
+    )));
+    assert_eq!(total(&list, "refunded-paisa"), 12_050);
+    app.assert_books_balance().await;
 }
