@@ -417,6 +417,33 @@ async fn the_admin_filters_payments_and_sees_the_totals_of_what_matches(pool: Pg
     assert!(form.contains(r#"<option value="REFUNDED" selected>"#));
     assert!(form.contains(r#"<option value="online" selected>"#));
 
+    // Pages of 20, the totals over all of them, the filters kept in the links.
+    sql(
+        &app,
+        &format!(
+            "INSERT INTO payments (order_id, method, provider, status, amount_paisa, reference)
+             SELECT {}, 'online', 'sandbox', 'FAILED', 100 * n, 'bulk-' || n
+             FROM generate_series(1, 21) n",
+            ids[2]
+        ),
+    )
+    .await;
+    let first = p.admin.get("/admin/payments?status=FAILED").await.body;
+    assert_eq!(rows(&first), 20);
+    assert_eq!(total(&first, "count"), 22);
+    assert!(
+        first.contains(r#"href="/admin/payments?status=FAILED&#38;page=2" rel="next""#),
+        "{first}"
+    );
+    let second = p
+        .admin
+        .get("/admin/payments?status=FAILED&page=2")
+        .await
+        .body;
+    assert_eq!(rows(&second), 2);
+    assert_eq!(total(&second, "count"), 22);
+    assert_eq!(total(&second, "amount-paisa"), 50_000 + 23_100);
+
     // Linked from the admin's navigation and home.
     let home = p.admin.get("/admin").await.body;
     assert!(home.contains(r#"<a class="button" href="/admin/payments">Payments</a>"#));
