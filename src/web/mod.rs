@@ -17,6 +17,7 @@ mod notifications;
 mod orders;
 mod pages;
 mod requests;
+mod sandbox;
 mod serve;
 mod session;
 mod vendor;
@@ -99,8 +100,10 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
         ))
         .layer(auth_layer)
         .layer(middleware::from_fn(session::answer_store_failures));
+    let sandbox = sandbox::router(&state)?;
     let app = headers::no_store(pages)
         .merge(static_files)
+        .merge(sandbox)
         .with_state(state)
         .layer(
             ServiceBuilder::new()

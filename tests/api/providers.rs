@@ -280,6 +280,7 @@ fn order(reference: &str, amount_paisa: i64) -> InitiateRequest {
         description: "Dhune order 7".to_owned(),
         return_url: "http://127.0.0.1:3000/payments/DH-7-a1/return".to_owned(),
         failure_url: "http://127.0.0.1:3000/payments/DH-7-a1/failed".to_owned(),
+        callback_url: "http://127.0.0.1:3000/payments/callback/khalti".to_owned(),
     }
 }
 

@@ -417,6 +417,7 @@ mod tests {
                 description: "Order 7".into(),
                 return_url: "https://developer.esewa.com.np/success".into(),
                 failure_url: "https://developer.esewa.com.np/failure".into(),
+                callback_url: "https://developer.esewa.com.np/callback".into(),
             })
             .await
             .unwrap();
@@ -459,6 +460,7 @@ mod tests {
             description: "x".into(),
             return_url: "https://example.com/ok".into(),
             failure_url: "https://example.com/no".into(),
+            callback_url: "https://example.com/callback".into(),
         };
         for (reference, amount) in [("a_b", 100), ("ok", 0), ("ok", -5)] {
             let refused = esewa().initiate(&request(reference, amount)).await;
