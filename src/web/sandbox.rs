@@ -265,6 +265,19 @@ struct Choice {
     failing_refunds: bool,
 }
 
+impl Choice {
+    /// The delay for the number input: what was typed when it is a
+    /// number, else nothing (a number input holds numbers only).
+    fn delay_value(&self) -> &str {
+        let digits = !self.delay.is_empty() && self.delay.bytes().all(|b| b.is_ascii_digit());
+        if digits && self.delay.len() <= 9 {
+            &self.delay
+        } else {
+            ""
+        }
+    }
+}
+
 impl Default for Choice {
     fn default() -> Self {
         Self {
