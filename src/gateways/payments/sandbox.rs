@@ -6,6 +6,7 @@
 //! - `POST {base}api/payments` with `Authorization: Key <secret>` and JSON
 //!   `reference`, `amount_paisa`, `description`, `return_url`,
 //!   `callback_url` → `pidx`, `payment_url`, `expires_at` (RFC 3339).
+//!   `failure_url` is not sent: every outcome comes back to `return_url`.
 //! - The browser comes back to `return_url` with `reference`, `pidx`,
 //!   `status`, `amount_paisa`, `t` (unix seconds) and `signature`: hex
 //!   HMAC-SHA256 over `"<t>.<reference>.<pidx>.<status>.<amount_paisa>"`,
