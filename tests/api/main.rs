@@ -26,6 +26,7 @@ mod notifications;
 mod price_change;
 mod providers;
 mod races;
+mod sandbox;
 mod security;
 mod shell;
 mod throttle;
