@@ -2,3 +2,4 @@
 //! outside lives here and nowhere else.
 
 pub mod payments;
+pub(crate) mod sandbox_server;

@@ -19,6 +19,7 @@ mod pages;
 mod payments;
 mod payments_admin;
 mod requests;
+mod sandbox;
 mod serve;
 mod session;
 mod vendor;
@@ -103,9 +104,11 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
         ))
         .layer(auth_layer)
         .layer(middleware::from_fn(session::answer_store_failures));
+    let sandbox = sandbox::router(&state)?;
     let app = headers::no_store(pages)
         .merge(static_files)
         .merge(payments::callbacks())
+        .merge(sandbox)
         .with_state(state)
         .layer(
             ServiceBuilder::new()

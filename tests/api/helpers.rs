@@ -160,6 +160,22 @@ pub struct Browser {
     csrf: Mutex<Option<String>>,
 }
 
+/// The same person in another tab: the same cookies and form token.
+impl Clone for Browser {
+    fn clone(&self) -> Self {
+        let csrf = self
+            .csrf
+            .lock()
+            .map(|token| token.clone())
+            .unwrap_or_default();
+        Self {
+            base: self.base.clone(),
+            client: self.client.clone(),
+            csrf: Mutex::new(csrf),
+        }
+    }
+}
+
 impl Browser {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)

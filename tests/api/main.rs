@@ -27,6 +27,7 @@ mod payment_pages;
 mod price_change;
 mod providers;
 mod races;
+mod sandbox;
 mod security;
 mod shell;
 mod throttle;

@@ -361,3 +361,707 @@ async fn money_unpaid_online_orders_are_cancelled_once_by_racing_sweeps(pool: Pg
         "{titles:?}"
     );
 }
+
+// --- Online, through the sandbox provider ----------------------------------
+
+use dhune::config::SANDBOX_SECRET;
+use dhune::gateways::payments::signature;
+
+use crate::helpers::{Browser, Page};
+
+/// The local path of an absolute URL on the app.
+fn local(app: &TestApp, url: &str) -> String {
+    let base = format!("http://{}", app.addr);
+    url.strip_prefix(&base)
+        .unwrap_or_else(|| panic!("{url} is not on {base}"))
+        .to_owned()
+}
+
+/// The customer presses Pay on the order page: the sandbox's page path.
+async fn start_paying(app: &TestApp, customer: &Browser, order_id: i64) -> String {
+    let page = customer.post(&format!("/orders/{order_id}/pay"), &[]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    local(app, page.location().expect("location"))
+}
+
+/// On the sandbox page, presses `action` with `choices`: the path the
+/// provider sends the browser back to.
+async fn press(
+    app: &TestApp,
+    customer: &Browser,
+    sandbox: &str,
+    action: &str,
+    choices: &[(&str, &str)],
+) -> String {
+    let mut fields = vec![("action", action.to_owned())];
+    fields.extend(choices.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let page = customer.post_raw(sandbox, &fields, &[]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    local(app, page.location().expect("location"))
+}
+
+/// An online order of `price` rupees: (customer, vendor, admin, order id).
+async fn online_order(app: &TestApp, price: &str) -> (Browser, Browser, Browser, i64) {
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    let admin = app.admin("admin@example.com").await;
+    let order_id = app
+        .order_paying(&customer, &vendor, VENDOR, price, "online")
+        .await;
+    (customer, vendor, admin, order_id)
+}
+
+/// Pays an order through the sandbox with no callback and comes back.
+async fn pay(app: &TestApp, customer: &Browser, order_id: i64) -> Page {
+    let sandbox = start_paying(app, customer, order_id).await;
+    let back = press(app, customer, &sandbox, "pay", &[("callback", "none")]).await;
+    customer.get(&back).await
+}
+
+async fn payment_of(app: &TestApp, order_id: i64) -> (i64, String, String) {
+    sqlx::query_as(
+        "SELECT id, reference, status FROM payments WHERE order_id = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(order_id)
+    .fetch_one(&app.pool)
+    .await
+    .expect("payment")
+}
+
+/// Ledger transactions and `kind` events of an order's payments.
+async fn moved(app: &TestApp, order_id: i64, kind: &str) -> (i64, i64) {
+    let transactions = count(
+        app,
+        "SELECT count(*) FROM ledger_transactions t WHERE
+           (t.kind = 'capture' AND t.source_id IN (SELECT id FROM payments WHERE order_id = $1))
+           OR (t.kind = 'refund' AND t.source_id IN (SELECT r.id FROM refunds r
+               JOIN payments p ON p.id = r.payment_id WHERE p.order_id = $1))",
+        order_id,
+    )
+    .await;
+    let events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE order_id = $1 AND kind = $2")
+            .bind(order_id)
+            .bind(kind)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    (transactions, events)
+}
+
+/// A callback as the sandbox signs it.
+fn signed_callback(body: &serde_json::Value, secret: &str, t: i64) -> (Vec<u8>, String) {
+    let body = serde_json::to_vec(body).unwrap();
+    let header = signature::sign(secret.as_bytes(), t, &body);
+    (body, header)
+}
+
+async fn post_callback(app: &TestApp, body: Vec<u8>, header: &str) -> StatusCode {
+    reqwest::Client::new()
+        .post(format!("http://{}/payments/callback/sandbox", app.addr))
+        .header("content-type", "application/json")
+        .header("Dhune-Signature", header)
+        .body(body)
+        .send()
+        .await
+        .expect("callback")
+        .status()
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn money_online_a_browser_without_javascript_pays_through_the_sandbox(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (customer, vendor, _admin, order_id) = online_order(&app, "850.50").await;
+
+    let sandbox = start_paying(&app, &customer, order_id).await;
+    assert!(sandbox.starts_with("/sandbox/pay/"), "{sandbox}");
+    let page = customer.get(&sandbox).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Rs 850.50"), "{}", page.body);
+    let back = press(&app, &customer, &sandbox, "pay", &[("callback", "none")]).await;
+    assert!(back.starts_with(&format!("/payments/")), "{back}");
+    let landed = customer.get(&back).await;
+    landed.assert_redirect(&format!("/orders/{order_id}"));
+    let order = customer.get(&format!("/orders/{order_id}")).await;
+    assert!(
+        order.body.contains("your payment is received"),
+        "{}",
+        order.body
+    );
+
+    let (_, _, status) = payment_of(&app, order_id).await;
+    assert_eq!(status, "SUCCEEDED");
+    assert_eq!(moved(&app, order_id, "payment_succeeded").await, (1, 1));
+    // Paid, the laundry may pick it up now.
+    vendor.move_order(order_id, "PICKED_UP").await;
+    let titles = app.notification_titles(VENDOR).await;
+    assert!(
+        titles
+            .iter()
+            .any(|t| t == &format!("Payment of Rs 850.50 received for order #{order_id}")),
+        "{titles:?}"
+    );
+    app.assert_books_balance().await;
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn money_online_a_cancelled_or_abandoned_payment_can_be_tried_again(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (customer, _vendor, _admin, order_id) = online_order(&app, "400").await;
+    let sandbox = start_paying(&app, &customer, order_id).await;
+    // Pressing Pay again while the first is open goes back to the same page.
+    assert_eq!(start_paying(&app, &customer, order_id).await, sandbox);
+    let back = press(&app, &customer, &sandbox, "cancel", &[("callback", "none")]).await;
+    customer
+        .get(&back)
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    let (first, _, status) = payment_of(&app, order_id).await;
+    assert_eq!(status, "CANCELLED");
+    assert_eq!(moved(&app, order_id, "payment_failed").await, (0, 1));
+
+    let landed = pay(&app, &customer, order_id).await;
+    landed.assert_redirect(&format!("/orders/{order_id}"));
+    let (second, _, status) = payment_of(&app, order_id).await;
+    assert_ne!(first, second);
+    assert_eq!(status, "SUCCEEDED");
+    let again = customer.post(&format!("/orders/{order_id}/pay"), &[]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    app.assert_books_balance().await;
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn money_online_callbacks_twice_before_the_return_and_late_move_money_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (customer, _vendor, _admin, order_id) = online_order(&app, "600").await;
+
+    // Twice, then the browser: one capture, one event.
+    let sandbox = start_paying(&app, &customer, order_id).await;
+    let back = press(&app, &customer, &sandbox, "pay", &[("callback", "twice")]).await;
+    for _ in 0..100 {
+        if payment_of(&app, order_id).await.2 == "SUCCEEDED" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    customer
+        .get(&back)
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    let (payment_id, _, status) = payment_of(&app, order_id).await;
+    assert_eq!(status, "SUCCEEDED");
+    let callbacks = count(
+        &app,
+        "SELECT count(*) FROM payment_events WHERE payment_id = $1 AND kind = 'callback'",
+        payment_id,
+    )
+    .await;
+    assert_eq!(callbacks, 2);
+    assert_eq!(moved(&app, order_id, "payment_succeeded").await, (1, 1));
+
+    // Before the browser returns: paid by the time the browser is back.
+    let other = app
+        .order_paying(
+            &customer,
+            &app.vendor("w@example.com").await,
+            "w@example.com",
+            "700",
+            "online",
+        )
+        .await;
+    let sandbox = start_paying(&app, &customer, other).await;
+    let back = press(&app, &customer, &sandbox, "pay", &[("callback", "before")]).await;
+    assert_eq!(payment_of(&app, other).await.2, "SUCCEEDED");
+    customer
+        .get(&back)
+        .await
+        .assert_redirect(&format!("/orders/{other}"));
+    assert_eq!(moved(&app, other, "payment_succeeded").await, (1, 1));
+
+    // Late: left pending, expired by the sweep at the provider's expiry,
+    // then paid after all; the callback records it once.
+    let late = app
+        .order_paying(
+            &customer,
+            &app.vendor("x@example.com").await,
+            "x@example.com",
+            "800",
+            "online",
+        )
+        .await;
+    let sandbox = start_paying(&app, &customer, late).await;
+    press(
+        &app,
+        &customer,
+        &sandbox,
+        "pending",
+        &[("callback", "none")],
+    )
+    .await;
+    let (late_payment, _, _) = payment_of(&app, late).await;
+    sqlx::query("UPDATE payments SET expires_at = now() - interval '1 minute', updated_at = now() - interval '1 hour' WHERE id = $1")
+        .bind(late_payment)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let gateway = dhune::gateways::payments::build(&app_config(&app)).unwrap();
+    let changed =
+        dhune::market::payments::recheck_pending(&app.pool, &*gateway, time::Duration::minutes(2))
+            .await
+            .unwrap();
+    assert_eq!(changed, 1);
+    assert_eq!(app.status_of("payments", late_payment).await, "EXPIRED");
+    assert_eq!(moved(&app, late, "payment_failed").await, (0, 1));
+    press(&app, &customer, &sandbox, "pay", &[("callback", "before")]).await;
+    assert_eq!(app.status_of("payments", late_payment).await, "SUCCEEDED");
+    assert_eq!(moved(&app, late, "payment_succeeded").await, (1, 1));
+    app.assert_books_balance().await;
+}
+
+fn app_config(app: &TestApp) -> dhune::Config {
+    let mut config = dhune::Config::for_tests();
+    config.public_url = format!("http://{}", app.addr);
+    config
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn money_online_twenty_returns_and_callbacks_at_once_capture_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (customer, _vendor, _admin, order_id) = online_order(&app, "999.99").await;
+    let sandbox = start_paying(&app, &customer, order_id).await;
+    let back = press(&app, &customer, &sandbox, "pay", &[("callback", "none")]).await;
+    let (_, reference, _) = payment_of(&app, order_id).await;
+    let pidx = sandbox.trim_start_matches("/sandbox/pay/").to_owned();
+    let body = serde_json::json!({
+        "reference": reference, "pidx": pidx, "status": "Completed",
+        "amount_paisa": 99_999, "transaction_id": "T-1",
+    });
+    let (body, header) = signed_callback(&body, SANDBOX_SECRET, now());
+
+    let mut tasks = Vec::new();
+    for n in 0..20 {
+        let (app_addr, body, header, back) = (app.addr, body.clone(), header.clone(), back.clone());
+        let customer = customer.clone();
+        tasks.push(tokio::spawn(async move {
+            if n % 2 == 0 {
+                let status = reqwest::Client::new()
+                    .post(format!("http://{app_addr}/payments/callback/sandbox"))
+                    .header("Dhune-Signature", header)
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("callback")
+                    .status();
+                assert_eq!(status, StatusCode::OK);
+            } else {
+                let page = customer.get(&back).await;
+                assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(payment_of(&app, order_id).await.2, "SUCCEEDED");
+    assert_eq!(moved(&app, order_id, "payment_succeeded").await, (1, 1));
+    app.assert_books_balance().await;
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn money_online_forged_or_wrong_confirmations_are_refused_and_change_nothing(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (customer, _vendor, _admin, order_id) = online_order(&app, "500").await;
+    let sandbox = start_paying(&app, &customer, order_id).await;
+    let back = press(&app, &customer, &sandbox, "pay", &[("callback", "none")]).await;
+    let (payment_id, reference, _) = payment_of(&app, order_id).await;
+    let pidx = sandbox.trim_start_matches("/sandbox/pay/").to_owned();
+    let body = |reference: &str, amount: i64| {
+        serde_json::json!({
+            "reference": reference, "pidx": pidx, "status": "Completed",
+            "amount_paisa": amount, "transaction_id": "T-1",
+        })
+    };
+    let events_before = count(
+        &app,
+        "SELECT count(*) FROM payment_events WHERE payment_id = $1",
+        payment_id,
+    )
+    .await;
+
+    let cases = [
+        (
+            "wrong secret",
+            signed_callback(&body(&reference, 50_000), "not-the-secret", now()),
+        ),
+        (
+            "stale",
+            signed_callback(&body(&reference, 50_000), SANDBOX_SECRET, now() - 301),
+        ),
+        (
+            "unknown reference",
+            signed_callback(&body("DH-999-nothing", 50_000), SANDBOX_SECRET, now()),
+        ),
+        (
+            "tampered amount",
+            signed_callback(&body(&reference, 5_000), SANDBOX_SECRET, now()),
+        ),
+    ];
+    for (what, (body, header)) in cases {
+        assert_eq!(
+            post_callback(&app, body, &header).await,
+            StatusCode::BAD_REQUEST,
+            "{what}"
+        );
+    }
+    // The browser's return with its amount changed no longer verifies.
+    let tampered = back.replace("amount_paisa=50000", "amount_paisa=5000");
+    assert_ne!(tampered, back);
+    let refused = customer.get(&tampered).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    // Another payment's return path with this return's parameters.
+    let elsewhere = back.replacen(
+        &format!("/payments/{payment_id}/"),
+        &format!("/payments/{}/", payment_id + 1),
+        1,
+    );
+    assert_eq!(customer.get(&elsewhere).await.status, StatusCode::NOT_FOUND);
+
+    assert_eq!(app.status_of("payments", payment_id).await, "PENDING");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM payment_events WHERE payment_id = $1",
+            payment_id
+        )
+        .await,
+        events_before
+    );
+    assert_eq!(moved(&app, order_id, "payment_succeeded").await, (0, 0));
+    // The real return still works afterwards.
+    customer
+        .get(&back)
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    assert_eq!(app.status_of("payments", payment_id).await, "SUCCEEDED");
+    app.assert_books_balance().await;
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn money_online_a_paid_order_cancelled_is_refunded_in_full(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (customer, _vendor, _admin, order_id) = online_order(&app, "720").await;
+    pay(&app, &customer, order_id)
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    customer
+        .post(
+            &format!("/orders/{order_id}/cancel"),
+            &[("reason", "Plans changed".into())],
+        )
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    let (payment_id, _, status) = payment_of(&app, order_id).await;
+    assert_eq!(status, "REFUNDED");
+    let refund: (String, i64) =
+        sqlx::query_as("SELECT status, amount_paisa FROM refunds WHERE payment_id = $1")
+            .bind(payment_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(refund, ("SUCCEEDED".to_owned(), 72_000));
+    assert_eq!(moved(&app, order_id, "payment_refunded").await, (2, 1));
+    let titles = app.notification_titles("c@example.com").await;
+    assert!(
+        titles.iter().any(|t| t.contains("Rs 720.00 refunded")),
+        "{titles:?}"
+    );
+    app.assert_books_balance().await;
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn money_online_partial_refunds_add_up_to_the_paisa_and_never_exceed_the_payment(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool).await;
+    let (customer, _vendor, admin, order_id) = online_order(&app, "1000.01").await;
+    pay(&app, &customer, order_id)
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    let (payment_id, _, _) = payment_of(&app, order_id).await;
+    let refund = |amount: &str| {
+        let admin = admin.clone();
+        let amount = amount.to_owned();
+        async move {
+            admin
+                .post(
+                    &format!("/admin/payments/{payment_id}/refund"),
+                    &[("amount", amount), ("reason", "Goodwill".into())],
+                )
+                .await
+        }
+    };
+    refund("333.33")
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    refund("333.33")
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    assert_eq!(
+        app.status_of("payments", payment_id).await,
+        "PARTIALLY_REFUNDED"
+    );
+    let over = refund("333.36").await;
+    assert_eq!(
+        over.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        over.body
+    );
+    assert!(over.body.contains("Rs 333.35"), "{}", over.body);
+    let blank = admin
+        .post(
+            &format!("/admin/payments/{payment_id}/refund"),
+            &[("amount", "1".into()), ("reason", "".into())],
+        )
+        .await;
+    assert_eq!(blank.status, StatusCode::UNPROCESSABLE_ENTITY);
+    refund("333.35")
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    let (status, refunded): (String, i64) =
+        sqlx::query_as("SELECT status, refunded_paisa FROM payments WHERE id = $1")
+            .bind(payment_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), refunded), ("REFUNDED", 100_001));
+    // Commission: the rate on what the customer finally paid, which is 0.
+    let commission: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(amount_paisa), 0)::bigint FROM ledger_entries WHERE account = 'platform:commission'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(commission, 0);
+    let audit = count(
+        &app,
+        "SELECT count(*) FROM audit_log WHERE action = 'payment.refund' AND target_id = $1",
+        payment_id,
+    )
+    .await;
+    assert_eq!(audit, 3);
+    app.assert_books_balance().await;
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn money_online_racing_refunds_never_exceed_the_capture(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (customer, _vendor, admin, order_id) = online_order(&app, "1000").await;
+    pay(&app, &customer, order_id)
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    let (payment_id, _, _) = payment_of(&app, order_id).await;
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let admin = admin.clone();
+            tokio::spawn(async move {
+                admin
+                    .post(
+                        &format!("/admin/payments/{payment_id}/refund"),
+                        &[("amount", "150".into()), ("reason", "Race".into())],
+                    )
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for task in tasks {
+        let status = task.await.unwrap();
+        assert!(
+            status == StatusCode::SEE_OTHER || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{status}"
+        );
+        done += usize::from(status == StatusCode::SEE_OTHER);
+    }
+    assert_eq!(done, 6);
+    let refunded: i64 = sqlx::query_scalar("SELECT refunded_paisa FROM payments WHERE id = $1")
+        .bind(payment_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(refunded, 90_000);
+    app.assert_books_balance().await;
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn money_online_a_refund_the_provider_refuses_stays_failed_until_retried(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (customer, _vendor, admin, order_id) = online_order(&app, "500").await;
+    let sandbox = start_paying(&app, &customer, order_id).await;
+    let back = press(
+        &app,
+        &customer,
+        &sandbox,
+        "pay",
+        &[("callback", "none"), ("failing_refunds", "on")],
+    )
+    .await;
+    customer
+        .get(&back)
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    let (payment_id, _, _) = payment_of(&app, order_id).await;
+    admin
+        .post(
+            &format!("/admin/payments/{payment_id}/refund"),
+            &[("amount", "200".into()), ("reason", "Late".into())],
+        )
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    let refund_id: i64 = count(
+        &app,
+        "SELECT id FROM refunds WHERE payment_id = $1",
+        payment_id,
+    )
+    .await;
+    assert_eq!(app.status_of("refunds", refund_id).await, "FAILED");
+    assert_eq!(app.status_of("payments", payment_id).await, "SUCCEEDED");
+    app.assert_books_balance().await;
+
+    customer
+        .post_raw(
+            &format!("{sandbox}/refunds-mode"),
+            &[("failing_refunds", "off".into())],
+            &[],
+        )
+        .await;
+    admin
+        .post(&format!("/admin/refunds/{refund_id}/retry"), &[])
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    assert_eq!(app.status_of("refunds", refund_id).await, "SUCCEEDED");
+    assert_eq!(
+        app.status_of("payments", payment_id).await,
+        "PARTIALLY_REFUNDED"
+    );
+    let again = admin
+        .post(&format!("/admin/refunds/{refund_id}/retry"), &[])
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    app.assert_books_balance().await;
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn money_online_a_partial_dispute_refunds_that_part_and_completes(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (customer, vendor, admin, order_id) = online_order(&app, "900").await;
+    pay(&app, &customer, order_id)
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    for step in ["PICKED_UP", "IN_PROGRESS", "DELIVERING"] {
+        vendor.move_order(order_id, step).await;
+    }
+    customer
+        .post(
+            &format!("/orders/{order_id}/dispute"),
+            &[("reason", "A sock is missing".into())],
+        )
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    let dispute_id: i64 = count(
+        &app,
+        "SELECT id FROM disputes WHERE order_id = $1",
+        order_id,
+    )
+    .await;
+    admin
+        .post(
+            &format!("/admin/disputes/{dispute_id}/resolve"),
+            &[
+                ("outcome", "partial".into()),
+                ("amount", "100.50".into()),
+                ("note", "One sock".into()),
+            ],
+        )
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    assert_eq!(app.status_of("orders", order_id).await, "COMPLETED");
+    let (payment_id, _, status) = payment_of(&app, order_id).await;
+    assert_eq!(status, "PARTIALLY_REFUNDED");
+    let refunded: i64 = sqlx::query_scalar("SELECT refunded_paisa FROM payments WHERE id = $1")
+        .bind(payment_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(refunded, 10_050);
+    let outcome: (String, i64) =
+        sqlx::query_as("SELECT outcome, refund_paisa FROM disputes WHERE id = $1")
+            .bind(dispute_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(outcome, ("PARTIAL".to_owned(), 10_050));
+    // An online order completing collects no cash.
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM payments WHERE order_id = $1",
+            order_id
+        )
+        .await,
+        1
+    );
+    app.assert_books_balance().await;
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn money_online_a_cancel_racing_the_payment_ends_refunded(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    for round in 0..6 {
+        let order_id = app
+            .order_paying(&customer, &vendor, VENDOR, "300", "online")
+            .await;
+        let sandbox = start_paying(&app, &customer, order_id).await;
+        let back = press(&app, &customer, &sandbox, "pay", &[("callback", "none")]).await;
+        let (c1, c2) = (customer.clone(), customer.clone());
+        let returning = tokio::spawn(async move { c1.get(&back).await.status });
+        let cancelling = tokio::spawn(async move {
+            c2.post(
+                &format!("/orders/{order_id}/cancel"),
+                &[("reason", "Changed my mind".into())],
+            )
+            .await
+            .status
+        });
+        assert_eq!(
+            returning.await.unwrap(),
+            StatusCode::SEE_OTHER,
+            "round {round}"
+        );
+        assert_eq!(
+            cancelling.await.unwrap(),
+            StatusCode::SEE_OTHER,
+            "round {round}"
+        );
+        assert_eq!(app.status_of("orders", order_id).await, "CANCELLED");
+        // Paid before or after the cancel, the money went back.
+        assert_eq!(
+            payment_of(&app, order_id).await.2,
+            "REFUNDED",
+            "round {round}"
+        );
+        assert_eq!(
+            moved(&app, order_id, "payment_refunded").await,
+            (2, 1),
+            "round {round}"
+        );
+    }
+    app.assert_books_balance().await;
+}

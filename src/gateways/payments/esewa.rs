@@ -417,7 +417,7 @@ mod tests {
                 description: "Order 7".into(),
                 return_url: "https://developer.esewa.com.np/success".into(),
                 failure_url: "https://developer.esewa.com.np/failure".into(),
-                callback_url: "https://example.com/callback".into(),
+                callback_url: "https://developer.esewa.com.np/callback".into(),
             })
             .await
             .unwrap();

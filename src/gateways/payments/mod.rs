@@ -23,9 +23,9 @@ use time::OffsetDateTime;
 use crate::config::PaymentsConfig;
 
 mod esewa;
-mod http;
+pub(crate) mod http;
 mod khalti;
-mod sandbox;
+pub(crate) mod sandbox;
 pub mod signature;
 
 pub use esewa::{Esewa, format_rupees, parse_rupees, sign};
@@ -94,8 +94,8 @@ pub struct InitiateRequest {
     /// Where the provider sends the browser when the payment fails or is
     /// abandoned (eSewa's `failure_url`; Khalti returns to `return_url`).
     pub failure_url: String,
-    /// Where the provider POSTs server-to-server callbacks (the sandbox;
-    /// Khalti and eSewa send none we use).
+    /// Where the provider POSTs its server-to-server callbacks (absolute
+    /// URL; the sandbox sends them, Khalti and eSewa ignore it).
     pub callback_url: String,
 }
 
