@@ -789,3 +789,113 @@ async fn a_refund_made_through_the_forms_shows_on_every_page_with_its_ledger(poo
     assert_eq!(total(&list, "refunded-paisa"), 12_050);
     app.assert_books_balance().await;
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn an_online_payment_through_the_sandbox_and_a_refund_show_on_the_pages(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let p = parties(&app).await;
+    let order_id = app
+        .order_paying(&p.customer, &p.vendor, "v@example.com", "850.50", "online")
+        .await;
+    let order_path = format!("/orders/{order_id}");
+    let base = format!("http://{}", app.addr);
+
+    // The customer presses the Pay button the page shows.
+    let page = p.customer.get(&order_path).await.body;
+    let action = format!("/orders/{order_id}/pay");
+    assert!(page.contains(&format!(r#"action="{action}""#)));
+    assert!(page.contains("Pay Rs 850.50 with Sandbox (test payments)"));
+    let to_sandbox = p.customer.post(&action, &[]).await;
+    assert_eq!(
+        to_sandbox.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        to_sandbox.body
+    );
+    let sandbox = to_sandbox
+        .location()
+        .expect("to the sandbox")
+        .replace(&base, "");
+    let back = p
+        .customer
+        .post_raw(
+            &sandbox,
+            &[("action", "pay".into()), ("callback", "none".into())],
+            &[],
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    let back = back.location().expect("back").replace(&base, "");
+    p.customer.get(&back).await.assert_redirect(&order_path);
+
+    let paid: i64 = sqlx::query_scalar("SELECT id FROM payments WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_one(&app.pool)
+        .await
+        .expect("the payment");
+    for viewer in [&p.customer, &p.vendor] {
+        let body = viewer.get(&order_path).await.body;
+        assert_eq!(figure(&body, "method"), "Online — Sandbox (test payments)");
+        assert_eq!(figure(&body, "paid"), "Rs 850.50");
+        assert_eq!(figure(&body, "owed"), "Rs 0.00");
+        assert!(body.contains(&format!(
+            r#"data-payment-id="{paid}" data-status="SUCCEEDED""#
+        )));
+        assert!(body.contains(r#"<li data-kind=""#), "its timeline");
+        assert!(!body.contains(&format!(r#"action="{action}""#)));
+        assert!(!body.contains("Waiting for the customer's payment"));
+    }
+
+    // The admin refunds part of it from the order page; the sandbox gives it back.
+    let refund = format!("/admin/payments/{paid}/refund");
+    assert!(
+        p.admin
+            .get(&order_path)
+            .await
+            .body
+            .contains(&format!(r#"action="{refund}""#))
+    );
+    p.admin
+        .post(
+            &refund,
+            &[
+                ("amount", "100.25".into()),
+                ("reason", "A button came off".into()),
+            ],
+        )
+        .await
+        .assert_redirect(&order_path);
+    let (refund_id, status): (i64, String) =
+        sqlx::query_as("SELECT id, status FROM refunds WHERE payment_id = $1")
+            .bind(paid)
+            .fetch_one(&app.pool)
+            .await
+            .expect("the refund");
+    assert_eq!(status, "SUCCEEDED");
+    for viewer in [&p.customer, &p.vendor, &p.admin] {
+        let body = viewer.get(&order_path).await.body;
+        assert_eq!(figure(&body, "refunded"), "Rs 100.25");
+        assert!(body.contains(&format!(
+            r#"data-refund-id="{refund_id}" data-status="SUCCEEDED""#
+        )));
+        assert!(body.contains(&format!(
+            r#"data-payment-id="{paid}" data-status="PARTIALLY_REFUNDED""#
+        )));
+    }
+    let list = p
+        .admin
+        .get("/admin/payments?method=online&status=PARTIALLY_REFUNDED")
+        .await
+        .body;
+    assert_eq!(rows(&list), 1);
+    assert_eq!(total(&list, "net-paisa"), 85_050 - 10_025);
+    let page = p.admin.get(&format!("/admin/payments/{paid}")).await.body;
+    assert_eq!(page.matches("data-ledger-transaction-id=").count(), 2);
+    assert!(page.contains(
+        r#"<code>provider:sandbox</code></td><td data-label="Amount" class="num">Rs 850.50</td>"#
+    ));
+    assert!(page.contains(
+        r#"<code>provider:sandbox</code></td><td data-label="Amount" class="num">-Rs 100.25</td>"#
+    ));
+    app.assert_books_balance().await;
+}
