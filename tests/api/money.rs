@@ -483,7 +483,7 @@ async fn money_online_a_browser_without_javascript_pays_through_the_sandbox(pool
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Rs 850.50"), "{}", page.body);
     let back = press(&app, &customer, &sandbox, "pay", &[("callback", "none")]).await;
-    assert!(back.starts_with(&format!("/payments/")), "{back}");
+    assert!(back.starts_with("/payments/"), "{back}");
     let landed = customer.get(&back).await;
     landed.assert_redirect(&format!("/orders/{order_id}"));
     let order = customer.get(&format!("/orders/{order_id}")).await;
