@@ -185,6 +185,7 @@ impl Refund {
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pub id: i64,
+    pub order_id: i64,
     pub method: Method,
     pub provider: Option<String>,
     pub status: PaymentState,
@@ -318,8 +319,8 @@ async fn attempts(pool: &PgPool, ids: &[i64]) -> MarketResult<Vec<Attempt>> {
         return Ok(Vec::new());
     }
     let rows = sqlx::query!(
-        r#"SELECT id, method, provider, status, amount_paisa, refunded_paisa, reference, provider_ref,
-                  created_at
+        r#"SELECT id, order_id, method, provider, status, amount_paisa, refunded_paisa, reference,
+                  provider_ref, created_at
            FROM payments WHERE id = ANY($1)"#,
         ids,
     )
@@ -350,6 +351,7 @@ async fn attempts(pool: &PgPool, ids: &[i64]) -> MarketResult<Vec<Attempt>> {
             row.id,
             Attempt {
                 id: row.id,
+                order_id: row.order_id,
                 method: method(&row.method)?,
                 provider: row.provider,
                 status: status(&row.status)?,
@@ -708,6 +710,7 @@ mod tests {
         };
         let mut attempt = Attempt {
             id: 1,
+            order_id: 1,
             method: Method::Online,
             provider: Some("sandbox".into()),
             status: PaymentState::PartiallyRefunded,

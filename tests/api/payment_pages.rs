@@ -641,6 +641,7 @@ async fn the_payment_section_follows_payment_events_live(pool: PgPool) {
     let page = p.customer.get(&format!("/orders/{order_id}")).await.body;
     assert!(page.contains("payment_succeeded,payment_failed,payment_refunded\""));
     let mut watching = p.customer.events(None).await;
+    let mut admin_watching = p.admin.events(None).await;
 
     // What the confirm operation leaves: the payment paid, and its event.
     let mut tx = app.pool.begin().await.expect("begin");
@@ -682,6 +683,24 @@ async fn the_payment_section_follows_payment_events_live(pool: PgPool) {
     assert_eq!(figure(data, "paid"), "Rs 500.00");
     assert_eq!(figure(data, "owed"), "Rs 0.00");
     assert!(!data.contains(&format!("/orders/{order_id}/pay\"")));
+
+    // The admin's copy carries the refund form, kept as typed across updates.
+    let mut pushed = admin_watching.next().await;
+    while pushed.event != "payment_succeeded" {
+        pushed = admin_watching.next().await;
+    }
+    let data = &pushed.data;
+    assert!(
+        data.contains(&format!(r#"action="/admin/payments/{paid}/refund""#)),
+        "{data}"
+    );
+    for form in data.split("<form").skip(1) {
+        let tag = &form[..form.find('>').expect("tag end")];
+        assert!(
+            tag.contains(" data-hx-preserve") && tag.contains(&format!(r#"id="order-{order_id}-"#)),
+            "{tag}"
+        );
+    }
 }
 
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]
