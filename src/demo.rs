@@ -10,8 +10,9 @@ use crate::domain::money::Money;
 use crate::domain::offer::NewOffer;
 use crate::domain::request::NewRequest;
 use crate::domain::status::{DisputeOutcome, OrderStatus};
+use crate::gateways::payments::{Gateway, NextStep};
 use crate::market::accounts::User;
-use crate::market::payments::PaymentMethod;
+use crate::market::payments::{self, PaymentMethod};
 use crate::market::{self, MarketError, MarketResult, offers, orders, requests};
 
 /// The password of every demo account.
@@ -336,4 +337,251 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         .await?;
     }
     Ok(true)
+}
+
+/// The demo's money: orders paid online through the sandbox provider (over
+/// HTTP, as a customer's browser would), a partly and a fully refunded one,
+/// a refund the provider refused (for the admin's retry), a payment
+/// cancelled at the provider and one left pending, and a cash order whose
+/// dispute was settled with part of the money back by hand. It needs the
+/// app serving at `public_url` (the sandbox is part of it), so `serve
+/// --demo` runs it once listening. Added once: skipped when the demo
+/// accounts are missing or an online payment exists. Returns whether it
+/// added them.
+pub async fn seed_payments(
+    pool: &PgPool,
+    gateway: &dyn Gateway,
+    public_url: &str,
+    commission_bps: i32,
+) -> anyhow::Result<bool> {
+    let (Some(admin), Some(sita), Some(arjun), Some(sparkle), Some(himalayan)) = (
+        demo_user(pool, 0).await?,
+        demo_user(pool, 1).await?,
+        demo_user(pool, 2).await?,
+        demo_user(pool, 3).await?,
+        demo_user(pool, 4).await?,
+    ) else {
+        return Ok(false);
+    };
+    let online_before = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM payments WHERE method = 'online') AS "any!""#
+    )
+    .fetch_one(pool)
+    .await?;
+    if online_before {
+        return Ok(false);
+    }
+    let window = Duration::hours(72);
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let demo = Demo {
+        pool,
+        gateway,
+        public_url,
+        browser: &browser,
+        commission_bps,
+    };
+
+    // Paid online; the laundry has picked it up.
+    let paid = demo.online_order(&sita, &sparkle, 650).await?;
+    demo.pay(&sita, paid, "pay", false).await?;
+    orders::update_order_status(pool, &sparkle, paid, OrderStatus::PickedUp, window).await?;
+
+    // Paid, then partly refunded by an admin.
+    let partly = demo.online_order(&arjun, &himalayan, 800).await?;
+    demo.pay(&arjun, partly, "pay", false).await?;
+    let payment = payment_of(pool, partly).await?;
+    payments::refund(
+        pool,
+        gateway,
+        &admin,
+        payment,
+        "150.25",
+        "Two shirts were returned unwashed; refunded their share.",
+    )
+    .await?;
+
+    // Paid, then cancelled before pickup: refunded in full.
+    let refunded = demo.online_order(&sita, &himalayan, 540).await?;
+    demo.pay(&sita, refunded, "pay", false).await?;
+    orders::cancel_order(pool, &sita, refunded, "Found a laundry next door.", window).await?;
+    payments::send_refunds(pool, gateway, refunded).await?;
+
+    // Paid with refunds set to fail at the sandbox: a refund stays failed
+    // for an admin to retry (after letting refunds work on its sandbox page).
+    let failing = demo.online_order(&arjun, &sparkle, 1200).await?;
+    demo.pay(&arjun, failing, "pay", true).await?;
+    let payment = payment_of(pool, failing).await?;
+    payments::refund(
+        pool,
+        gateway,
+        &admin,
+        payment,
+        "200",
+        "Delivered a day late; goodwill refund.",
+    )
+    .await?;
+
+    // A payment the customer cancelled at the provider: still to be paid
+    // (a newcomer can pay it as Arjun).
+    let unpaid = demo.online_order(&arjun, &sparkle, 720).await?;
+    demo.pay(&arjun, unpaid, "cancel", false).await?;
+
+    // A payment left pending at the provider (abandoned).
+    let abandoned = demo.online_order(&sita, &sparkle, 480).await?;
+    demo.pay(&sita, abandoned, "pending", false).await?;
+
+    // A cash order delivered and disputed, settled with part back by hand:
+    // the refund waits for an admin to record it.
+    let cash = demo
+        .order(&sita, &himalayan, 1000, PaymentMethod::Cod)
+        .await?;
+    for step in [
+        OrderStatus::PickedUp,
+        OrderStatus::InProgress,
+        OrderStatus::Delivering,
+    ] {
+        orders::update_order_status(pool, &himalayan, cash, step, window).await?;
+    }
+    orders::open_dispute(
+        pool,
+        &sita,
+        cash,
+        "One kurta came back with a tear.",
+        window,
+    )
+    .await?;
+    let disputed = orders::get_order(pool, &admin, cash, window).await?;
+    if let Some(dispute) = disputed.dispute {
+        orders::resolve_dispute(
+            pool,
+            &admin,
+            dispute.id,
+            DisputeOutcome::Partial,
+            "250",
+            "The laundry pays back the kurta's share in cash.",
+            window,
+        )
+        .await?;
+        payments::send_refunds(pool, gateway, cash).await?;
+    }
+    Ok(true)
+}
+
+async fn demo_user(pool: &PgPool, n: usize) -> MarketResult<Option<User>> {
+    let id = sqlx::query_scalar!("SELECT id FROM users WHERE email = $1", DEMO_LOGINS[n].1)
+        .fetch_optional(pool)
+        .await?;
+    match id {
+        Some(id) => market::accounts::find_user(pool, id).await,
+        None => Ok(None),
+    }
+}
+
+async fn payment_of(pool: &PgPool, order_id: i64) -> MarketResult<i64> {
+    Ok(sqlx::query_scalar!(
+        "SELECT id FROM payments WHERE order_id = $1 ORDER BY id DESC LIMIT 1",
+        order_id
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+struct Demo<'a> {
+    pool: &'a PgPool,
+    gateway: &'a dyn Gateway,
+    public_url: &'a str,
+    browser: &'a reqwest::Client,
+    commission_bps: i32,
+}
+
+impl Demo<'_> {
+    async fn order(
+        &self,
+        customer: &User,
+        laundry: &User,
+        rupees: i64,
+        method: PaymentMethod,
+    ) -> anyhow::Result<i64> {
+        let new = request(
+            "Thamel Marg 12",
+            "Thamel",
+            "Kathmandu",
+            3,
+            &[("wash_fold", 5)],
+            "",
+        );
+        let request_id = requests::create_request(self.pool, customer, &new).await?;
+        let offer_id =
+            offers::submit_offer(self.pool, laundry, request_id, &offer(rupees, 4, "")).await?;
+        let seen = offers::pending_offer_for_owner(self.pool, customer, offer_id).await?;
+        match offers::accept_offer(
+            self.pool,
+            customer,
+            offer_id,
+            seen.version,
+            self.commission_bps,
+            method,
+        )
+        .await?
+        {
+            offers::Accepted::Order(order_id) => Ok(order_id),
+            offers::Accepted::Changed(_) => {
+                anyhow::bail!("the demo offer changed while it was being accepted")
+            }
+        }
+    }
+
+    async fn online_order(
+        &self,
+        customer: &User,
+        laundry: &User,
+        rupees: i64,
+    ) -> anyhow::Result<i64> {
+        self.order(customer, laundry, rupees, PaymentMethod::Online)
+            .await
+    }
+
+    /// The customer pays: Pay on the order page, `action` on the sandbox's
+    /// page, and back to Dhune with the signed result.
+    async fn pay(
+        &self,
+        customer: &User,
+        order_id: i64,
+        action: &str,
+        failing_refunds: bool,
+    ) -> anyhow::Result<()> {
+        let next =
+            payments::start(self.pool, self.gateway, customer, order_id, self.public_url).await?;
+        let NextStep::Redirect(page) = next else {
+            anyhow::bail!("the demo pays through the sandbox, which redirects");
+        };
+        let mut form = vec![("action", action), ("callback", "none")];
+        if failing_refunds {
+            form.push(("failing_refunds", "on"));
+        }
+        let answer = self.browser.post(&page).form(&form).send().await?;
+        let back = answer
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the sandbox answered {} without a way back",
+                    answer.status()
+                )
+            })?;
+        let url = reqwest::Url::parse(back)?;
+        let params: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let claim = self.gateway.verify_return(&params)?;
+        let payment_id = payment_of(self.pool, order_id).await?;
+        payments::confirm(
+            self.pool,
+            self.gateway,
+            payments::Trigger::Return { payment_id, claim },
+        )
+        .await?;
+        Ok(())
+    }
 }

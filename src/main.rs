@@ -122,7 +122,7 @@ async fn run_on(cli: Cli, config: Config) -> anyhow::Result<()> {
             if demo {
                 seed(&pool, config.commission_bps).await?;
             }
-            serve(pool, config).await
+            serve(pool, config, demo).await
         }
     }
 }
@@ -171,9 +171,7 @@ async fn seed(pool: &sqlx::PgPool, commission_bps: i32) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(pool: sqlx::PgPool, config: Config) -> anyhow::Result<()> {
-    let gateway = dhune::gateways::payments::build(&config)?;
-    let sweeps = jobs::spawn_sweeps(pool.clone(), gateway, &config);
+async fn serve(pool: sqlx::PgPool, mut config: Config, demo: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| {
@@ -183,12 +181,36 @@ async fn serve(pool: sqlx::PgPool, config: Config) -> anyhow::Result<()> {
             )
         })?;
     let addr = listener.local_addr()?;
+    if config.addr.port() == 0 && config.public_url == format!("http://{}", config.addr) {
+        config.public_url = format!("http://{addr}");
+    }
+    let gateway = dhune::gateways::payments::build(&config)?;
+    let sweeps = jobs::spawn_sweeps(pool.clone(), gateway.clone(), &config);
     tracing::info!(%addr, "Dhune is listening");
-    println!("Dhune is running at http://{addr}/");
     let header_read_timeout = config.header_read_timeout;
+    let (public_url, commission_bps) = (config.public_url.clone(), config.commission_bps);
     let app = dhune::build_app(pool.clone(), config).await?;
-    dhune::web::serve(listener, app, header_read_timeout, shutdown_signal())
+    let server = tokio::spawn(dhune::web::serve(
+        listener,
+        app,
+        header_read_timeout,
+        shutdown_signal(),
+    ));
+    if demo {
+        // The demo's online payments go through the sandbox, which this
+        // server serves, so they are made once it listens.
+        match demo::seed_payments(&pool, &*gateway, &public_url, commission_bps).await {
+            Ok(true) => println!(
+                "Demo payments added: orders paid online with the sandbox, refunds, cash orders."
+            ),
+            Ok(false) => {}
+            Err(err) => eprintln!("The demo's payments could not be added: {err:#}"),
+        }
+    }
+    println!("Dhune is running at http://{addr}/");
+    server
         .await
+        .context("the server task")?
         .context("serving HTTP")?;
     sweeps.abort();
     pool.close().await;

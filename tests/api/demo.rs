@@ -43,6 +43,29 @@ async fn the_demo_shows_every_status_and_its_logins_work(pool: PgPool) {
     assert_eq!(statuses(&pool, "disputes").await, ["OPEN", "RESOLVED"]);
 
     let app = TestApp::spawn(pool).await;
+    assert!(app.seed_demo_payments().await);
+    assert!(!app.seed_demo_payments().await, "payments added once");
+    let payments: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT method || ' ' || status FROM payments ORDER BY 1")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        payments,
+        [
+            "cod SUCCEEDED",
+            "online CANCELLED",
+            "online PARTIALLY_REFUNDED",
+            "online PENDING",
+            "online REFUNDED",
+            "online SUCCEEDED"
+        ]
+    );
+    assert_eq!(
+        statuses(&app.pool, "refunds").await,
+        ["FAILED", "MANUAL_ACTION_NEEDED", "SUCCEEDED"]
+    );
+    app.assert_books_balance().await;
     for (role, email) in DEMO_LOGINS {
         let browser = app.browser();
         let login = browser.login(email, DEMO_PASSWORD).await;
@@ -59,8 +82,10 @@ async fn the_demo_shows_every_status_and_its_logins_work(pool: PgPool) {
     let admin = app.browser();
     admin.login(DEMO_LOGINS[0].1, DEMO_PASSWORD).await;
     let audit = admin.get("/admin/audit").await;
-    assert_eq!(audit.body.matches("data-audit-id=").count(), 1);
+    // The settled disputes, the admin's two refunds.
+    assert_eq!(audit.body.matches("data-audit-id=").count(), 4);
     assert!(audit.body.contains(r#"data-action="dispute.resolve""#));
+    assert!(audit.body.contains(r#"data-action="payment.refund""#));
 }
 
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]

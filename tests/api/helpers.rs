@@ -415,6 +415,17 @@ impl TestApp {
         id_after(accepted.location().expect("location"), "/orders/")
     }
 
+    /// The demo's payments, made through this app's sandbox (after
+    /// `seed_if_empty`); returns whether they were added.
+    pub async fn seed_demo_payments(&self) -> bool {
+        let mut config = Config::for_tests();
+        config.public_url = format!("http://{}", self.addr);
+        let gateway = dhune::gateways::payments::build(&config).expect("gateway");
+        dhune::demo::seed_payments(&self.pool, &*gateway, &config.public_url, 1000)
+            .await
+            .expect("demo payments")
+    }
+
     /// Fails the test unless `dhune ledger check` finds the books sound.
     pub async fn assert_books_balance(&self) {
         let report = dhune::market::ledger::check(&self.pool)

@@ -130,6 +130,7 @@ async fn html10_every_demo_page_is_valid_html(pool: PgPool) {
     let Some(jar) = checker() else { return };
     seed_if_empty(&pool, 1000).await.unwrap();
     let app = TestApp::spawn(pool).await;
+    app.seed_demo_payments().await;
     let mut pages = Pages::new();
 
     let visitor = app.browser();

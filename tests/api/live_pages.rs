@@ -334,6 +334,7 @@ pub async fn crawl(browser: &Browser, start: &str, bound: usize) -> Crawl {
 async fn live10_no_link_on_any_demo_page_leads_to_an_error(pool: PgPool) {
     seed_if_empty(&pool, 1000).await.unwrap();
     let app = TestApp::spawn(pool).await;
+    app.seed_demo_payments().await;
     let mut broken = Vec::new();
     let anonymous = app.browser();
     let mut found = crawl(&anonymous, "/", 400).await;
