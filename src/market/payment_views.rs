@@ -139,8 +139,32 @@ pub struct PaymentEvent {
 }
 
 impl PaymentEvent {
-    /// The kind in words: `callback_received` reads "Callback received".
+    /// The kind in words: the payment operations' kinds as people say
+    /// them; any other reads as written (`lookup_done`: "Lookup done").
     pub fn label(&self) -> String {
+        let known = match self.kind.as_str() {
+            "initiated" => "Payment started",
+            "initiate_failed" => "The payment could not be started",
+            "return" => "Back from the provider",
+            "callback" => "The provider's confirmation arrived",
+            "check" => "Checked with the provider",
+            "succeeded" => "Paid",
+            "failed" => "Payment failed",
+            "expired" => "Payment expired",
+            "cancelled" => "Payment cancelled",
+            "collected" => "Cash collected",
+            "refund_requested" => "Refund asked for",
+            "refunded" => "Refunded",
+            "refund_failed" => "Refund failed",
+            "refund_manual" => "Refund needs a manual transfer",
+            "refund_retried" => "Refund retried",
+            "needs_attention" => "Needs an admin's attention",
+            "provider_said" => "The provider answered",
+            _ => "",
+        };
+        if !known.is_empty() {
+            return known.to_owned();
+        }
         let words = self.kind.replace('_', " ");
         let mut chars = words.chars();
         match chars.next() {
@@ -695,6 +719,22 @@ mod tests {
             assert_eq!(Days::parse(days.as_str()), days);
         }
         assert_eq!(Days::parse("365"), Days::All);
+    }
+
+    #[test]
+    fn event_kinds_read_as_words() {
+        let event = |kind: &str| PaymentEvent {
+            kind: kind.into(),
+            detail: "{}".into(),
+            at: OffsetDateTime::UNIX_EPOCH,
+        };
+        assert_eq!(event("initiated").label(), "Payment started");
+        assert_eq!(
+            event("refund_manual").label(),
+            "Refund needs a manual transfer"
+        );
+        assert_eq!(event("lookup_done").label(), "Lookup done");
+        assert!(!event("succeeded").has_detail());
     }
 
     #[test]

@@ -860,7 +860,11 @@ async fn an_online_payment_through_the_sandbox_and_a_refund_show_on_the_pages(po
         assert!(body.contains(&format!(
             r#"data-payment-id="{paid}" data-status="SUCCEEDED""#
         )));
-        assert!(body.contains(r#"<li data-kind=""#), "its timeline");
+        assert!(
+            body.contains(r#"<li data-kind="initiated"><strong>Payment started</strong>"#),
+            "its timeline"
+        );
+        assert!(body.contains(r#"<li data-kind="succeeded"><strong>Paid</strong>"#));
         assert!(!body.contains(&format!(r#"action="{action}""#)));
         assert!(!body.contains("Waiting for the customer's payment"));
     }
