@@ -907,7 +907,7 @@ pub async fn refund(
     }
     let mut errors = FieldErrors::default();
     let amount = Money::parse_rupees(amount)
-        .map_err(|message| errors.add("amount", message))
+        .map_err(|_| errors.add("amount", "Enter the amount in rupees, like 450 or 450.50."))
         .ok();
     let reason = clean_text(reason, 1, 2000, true)
         .map_err(|message| errors.add("reason", message))

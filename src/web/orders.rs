@@ -16,6 +16,7 @@ use super::error::AppError;
 use super::extract::{Admin, FlashKind, Id, Shell, SignedIn, flash};
 use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
 use super::form::ErrorSummary;
+use super::payments::RefundTyped;
 use crate::domain::FieldErrors;
 use crate::domain::account::Role;
 use crate::domain::ledger::Provider;
@@ -95,6 +96,8 @@ pub struct OrderPage {
     cancel_error: Option<String>,
     dispute_reason: String,
     dispute_error: Option<String>,
+    /// A refused refund's input, for its payment's refund form.
+    refund_typed: Option<RefundTyped>,
 }
 
 /// Which form a refused reason belongs to.
@@ -137,7 +140,26 @@ impl OrderPage {
             cancel_error: None,
             dispute_reason: String::new(),
             dispute_error: None,
+            refund_typed: None,
         }
+    }
+
+    /// What the admin typed in payment `id`'s refund form, if it was refused.
+    fn typed_refund(&self, id: i64) -> Option<&RefundTyped> {
+        self.refund_typed.as_ref().filter(|t| t.payment_id == id)
+    }
+
+    /// The page again with a refused refund's input and errors, status 422.
+    pub async fn refund_refused(
+        state: &AppState,
+        shell: Shell,
+        user: &User,
+        id: i64,
+        typed: RefundTyped,
+    ) -> Result<Response, AppError> {
+        let mut page = Self::load(state, shell, user, id).await?;
+        page.refund_typed = Some(typed);
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
     }
 
     /// What a live update of the order swaps in place (out of band): the

@@ -17,6 +17,7 @@ use tower_sessions::Session;
 use super::AppState;
 use super::error::AppError;
 use super::extract::{Admin, Customer, FlashKind, Id, Shell, SignedIn, flash};
+use super::orders::OrderPage;
 use crate::domain::FieldErrors;
 use crate::domain::money::Money;
 use crate::gateways::payments::{NextStep, Provider};
@@ -219,14 +220,26 @@ pub struct RefundForm {
     pub reason: String,
 }
 
+/// A refund the admin asked for and was refused: what they typed and why,
+/// shown again on the refund form of that payment.
+#[derive(Debug, Clone, Default)]
+pub struct RefundTyped {
+    pub payment_id: i64,
+    pub amount: String,
+    pub reason: String,
+    pub amount_error: Option<String>,
+    pub reason_error: Option<String>,
+}
+
 async fn refund(
     State(state): State<AppState>,
     Admin(admin): Admin,
+    shell: Shell,
     session: Session,
     Id(id): Id,
     Form(form): Form<RefundForm>,
 ) -> Result<Response, AppError> {
-    let order_id = payments::refund(
+    let refunded = payments::refund(
         &state.pool,
         &*state.payments,
         &admin,
@@ -234,9 +247,25 @@ async fn refund(
         &form.amount,
         &form.reason,
     )
-    .await?;
-    flash(&session, FlashKind::Success, refund_message(&form.amount)).await;
-    Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
+    .await;
+    match refunded {
+        Ok(order_id) => {
+            flash(&session, FlashKind::Success, refund_message(&form.amount)).await;
+            Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
+        }
+        Err(MarketError::Invalid(errors)) => {
+            let order_id = payments::order_of(&state.pool, &admin, id).await?;
+            let typed = RefundTyped {
+                payment_id: id,
+                amount_error: errors.get("amount").map(str::to_owned),
+                reason_error: errors.get("reason").map(str::to_owned),
+                amount: form.amount,
+                reason: form.reason,
+            };
+            OrderPage::refund_refused(&state, shell, &admin, order_id, typed).await
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 fn refund_message(amount: &str) -> String {

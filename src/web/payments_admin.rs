@@ -13,6 +13,7 @@ use super::AppState;
 use super::error::AppError;
 use super::extract::{Admin, Id, Shell};
 use super::fmt::{FilterOption, Pager, filter_options};
+use super::payments::RefundTyped;
 use crate::domain::filter::search_text;
 use crate::market::Paging;
 use crate::market::payment_views::{
@@ -101,6 +102,13 @@ struct PaymentPage {
     detail: PaymentDetail,
     /// The refund forms are drawn as on the order page, never live here.
     live: bool,
+}
+
+impl PaymentPage {
+    /// Refused refunds are shown again on the order page, never here.
+    fn typed_refund(&self, _id: i64) -> Option<&RefundTyped> {
+        None
+    }
 }
 
 async fn show(

@@ -821,7 +821,18 @@ async fn money_online_partial_refunds_add_up_to_the_paisa_and_never_exceed_the_p
         "{}",
         over.body
     );
-    assert!(over.body.contains("Rs 333.35"), "{}", over.body);
+    assert!(
+        over.body.contains("At most Rs 333.35 is left to refund"),
+        "{}",
+        over.body
+    );
+    // Refused on the same form, with what was typed kept.
+    assert!(
+        over.body.contains(r#"value="333.36" aria-invalid="true""#),
+        "{}",
+        over.body
+    );
+    assert!(over.body.contains(">Goodwill</textarea>"), "{}", over.body);
     let blank = admin
         .post(
             &format!("/admin/payments/{payment_id}/refund"),
