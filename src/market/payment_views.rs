@@ -276,10 +276,16 @@ impl PaymentSection {
         self.is_online() && !self.is_paid && !self.is_cancelled()
     }
 
-    /// The customer may still change how they pay: nothing is paid and the
-    /// laundry has not picked the order up.
+    /// The customer may still change how they pay: nothing is paid or
+    /// under way at the provider, and the laundry has not picked the order
+    /// up (what `payments::set_method` allows).
     pub fn method_changeable(&self) -> bool {
-        self.paid.paisa() == 0 && self.order_status == OrderStatus::Created
+        self.paid.paisa() == 0
+            && self.order_status == OrderStatus::Created
+            && !self
+                .attempts
+                .iter()
+                .any(|a| a.status == PaymentState::Pending)
     }
 
     /// A cash order's cash is collected when the order completes.

@@ -1076,3 +1076,58 @@ async fn money_online_a_cancel_racing_the_payment_ends_refunded(pool: PgPool) {
     }
     app.assert_books_balance().await;
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn money_online_the_unpaid_sweep_racing_a_late_payment_leaves_no_money_behind(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    let mut returns = Vec::new();
+    for _ in 0..8 {
+        let order_id = app
+            .order_paying(&customer, &vendor, VENDOR, "250", "online")
+            .await;
+        let sandbox = start_paying(&app, &customer, order_id).await;
+        let back = press(&app, &customer, &sandbox, "pay", &[("callback", "none")]).await;
+        returns.push((order_id, back));
+    }
+    sqlx::query("UPDATE orders SET created_at = now() - interval '25 hours'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    // Each browser comes back while two sweepers cancel unpaid orders.
+    let mut tasks = Vec::new();
+    for (_, back) in &returns {
+        let (customer, back) = (customer.clone(), back.clone());
+        tasks.push(tokio::spawn(async move {
+            assert_eq!(customer.get(&back).await.status, StatusCode::SEE_OTHER);
+        }));
+    }
+    for _ in 0..2 {
+        let pool = app.pool.clone();
+        tasks.push(tokio::spawn(async move {
+            dhune::market::sweeps::cancel_unpaid_orders(&pool, time::Duration::hours(24))
+                .await
+                .unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for (order_id, _) in &returns {
+        let order = app.status_of("orders", *order_id).await;
+        let payment = payment_of(&app, *order_id).await.2;
+        // Paid first: the sweep leaves it. Cancelled first: the late
+        // payment is captured and given back at once.
+        match order.as_str() {
+            "CREATED" => assert_eq!(payment, "SUCCEEDED"),
+            "CANCELLED" => {
+                assert_eq!(payment, "REFUNDED");
+                assert_eq!(moved(&app, *order_id, "payment_refunded").await, (2, 1));
+            }
+            other => panic!("order {order_id} is {other}"),
+        }
+        assert_eq!(moved(&app, *order_id, "payment_succeeded").await.1, 1);
+    }
+    app.assert_books_balance().await;
+}
