@@ -312,6 +312,39 @@ mod tests {
     }
 
     #[test]
+    fn the_sandbox_is_refused_in_production_unless_asked_for() {
+        let production = || Config {
+            secure_cookies: true,
+            ..Config::for_tests()
+        };
+        let refused = production().finish(None, false).unwrap_err().to_string();
+        assert!(refused.contains("DHUNE_SANDBOX_PAYMENTS=true"), "{refused}");
+        assert!(production().finish(None, true).is_ok());
+        let mut khalti = production();
+        khalti.payments.provider = Provider::Khalti;
+        assert!(khalti.finish(None, false).is_ok());
+        assert!(
+            Config::for_tests().finish(None, false).is_ok(),
+            "no HTTPS, a test site"
+        );
+    }
+
+    #[test]
+    fn the_public_url_defaults_to_the_address_and_loses_its_slash() {
+        let config = Config::for_tests().finish(None, false).unwrap();
+        assert_eq!(config.public_url, "http://127.0.0.1:0");
+        let config = Config::for_tests()
+            .finish(Some(" https://dhune.example/ ".into()), false)
+            .unwrap();
+        assert_eq!(config.public_url, "https://dhune.example");
+        assert!(
+            Config::for_tests()
+                .finish(Some("dhune.example".into()), false)
+                .is_err()
+        );
+    }
+
+    #[test]
     fn payments_default_to_the_sandbox_and_the_documented_test_endpoints() {
         let config = payments(&[]).unwrap();
         assert_eq!(config.provider, Provider::Sandbox);

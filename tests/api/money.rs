@@ -1131,3 +1131,58 @@ async fn money_online_the_unpaid_sweep_racing_a_late_payment_leaves_no_money_beh
     }
     app.assert_books_balance().await;
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn money_esewa_payments_start_on_a_page_with_the_signed_form_and_a_button(pool: PgPool) {
+    let mut config = dhune::Config::for_tests();
+    config.payments.provider = dhune::gateways::payments::Provider::Esewa;
+    let app = TestApp::spawn_with(pool, config).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    let order_id = app
+        .order_paying(&customer, &vendor, VENDOR, "110", "online")
+        .await;
+    let order = customer.get(&format!("/orders/{order_id}")).await;
+    assert!(
+        order.body.contains("Pay Rs 110.00 with eSewa"),
+        "{}",
+        order.body
+    );
+
+    let page = customer.post(&format!("/orders/{order_id}/pay"), &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body
+            .contains(r#"action="https://rc-epay.esewa.com.np/api/epay/main/v2/form""#),
+        "{}",
+        page.body
+    );
+    for field in [
+        r#"name="total_amount" value="110""#,
+        r#"name="product_code" value="EPAYTEST""#,
+        r#"name="signed_field_names" value="total_amount,transaction_uuid,product_code""#,
+        r#"name="signature""#,
+        r#"<button class="primary" type="submit">Continue to eSewa</button>"#,
+    ] {
+        assert!(page.body.contains(field), "{field} in {}", page.body);
+    }
+    let (_, reference, status) = payment_of(&app, order_id).await;
+    assert_eq!(status, "PENDING");
+    assert!(
+        page.body
+            .contains(&format!(r#"name="transaction_uuid" value="{reference}""#))
+    );
+    // eSewa sends no callbacks Dhune takes.
+    let (body, header) = signed_callback(&serde_json::json!({}), SANDBOX_SECRET, now());
+    assert_eq!(
+        reqwest::Client::new()
+            .post(format!("http://{}/payments/callback/esewa", app.addr))
+            .header("Dhune-Signature", header)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+}
