@@ -363,12 +363,7 @@ pub async fn seed_payments(
     ) else {
         return Ok(false);
     };
-    let online_before = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM payments WHERE method = 'online') AS "any!""#
-    )
-    .fetch_one(pool)
-    .await?;
-    if online_before {
+    if payments::any_online_payment(pool).await? {
         return Ok(false);
     }
     let window = Duration::hours(72);
@@ -391,7 +386,7 @@ pub async fn seed_payments(
     // Paid, then partly refunded by an admin.
     let partly = demo.online_order(&arjun, &himalayan, 800).await?;
     demo.pay(&arjun, partly, "pay", false).await?;
-    let payment = payment_of(pool, partly).await?;
+    let payment = payment_of(pool, &admin, partly).await?;
     payments::refund(
         pool,
         gateway,
@@ -412,7 +407,7 @@ pub async fn seed_payments(
     // for an admin to retry (after letting refunds work on its sandbox page).
     let failing = demo.online_order(&arjun, &sparkle, 1200).await?;
     demo.pay(&arjun, failing, "pay", true).await?;
-    let payment = payment_of(pool, failing).await?;
+    let payment = payment_of(pool, &admin, failing).await?;
     payments::refund(
         pool,
         gateway,
@@ -470,22 +465,18 @@ pub async fn seed_payments(
 }
 
 async fn demo_user(pool: &PgPool, n: usize) -> MarketResult<Option<User>> {
-    let id = sqlx::query_scalar!("SELECT id FROM users WHERE email = $1", DEMO_LOGINS[n].1)
-        .fetch_optional(pool)
-        .await?;
-    match id {
-        Some(id) => market::accounts::find_user(pool, id).await,
-        None => Ok(None),
-    }
+    market::accounts::find_user_by_email(pool, DEMO_LOGINS[n].1).await
 }
 
-async fn payment_of(pool: &PgPool, order_id: i64) -> MarketResult<i64> {
-    Ok(sqlx::query_scalar!(
-        "SELECT id FROM payments WHERE order_id = $1 ORDER BY id DESC LIMIT 1",
-        order_id
-    )
-    .fetch_one(pool)
-    .await?)
+/// The order's newest payment, as its admin sees it.
+async fn payment_of(pool: &PgPool, admin: &User, order_id: i64) -> anyhow::Result<i64> {
+    let order = orders::get_order(pool, admin, order_id, Duration::hours(72)).await?;
+    order
+        .payment
+        .attempts
+        .first()
+        .map(|attempt| attempt.id)
+        .ok_or_else(|| anyhow::anyhow!("demo order {order_id} has no payment"))
 }
 
 struct Demo<'a> {
@@ -575,7 +566,12 @@ impl Demo<'_> {
         let url = reqwest::Url::parse(back)?;
         let params: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         let claim = self.gateway.verify_return(&params)?;
-        let payment_id = payment_of(self.pool, order_id).await?;
+        // The way back is /payments/{id}/return, as for a browser.
+        let payment_id = url
+            .path_segments()
+            .and_then(|mut segments| segments.nth(1))
+            .and_then(|id| id.parse::<i64>().ok())
+            .ok_or_else(|| anyhow::anyhow!("the sandbox sent order {order_id}'s payer to {url}"))?;
         payments::confirm(
             self.pool,
             self.gateway,

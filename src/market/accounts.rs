@@ -203,6 +203,18 @@ pub async fn find_user(pool: &PgPool, id: i64) -> MarketResult<Option<User>> {
     row.map(User::try_from).transpose()
 }
 
+/// The account with this email (any case), if there is one.
+pub async fn find_user_by_email(pool: &PgPool, email: &str) -> MarketResult<Option<User>> {
+    let row = sqlx::query_as!(
+        UserRow,
+        "SELECT id, email, name, role, status, password_hash FROM users WHERE lower(email) = lower($1)",
+        email,
+    )
+    .fetch_optional(pool)
+    .await?;
+    row.map(User::try_from).transpose()
+}
+
 /// Creates an admin, or resets the password of the admin with this email.
 pub async fn create_admin(
     pool: &PgPool,

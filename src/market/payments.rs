@@ -609,7 +609,7 @@ pub async fn confirm(
             refund_after = queue(
                 &mut tx,
                 &row,
-                row.amount_paisa,
+                None,
                 "Paid after the order was cancelled",
                 None,
             )
@@ -701,6 +701,15 @@ pub async fn order_of(pool: &PgPool, viewer: &User, payment_id: i64) -> MarketRe
         return Err(MarketError::NotFound);
     }
     Ok(row.id)
+}
+
+/// Whether any order was ever paid online (the demo adds its payments once).
+pub async fn any_online_payment(pool: &PgPool) -> MarketResult<bool> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM payments WHERE method = 'online') AS "any!""#
+    )
+    .fetch_one(pool)
+    .await?)
 }
 
 // ---------------------------------------------------------------------------
@@ -806,12 +815,13 @@ pub(super) async fn collect_cash(tx: &mut PgConnection, order_id: i64) -> Market
 // ---------------------------------------------------------------------------
 // Refunds
 
-/// Queues a refund of `amount` (at most what is left) of the payment in the
-/// caller's transaction; the payment is locked here, after its order.
+/// Queues a refund of `amount` of the payment (`None`: all that is left;
+/// nothing when nothing is) in the caller's transaction, the payment locked
+/// by the caller, after its order.
 async fn queue(
     tx: &mut PgConnection,
     payment: &PaymentRow,
-    amount: i64,
+    amount: Option<i64>,
     reason: &str,
     by: Option<i64>,
 ) -> MarketResult<Option<i64>> {
@@ -823,15 +833,20 @@ async fn queue(
     .fetch_one(&mut *tx)
     .await?;
     let left = payment.amount_paisa - asked;
-    if amount > left {
-        return Err(MarketError::Invalid(FieldErrors::single(
-            "amount",
-            format!(
-                "At most {} is left to refund of this payment.",
-                Money::from_paisa(left.max(0))
-            ),
-        )));
-    }
+    let amount = match amount {
+        Some(amount) if amount > left => {
+            return Err(MarketError::Invalid(FieldErrors::single(
+                "amount",
+                format!(
+                    "At most {} is left to refund of this payment.",
+                    Money::from_paisa(left.max(0))
+                ),
+            )));
+        }
+        Some(amount) => amount,
+        None if left > 0 => left,
+        None => return Ok(None),
+    };
     let id = sqlx::query_scalar!(
         "INSERT INTO refunds (payment_id, amount_paisa, reason, created_by)
          VALUES ($1, $2, $3, $4) RETURNING id",
@@ -877,18 +892,6 @@ pub(super) async fn queue_for_order(
         };
     };
     let payment = lock_payment(tx, payment_id).await?;
-    let asked = sqlx::query_scalar!(
-        r#"SELECT coalesce(sum(amount_paisa), 0)::bigint AS "asked!" FROM refunds
-           WHERE payment_id = $1 AND status <> 'FAILED'"#,
-        payment.id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let amount = match amount {
-        Some(amount) => amount,
-        None if payment.amount_paisa > asked => payment.amount_paisa - asked,
-        None => return Ok(None),
-    };
     queue(tx, &payment, amount, reason, by).await
 }
 
@@ -934,9 +937,15 @@ pub async fn refund(
             payment.status.to_lowercase().replace('_', " ")
         )));
     }
-    let refund_id = queue(&mut tx, &payment, amount.paisa(), &reason, Some(admin.id))
-        .await?
-        .ok_or_else(|| MarketError::Conflict("Nothing is left to refund.".into()))?;
+    let refund_id = queue(
+        &mut tx,
+        &payment,
+        Some(amount.paisa()),
+        &reason,
+        Some(admin.id),
+    )
+    .await?
+    .ok_or_else(|| MarketError::Conflict("Nothing is left to refund.".into()))?;
     audit::write(
         &mut tx,
         admin,
@@ -1185,50 +1194,31 @@ async fn send_refund(pool: &PgPool, gateway: &dyn Gateway, refund_id: i64) -> Ma
     let mut tx = pool.begin().await?;
     let order = lock_order(&mut tx, payment.order_id).await?;
     let payment = lock_payment(&mut tx, payment.id).await?;
-    match outcome {
+    let (status, kind, why) = match outcome {
         Ok(RefundOutcome::Done { detail }) => {
             refunded(&mut tx, &order, &payment, refund_id, None).await?;
-            note(
-                &mut tx,
-                payment.id,
-                "provider_said",
-                json!({ "refund": refund_id, "detail": detail }),
-            )
-            .await?;
+            (None, "provider_said", detail)
         }
         Ok(RefundOutcome::ManualActionNeeded { reason }) => {
-            set_refund_status(&mut tx, refund_id, "MANUAL_ACTION_NEEDED").await?;
-            note(
-                &mut tx,
-                payment.id,
-                "refund_manual",
-                json!({ "refund": refund_id, "why": reason }),
-            )
-            .await?;
+            (Some("MANUAL_ACTION_NEEDED"), "refund_manual", reason)
         }
-        Ok(RefundOutcome::Failed { reason }) => {
-            set_refund_status(&mut tx, refund_id, "FAILED").await?;
-            note(
-                &mut tx,
-                payment.id,
-                "refund_failed",
-                json!({ "refund": refund_id, "why": reason }),
-            )
-            .await?;
-        }
+        Ok(RefundOutcome::Failed { reason }) => (Some("FAILED"), "refund_failed", reason),
         Err(err) => {
             tracing::warn!(refund = refund_id, error = %err, "a refund got no clear answer");
-            set_refund_status(&mut tx, refund_id, "FAILED").await?;
-            note(
-                &mut tx,
-                payment.id,
-                "refund_failed",
-                json!({ "refund": refund_id,
-                        "why": format!("{err}; check with the provider before retrying") }),
-            )
-            .await?;
+            let why = format!("{err}; check with the provider before retrying");
+            (Some("FAILED"), "refund_failed", why)
         }
+    };
+    if let Some(status) = status {
+        set_refund_status(&mut tx, refund_id, status).await?;
     }
+    note(
+        &mut tx,
+        payment.id,
+        kind,
+        json!({ "refund": refund_id, "why": why }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
