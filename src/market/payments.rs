@@ -104,6 +104,7 @@ struct PaymentRow {
     reference: String,
     provider_ref: Option<String>,
     expires_at: Option<OffsetDateTime>,
+    created_at: OffsetDateTime,
 }
 
 impl PaymentRow {
@@ -137,7 +138,7 @@ async fn lock_payment(tx: &mut PgConnection, payment_id: i64) -> MarketResult<Pa
     sqlx::query_as!(
         PaymentRow,
         r#"SELECT id, order_id, provider, status, amount_paisa, refunded_paisa, reference,
-                  provider_ref, expires_at
+                  provider_ref, expires_at, created_at
            FROM payments WHERE id = $1 FOR NO KEY UPDATE"#,
         payment_id
     )
@@ -150,7 +151,7 @@ async fn read_payment(pool: &PgPool, payment_id: i64) -> MarketResult<PaymentRow
     sqlx::query_as!(
         PaymentRow,
         r#"SELECT id, order_id, provider, status, amount_paisa, refunded_paisa, reference,
-                  provider_ref, expires_at
+                  provider_ref, expires_at, created_at
            FROM payments WHERE id = $1"#,
         payment_id
     )
@@ -375,7 +376,9 @@ async fn resume(
                 .into(),
         )),
         Ok(Confirmed::NotPaid(_)) => Ok(None),
-        Err(ConfirmError::Refused(reason)) => Err(MarketError::Internal(anyhow::anyhow!(reason))),
+        Err(ConfirmError::Refused(reason)) => Err(MarketError::Conflict(format!(
+            "An earlier payment for this order cannot be checked ({reason}); an admin settles it."
+        ))),
         Err(ConfirmError::Provider(err)) => Err(MarketError::Conflict(format!(
             "Could not check the earlier payment with {} ({err}); try again in a moment.",
             gateway.kind().display_name()
@@ -513,6 +516,9 @@ pub async fn confirm(
         .provider_ref
         .clone()
         .or_else(|| claim.and_then(|c| c.provider_ref.clone()));
+    if provider_ref.is_none() {
+        return never_started(pool, &payment).await;
+    }
     // The provider is asked before any lock is taken.
     let lookup = gateway
         .lookup(&LookupQuery {
@@ -661,6 +667,40 @@ pub async fn confirm(
         send_refund(pool, gateway, refund_id).await?;
     }
     Ok(outcome)
+}
+
+/// How long a payment may wait for the provider's answer to starting it.
+const START_GRACE: time::Duration = time::Duration::minutes(10);
+
+/// A payment the provider never gave its id for (the start failed without a
+/// word, or the process stopped in between): nothing can have been paid
+/// under it, so once [`START_GRACE`] has passed it failed.
+async fn never_started(pool: &PgPool, payment: &PaymentRow) -> Result<Confirmed, ConfirmError> {
+    if payment.created_at > OffsetDateTime::now_utc() - START_GRACE {
+        return Ok(Confirmed::Pending);
+    }
+    let mut tx = pool.begin().await?;
+    let order = lock_order(&mut tx, payment.order_id).await?;
+    let row = lock_payment(&mut tx, payment.id).await?;
+    if row.status != "PENDING" || row.provider_ref.is_some() {
+        return Ok(Confirmed::NotPaid(final_word(&row.status)));
+    }
+    sqlx::query!(
+        "UPDATE payments SET status = 'FAILED', updated_at = now() WHERE id = $1",
+        row.id
+    )
+    .execute(&mut *tx)
+    .await?;
+    note(
+        &mut tx,
+        row.id,
+        "failed",
+        json!({ "why": "the provider never answered the start of this payment" }),
+    )
+    .await?;
+    payment_event(&mut tx, &order, EventKind::PaymentFailed, row.amount_paisa).await?;
+    tx.commit().await?;
+    Ok(Confirmed::NotPaid("failed"))
 }
 
 fn final_word(status: &str) -> &'static str {

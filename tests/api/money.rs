@@ -1186,3 +1186,31 @@ async fn money_esewa_payments_start_on_a_page_with_the_signed_form_and_a_button(
         StatusCode::BAD_REQUEST
     );
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn money_online_a_payment_the_provider_never_started_does_not_block_paying(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (customer, _vendor, _admin, order_id) = online_order(&app, "300").await;
+    // Dhune stopped after writing the payment and before the provider
+    // answered the start, eleven minutes ago.
+    let stuck: i64 = sqlx::query_scalar(
+        "INSERT INTO payments (order_id, method, provider, amount_paisa, reference, created_at)
+         VALUES ($1, 'online', 'sandbox', 30000, 'DH-stuck-1', now() - interval '11 minutes')
+         RETURNING id",
+    )
+    .bind(order_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let sandbox = start_paying(&app, &customer, order_id).await;
+    assert!(sandbox.starts_with("/sandbox/pay/"), "{sandbox}");
+    assert_eq!(app.status_of("payments", stuck).await, "FAILED");
+    assert_eq!(moved(&app, order_id, "payment_failed").await, (0, 1));
+    let back = press(&app, &customer, &sandbox, "pay", &[("callback", "none")]).await;
+    customer
+        .get(&back)
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    assert_eq!(payment_of(&app, order_id).await.2, "SUCCEEDED");
+    app.assert_books_balance().await;
+}
