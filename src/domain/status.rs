@@ -471,8 +471,9 @@ mod tests {
                 }
             }
         }
-        // 1+1+1+3 advances, 3+1+1+1 cancels, 2+2+2+1 disputes, 1+1 resolves.
-        assert_eq!(allowed, 21);
+        // 1+1+1+3 advances, 4+1+1+1 cancels (the system cancels an order
+        // left unpaid), 2+2+2+1 disputes, 1+1 resolves.
+        assert_eq!(allowed, 22);
     }
 
     #[test]
@@ -520,7 +521,12 @@ mod tests {
             .collect();
         assert_eq!(admin_at_disputed, [Cancelled, Completed]);
         assert!(order_moves(Cancelled, Admin).is_empty());
-        assert!(order_moves(Created, System).is_empty());
+        // The system's one move on a new order is cancelling it unpaid.
+        let system_at_created: Vec<_> = order_moves(Created, System)
+            .iter()
+            .map(|rule| (rule.to, rule.kind))
+            .collect();
+        assert_eq!(system_at_created, [(Cancelled, Cancel)]);
     }
 
     #[test]
