@@ -5,7 +5,7 @@ use super::status::status_enum;
 
 status_enum! {
     /// An action an admin took, as written to `audit_log.action`.
-    AuditAction, "audit action", 8 {
+    AuditAction, "audit action", 10 {
         ForceCancel => "order.force_cancel", "Force-cancelled an order";
         MoveOrder => "order.status", "Moved an order";
         ResolveDispute => "dispute.resolve", "Resolved a dispute";
@@ -14,5 +14,7 @@ status_enum! {
         RefundPayment => "payment.refund", "Refunded a payment";
         RetryRefund => "refund.retry", "Retried a refund";
         CompleteRefund => "refund.done", "Recorded a refund made by hand";
+        PlatformCommission => "commission.platform", "Changed the platform's commission";
+        VendorCommission => "commission.vendor", "Changed a laundry's commission";
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod commission;
 pub mod filter;
 pub mod ledger;
 pub mod money;

@@ -13,8 +13,8 @@ pub(super) struct Entry<'a> {
     pub target_type: &'static str,
     pub target_id: i64,
     pub reason: &'a str,
-    pub before: Option<&'static str>,
-    pub after: Option<&'static str>,
+    pub before: Option<&'a str>,
+    pub after: Option<&'a str>,
 }
 
 pub(super) async fn write(

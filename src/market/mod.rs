@@ -58,6 +58,7 @@
 pub mod accounts;
 pub mod admin;
 mod audit;
+pub mod commission;
 pub mod feed;
 pub mod ledger;
 pub mod notifications;

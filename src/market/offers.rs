@@ -10,6 +10,7 @@ use super::{
     CHANGED_MEANWHILE, MarketError, MarketResult, Paged, Paging, record, status, unique_as,
 };
 use crate::domain::account::{Role, UserStatus};
+use crate::domain::commission::Rate;
 use crate::domain::money::Money;
 use crate::domain::offer::{NewOffer, offer_expiry};
 use crate::domain::status::{OfferStatus, RequestStatus};
@@ -305,8 +306,10 @@ pub enum Accepted {
 /// The critical transaction: the request's owner accepts one pending offer,
 /// at the `version` of it they saw. In one transaction the request row is
 /// locked, the offer is accepted, every other pending offer is rejected, the
-/// order is created with a snapshot of price and commission, and the request
-/// becomes ORDER_CREATED. Any number of simultaneous accepts on one request
+/// order is created with a snapshot of price and commission (the rate in
+/// force: the laundry's negotiated one, else the platform's, else
+/// `commission_bps`, the configured default), and the request becomes
+/// ORDER_CREATED. Any number of simultaneous accepts on one request
 /// make exactly one order. If the offer has changed since the customer saw
 /// it, nothing is created and the offer as it is now comes back. The
 /// customer's choice of payment `method` is kept on the order; paying
@@ -347,10 +350,22 @@ pub async fn accept_offer(
             return Err(MarketError::Conflict("This request was cancelled.".into()));
         }
     }
+    // The commission rate in force is read in the same statement (no extra
+    // round trip): the laundry's negotiated rate, else the platform's, else
+    // the configured default (market::commission; a laundry's row without
+    // a rate ends its negotiated one).
     let offer = sqlx::query!(
-        r#"SELECT vendor_id, price_paisa, status, expires_at, pickup_at, delivery_at, version
-           FROM offers WHERE id = $1 FOR NO KEY UPDATE"#,
+        r#"SELECT o.vendor_id, o.price_paisa, o.status, o.expires_at, o.pickup_at,
+                  o.delivery_at, o.version,
+                  COALESCE(
+                      (SELECT r.bps FROM commission_rates r WHERE r.vendor_id = o.vendor_id
+                       ORDER BY r.effective_from DESC, r.id DESC LIMIT 1),
+                      (SELECT r.bps FROM commission_rates r WHERE r.vendor_id IS NULL
+                       ORDER BY r.effective_from DESC, r.id DESC LIMIT 1),
+                      $2) AS "commission_bps!"
+           FROM offers o WHERE o.id = $1 FOR NO KEY UPDATE OF o"#,
         offer_id,
+        commission_bps,
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -385,7 +400,7 @@ pub async fn accept_offer(
     .fetch_all(&mut *tx)
     .await?;
     let price = Money::from_paisa(offer.price_paisa);
-    let commission_bps = commission_bps.clamp(0, 10_000);
+    let commission_bps = Rate::from_bps(offer.commission_bps).bps();
     let order_id = sqlx::query_scalar!(
         r#"INSERT INTO orders (request_id, offer_id, customer_id, vendor_id, price_paisa,
                                commission_bps, commission_paisa, pickup_at, delivery_at,

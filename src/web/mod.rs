@@ -5,6 +5,7 @@ mod admin;
 mod assets;
 mod auth;
 mod client;
+mod commission;
 mod csrf;
 mod customer;
 mod error;
@@ -90,6 +91,7 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
         .merge(vendor::router())
         .merge(admin::router())
         .merge(payments_admin::router())
+        .merge(commission::router())
         .merge(requests::router())
         .merge(orders::router())
         .merge(payments::router())

@@ -5,6 +5,7 @@ mod a11y;
 mod accounts;
 mod admin;
 mod browser;
+mod commission;
 mod demo;
 mod helpers;
 mod hostile;
