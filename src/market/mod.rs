@@ -36,6 +36,11 @@
 //!    (`sent_at`) and the sweep that fails refunds left unanswered touch
 //!    only refund rows, so they wait for nothing earlier in the order.
 //!
+//! Apart from rows: a commission rate change (`commission.rs`) takes
+//! `SHARE ROW EXCLUSIVE` on `commission_rates`, so changes happen one at a
+//! time and the audit's "before" is right. It holds no row lock, and plain
+//! reads (the accept reads the rate in force) are never blocked by it.
+//!
 //! No payment provider is ever called while a lock is held: an operation
 //! that talks to a provider commits first, calls it, then locks again.
 //!
