@@ -7,6 +7,7 @@ pub mod filter;
 pub mod ledger;
 pub mod money;
 pub mod offer;
+pub mod payouts;
 pub mod request;
 pub mod status;
 pub mod throttle;

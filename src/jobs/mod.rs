@@ -11,7 +11,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::Config;
 use crate::gateways::payments::Gateway;
-use crate::market::{payments, sweeps, throttle};
+use crate::market::{payments, payouts, sweeps, throttle};
 
 /// Every `every`: expire overdue requests and offers, complete orders left
 /// out for delivery longer than `auto_complete_after`, and delete expired
@@ -73,10 +73,12 @@ pub async fn sweep_once(pool: &PgPool, auto_complete_after: time::Duration) {
 }
 
 /// One pass of the money sweeps: ask providers again about payments still
-/// pending, send or settle refunds left without an answer, and cancel
-/// online orders left unpaid for `unpaid_after`. Each is safe on several
-/// instances at once (confirming is idempotent under the payment's lock;
-/// refunds are claimed; orders are claimed with `SKIP LOCKED`).
+/// pending, send or settle refunds left without an answer, issue the payout
+/// statements of weeks that have ended, and cancel online orders left unpaid
+/// for `unpaid_after`. Each is safe on several instances at once (confirming
+/// is idempotent under the payment's lock; refunds are claimed; statements
+/// are issued under a vendor's advisory lock; orders are claimed with
+/// `SKIP LOCKED`).
 pub async fn payment_sweep_once(
     pool: &PgPool,
     gateway: &dyn Gateway,
@@ -92,6 +94,11 @@ pub async fn payment_sweep_once(
         Ok(0) => {}
         Ok(n) => tracing::info!(refunds = n, "handled refunds left without an answer"),
         Err(err) => tracing::warn!(error = ?err, "settling refunds failed; retrying next tick"),
+    }
+    match payouts::issue_statements(pool, time::OffsetDateTime::now_utc()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(statements = n, "issued payout statements"),
+        Err(err) => tracing::warn!(error = ?err, "issuing statements failed; retrying next tick"),
     }
     loop {
         match sweeps::cancel_unpaid_orders(pool, unpaid_after).await {

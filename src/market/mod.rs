@@ -72,6 +72,7 @@ pub mod orders;
 mod password;
 pub mod payment_views;
 pub mod payments;
+pub mod payouts;
 pub mod requests;
 pub mod sweeps;
 pub mod throttle;

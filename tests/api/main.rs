@@ -31,5 +31,6 @@ mod races;
 mod sandbox;
 mod security;
 mod shell;
+mod statements;
 mod throttle;
 mod web_hardening;

@@ -1,0 +1,71 @@
+//! Payout statements' calendar, pure: the Nepal week (Sunday–Saturday in
+//! Asia/Kathmandu, UTC+05:45 with no daylight saving) a moment falls in, and
+//! whether a week has ended. `market::payouts` issues the statements.
+
+use time::{Date, Duration, OffsetDateTime, Time};
+
+use super::request::LOCAL_OFFSET;
+
+/// The Sunday (a Nepal date) that starts the week `at` falls in: `at`'s date
+/// in Nepal, or the Sunday before it.
+pub fn week_start(at: OffsetDateTime) -> Date {
+    let date = at
+        .checked_to_offset(LOCAL_OFFSET)
+        .map_or(at.date(), |local| local.date());
+    let back = i64::from(date.weekday().number_days_from_sunday());
+    date.checked_sub(Duration::days(back)).unwrap_or(date)
+}
+
+/// The Saturday that ends the week starting on `start`.
+pub fn week_end(start: Date) -> Date {
+    start.checked_add(Duration::days(6)).unwrap_or(start)
+}
+
+/// The moment the week starting on `start` begins: 00:00 Sunday in Nepal.
+pub fn week_begins(start: Date) -> OffsetDateTime {
+    start.with_time(Time::MIDNIGHT).assume_offset(LOCAL_OFFSET)
+}
+
+/// Whether the week starting on `start` has ended at `now` (Nepal's next
+/// Sunday has begun).
+pub fn week_ended(start: Date, now: OffsetDateTime) -> bool {
+    start < week_start(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{date, datetime};
+
+    #[test]
+    fn payouts_a_week_runs_sunday_to_saturday_in_nepal() {
+        // Saturday 28 Nov 2026, 23:50 in Nepal is 18:05 UTC.
+        let saturday_late = datetime!(2026-11-28 18:05 UTC);
+        assert_eq!(week_start(saturday_late), date!(2026 - 11 - 22));
+        // Sunday 29 Nov, 00:10 in Nepal is Saturday 18:25 UTC: the next week.
+        let sunday_early = datetime!(2026-11-28 18:25 UTC);
+        assert_eq!(week_start(sunday_early), date!(2026 - 11 - 29));
+        assert_eq!(
+            week_start(datetime!(2026-11-22 00:00 +5:45)),
+            date!(2026 - 11 - 22)
+        );
+        assert_eq!(week_end(date!(2026 - 11 - 22)), date!(2026 - 11 - 28));
+        assert_eq!(
+            week_begins(date!(2026 - 11 - 29)),
+            datetime!(2026-11-28 18:15 UTC)
+        );
+    }
+
+    #[test]
+    fn payouts_a_week_ends_when_nepals_sunday_begins() {
+        let week = date!(2026 - 11 - 22);
+        assert!(!week_ended(week, datetime!(2026-11-28 18:05 UTC)));
+        assert!(!week_ended(week, datetime!(2026-11-28 18:14:59 UTC)));
+        assert!(week_ended(week, datetime!(2026-11-28 18:15 UTC)));
+        assert!(week_ended(week, datetime!(2026-11-28 18:25 UTC)));
+        assert!(!week_ended(
+            date!(2026 - 11 - 29),
+            datetime!(2026-11-28 18:25 UTC)
+        ));
+    }
+}

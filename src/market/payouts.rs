@@ -1,0 +1,233 @@
+//! Weekly payout statements (DESIGN.md, "Money" → "Payouts"): issued by the
+//! sweep once a Nepal week has ended, one per vendor and week, from the
+//! entries of the vendor's ledger account that are not yet on a statement.
+//!
+//! Exactly once on any number of instances: each vendor is issued under a
+//! transaction-level advisory lock (`pg_try_advisory_xact_lock`; a vendor
+//! another instance is issuing is skipped this tick), and the database keeps
+//! the rest: one statement per (vendor, week) and every ledger entry on at
+//! most one line (unique constraints), so a race that slipped past the lock
+//! fails instead of paying twice. Statements only insert rows and lock none,
+//! so they take no place in the lock order (`market`'s documentation).
+
+use std::collections::{BTreeMap, HashSet};
+
+use sqlx::PgPool;
+use time::{Date, Duration, OffsetDateTime};
+
+use super::MarketResult;
+use crate::domain::payouts::{week_begins, week_end, week_start};
+
+/// The first key of the advisory lock a vendor's statements are issued under.
+const ISSUING: i32 = 0x5354_4d54;
+
+/// One line to be, before its statement exists.
+struct Line {
+    entry_id: i64,
+    kind: &'static str,
+    order_id: Option<i64>,
+    amount_paisa: i64,
+}
+
+/// The vendor's latest statement, for the carry and the next week.
+struct Previous {
+    id: i64,
+    period_start: Date,
+    net_paisa: i64,
+    carried: bool,
+}
+
+/// Issues the statements of every week that has ended at `now`, for every
+/// vendor with ledger entries not yet on a statement: the number issued.
+///
+/// A vendor's entries go to the statement of the week their ledger
+/// transaction was written in, or, when that week already has its statement
+/// (a transaction that committed after its week was issued), to the first
+/// week after the vendor's latest statement. A vendor whose previous
+/// statement ended with a negative net gets it as a `carried` line on their
+/// next statement, issued once they have new entries.
+pub async fn issue_statements(pool: &PgPool, now: OffsetDateTime) -> MarketResult<u64> {
+    let cutoff = week_begins(week_start(now));
+    let vendors = sqlx::query_scalar!(
+        r#"SELECT DISTINCT split_part(e.account, ':', 2)::bigint AS "vendor_id!"
+           FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
+           WHERE e.account LIKE 'vendor:%' AND t.created_at < $1
+             AND NOT EXISTS (SELECT 1 FROM payout_statement_lines l WHERE l.ledger_entry_id = e.id)
+           ORDER BY 1"#,
+        cutoff,
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut issued = 0;
+    for vendor_id in vendors {
+        issued += issue_for_vendor(pool, vendor_id, cutoff).await?;
+    }
+    Ok(issued)
+}
+
+async fn issue_for_vendor(
+    pool: &PgPool,
+    vendor_id: i64,
+    cutoff: OffsetDateTime,
+) -> MarketResult<u64> {
+    let mut tx = pool.begin().await?;
+    let key = i32::try_from(vendor_id.rem_euclid(1 << 31)).unwrap_or_default();
+    let locked = sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_xact_lock($1, $2) AS "locked!""#,
+        ISSUING,
+        key,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if !locked {
+        return Ok(0);
+    }
+    let account = format!("vendor:{vendor_id}:payable");
+    let entries = sqlx::query!(
+        r#"SELECT e.id, e.amount_paisa, t.kind, t.created_at,
+                  coalesce(cp.order_id, rp.order_id) AS order_id, cp.method AS "method?",
+                  ce.id AS "capture_entry_id?",
+                  EXISTS (SELECT 1 FROM payout_statement_lines l WHERE l.ledger_entry_id = ce.id)
+                      AS "capture_on_statement!"
+           FROM ledger_entries e
+           JOIN ledger_transactions t ON t.id = e.transaction_id
+           LEFT JOIN payments cp ON t.kind = 'capture' AND cp.id = t.source_id
+           LEFT JOIN refunds r ON t.kind = 'refund' AND r.id = t.source_id
+           LEFT JOIN payments rp ON rp.id = r.payment_id
+           LEFT JOIN ledger_transactions ct
+                  ON ct.kind = 'capture' AND ct.source_type = 'payment' AND ct.source_id = r.payment_id
+           LEFT JOIN ledger_entries ce ON ce.transaction_id = ct.id AND ce.account = e.account
+           WHERE e.account = $1 AND t.created_at < $2
+             AND NOT EXISTS (SELECT 1 FROM payout_statement_lines l WHERE l.ledger_entry_id = e.id)
+           ORDER BY t.created_at, e.id"#,
+        account,
+        cutoff,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut previous = sqlx::query_as!(
+        Previous,
+        r#"SELECT s.id, s.period_start, s.net_paisa,
+                  EXISTS (SELECT 1 FROM payout_statement_lines l WHERE l.carried_from = s.id)
+                      AS "carried!"
+           FROM payout_statements s WHERE s.vendor_id = $1
+           ORDER BY s.period_start DESC LIMIT 1"#,
+        vendor_id,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+
+    // The week each entry goes to, never one already issued.
+    let first_open = previous
+        .as_ref()
+        .and_then(|p| p.period_start.checked_add(Duration::days(7)));
+    let mut weeks: BTreeMap<Date, Vec<_>> = BTreeMap::new();
+    for entry in entries {
+        let week = week_start(entry.created_at).max(first_open.unwrap_or(Date::MIN));
+        weeks.entry(week).or_default().push(entry);
+    }
+
+    let mut on_earlier: HashSet<i64> = HashSet::new();
+    let mut issued = 0;
+    for (week, entries) in weeks {
+        let lines: Vec<Line> = entries
+            .iter()
+            .map(|entry| {
+                let kind = match (entry.kind.as_str(), entry.method.as_deref()) {
+                    ("capture", Some("cod")) => "cash_commission",
+                    ("capture", _) => "capture",
+                    _ if entry.capture_on_statement
+                        || entry
+                            .capture_entry_id
+                            .is_some_and(|id| on_earlier.contains(&id)) =>
+                    {
+                        "clawback"
+                    }
+                    _ => "refund",
+                };
+                Line {
+                    entry_id: entry.id,
+                    kind,
+                    order_id: entry.order_id,
+                    amount_paisa: -entry.amount_paisa,
+                }
+            })
+            .collect();
+        let sum = |kind: &str| -> i64 {
+            lines
+                .iter()
+                .filter(|line| line.kind == kind)
+                .map(|line| line.amount_paisa)
+                .sum()
+        };
+        let carry = previous
+            .as_ref()
+            .filter(|p| p.net_paisa < 0 && !p.carried)
+            .map(|p| (p.id, p.net_paisa));
+        let carried_paisa = carry.map_or(0, |(_, net)| net);
+        let (gross, commission, refunds, clawbacks) = (
+            sum("capture"),
+            sum("cash_commission"),
+            sum("refund"),
+            sum("clawback"),
+        );
+        let net = gross + commission + refunds + clawbacks + carried_paisa;
+        let statement_id = sqlx::query_scalar!(
+            "INSERT INTO payout_statements
+                 (vendor_id, period_start, period_end, gross_paisa, commission_paisa,
+                  refunds_paisa, clawbacks_paisa, carried_paisa, net_paisa)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            vendor_id,
+            week,
+            week_end(week),
+            gross,
+            commission,
+            refunds,
+            clawbacks,
+            carried_paisa,
+            net,
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some((from, amount)) = carry {
+            sqlx::query!(
+                "INSERT INTO payout_statement_lines (statement_id, carried_from, kind, amount_paisa)
+                 VALUES ($1, $2, 'carried', $3)",
+                statement_id,
+                from,
+                amount,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        let entry_ids: Vec<i64> = lines.iter().map(|line| line.entry_id).collect();
+        let kinds: Vec<String> = lines.iter().map(|line| line.kind.to_owned()).collect();
+        let orders: Vec<Option<i64>> = lines.iter().map(|line| line.order_id).collect();
+        let amounts: Vec<i64> = lines.iter().map(|line| line.amount_paisa).collect();
+        sqlx::query!(
+            "INSERT INTO payout_statement_lines
+                 (statement_id, ledger_entry_id, kind, order_id, amount_paisa)
+             SELECT $1, entry, kind, order_id, amount
+             FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bigint[])
+                  WITH ORDINALITY AS l (entry, kind, order_id, amount, n)
+             ORDER BY n",
+            statement_id,
+            &entry_ids,
+            &kinds,
+            &orders as &[Option<i64>],
+            &amounts,
+        )
+        .execute(&mut *tx)
+        .await?;
+        on_earlier.extend(entry_ids);
+        previous = Some(Previous {
+            id: statement_id,
+            period_start: week,
+            net_paisa: net,
+            carried: false,
+        });
+        issued += 1;
+    }
+    tx.commit().await?;
+    Ok(issued)
+}

@@ -1,0 +1,301 @@
+//! Weekly payout statements (issue 12, item 2): issued by the sweep once a
+//! Nepal week has ended, once on any number of instances, every entry of a
+//! vendor's ledger account on exactly one line. Time is controlled by the
+//! `now` given to `issue_statements` (the ledger is append-only, so its rows
+//! keep the time they were written).
+
+use axum::http::StatusCode;
+use dhune::domain::payouts::{week_begins, week_start};
+use dhune::market::payouts::issue_statements;
+use sqlx::PgPool;
+use time::{Date, Duration, OffsetDateTime};
+
+use crate::helpers::{Browser, TestApp};
+
+const VENDOR: &str = "v@example.com";
+
+async fn issue(app: &TestApp, now: OffsetDateTime) -> u64 {
+    issue_statements(&app.pool, now).await.expect("issue")
+}
+
+/// `days` days from now.
+fn later(days: i64) -> OffsetDateTime {
+    OffsetDateTime::now_utc() + Duration::days(days)
+}
+
+/// The local path of an absolute URL on the app.
+fn local(app: &TestApp, url: &str) -> String {
+    let base = format!("http://{}", app.addr);
+    url.strip_prefix(&base)
+        .unwrap_or_else(|| panic!("{url} is not on {base}"))
+        .to_owned()
+}
+
+/// An online order of `price` rupees, paid through the sandbox.
+async fn paid_online(app: &TestApp, customer: &Browser, vendor: &Browser, price: &str) -> i64 {
+    let order_id = app
+        .order_paying(customer, vendor, VENDOR, price, "online")
+        .await;
+    let page = customer.post(&format!("/orders/{order_id}/pay"), &[]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let sandbox = local(app, page.location().expect("location"));
+    let fields = vec![
+        ("action", "pay".to_owned()),
+        ("callback", "none".to_owned()),
+    ];
+    let page = customer.post_raw(&sandbox, &fields, &[]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let back = local(app, page.location().expect("location"));
+    customer
+        .get(&back)
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    order_id
+}
+
+/// An admin refunds `amount` rupees of the order's payment.
+async fn refund(app: &TestApp, admin: &Browser, order_id: i64, amount: &str) {
+    let payment_id: i64 = sqlx::query_scalar("SELECT id FROM payments WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_one(&app.pool)
+        .await
+        .expect("payment");
+    admin
+        .post(
+            &format!("/admin/payments/{payment_id}/refund"),
+            &[("amount", amount.to_owned()), ("reason", "Goodwill".into())],
+        )
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+}
+
+/// (period_start, kind of each line in order, net) of the vendor's statements.
+async fn statements(app: &TestApp) -> Vec<(Date, Vec<(String, i64)>, i64)> {
+    let rows: Vec<(i64, Date, i64)> = sqlx::query_as(
+        "SELECT s.id, s.period_start, s.net_paisa FROM payout_statements s
+         JOIN users u ON u.id = s.vendor_id WHERE u.email = $1 ORDER BY s.period_start",
+    )
+    .bind(VENDOR)
+    .fetch_all(&app.pool)
+    .await
+    .expect("statements");
+    let mut out = Vec::new();
+    for (id, start, net) in rows {
+        let lines: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT kind, amount_paisa FROM payout_statement_lines
+             WHERE statement_id = $1 ORDER BY kind, id",
+        )
+        .bind(id)
+        .fetch_all(&app.pool)
+        .await
+        .expect("lines");
+        out.push((start, lines, net));
+    }
+    out
+}
+
+/// The statements' invariants: every vendor ledger entry written before
+/// `issued_until` is on exactly one line, none after it is, and each
+/// statement's net is the sum of its lines and of its totals.
+async fn assert_statements_sound(app: &TestApp, issued_until: OffsetDateTime) {
+    let unlined: i64 = app
+        .count(&format!(
+            "SELECT count(*) FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
+             WHERE e.account LIKE 'vendor:%' AND t.created_at < '{}'
+             AND NOT EXISTS (SELECT 1 FROM payout_statement_lines l WHERE l.ledger_entry_id = e.id)",
+            week_begins(week_start(issued_until))
+        ))
+        .await;
+    assert_eq!(unlined, 0, "vendor entries of ended weeks on no statement");
+    let strays = app
+        .count(
+            "SELECT count(*) FROM payout_statement_lines l JOIN ledger_entries e ON e.id = l.ledger_entry_id
+             JOIN payout_statements s ON s.id = l.statement_id
+             WHERE e.account <> 'vendor:' || s.vendor_id || ':payable'",
+        )
+        .await;
+    assert_eq!(strays, 0, "lines of another account");
+    let wrong = app
+        .count(
+            "SELECT count(*) FROM payout_statements s
+             WHERE s.net_paisa <> (SELECT coalesce(sum(amount_paisa), 0) FROM payout_statement_lines l
+                                   WHERE l.statement_id = s.id)
+                OR s.gross_paisa <> (SELECT coalesce(sum(amount_paisa), 0) FROM payout_statement_lines l
+                                     WHERE l.statement_id = s.id AND l.kind = 'capture')
+                OR s.clawbacks_paisa <> (SELECT coalesce(sum(amount_paisa), 0) FROM payout_statement_lines l
+                                         WHERE l.statement_id = s.id AND l.kind = 'clawback')",
+        )
+        .await;
+    assert_eq!(
+        wrong, 0,
+        "statements whose net or totals are not their lines'"
+    );
+    app.assert_books_balance().await;
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn statements_racing_sweepers_issue_each_vendor_week_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    let other = app.vendor("w@example.com").await;
+    app.delivered(&customer, &vendor, VENDOR, "1000").await;
+    paid_online(&app, &customer, &vendor, "2000").await;
+    app.delivered(&customer, &other, "w@example.com", "500")
+        .await;
+    let vendor_entries = app
+        .count("SELECT count(*) FROM ledger_entries WHERE account LIKE 'vendor:%'")
+        .await;
+    assert_eq!(vendor_entries, 3);
+
+    let now = later(8);
+    let sweeps: Vec<_> = (0..4)
+        .map(|_| {
+            let pool = app.pool.clone();
+            tokio::spawn(async move { issue_statements(&pool, now).await })
+        })
+        .collect();
+    let mut issued = 0;
+    for sweep in sweeps {
+        issued += sweep.await.expect("join").expect("issue");
+    }
+    assert_eq!(issued, 2, "one statement per vendor and week");
+    assert_eq!(app.count("SELECT count(*) FROM payout_statements").await, 2);
+    assert_eq!(
+        app.count("SELECT count(*) FROM payout_statement_lines WHERE ledger_entry_id IS NOT NULL")
+            .await,
+        vendor_entries
+    );
+    // Cash commission 10% of 1000, the laundry's share of the online 2000.
+    let week = week_start(OffsetDateTime::now_utc());
+    assert_eq!(
+        statements(&app).await,
+        vec![(
+            week,
+            vec![
+                ("capture".to_owned(), 180_000),
+                ("cash_commission".to_owned(), -10_000)
+            ],
+            170_000
+        )]
+    );
+    assert_eq!(issue(&app, later(8)).await, 0, "issued once, not again");
+    assert_statements_sound(&app, now).await;
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn statements_a_week_is_issued_once_it_has_ended_in_nepal(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    app.delivered(&customer, &vendor, VENDOR, "1000").await;
+
+    let week = week_start(OffsetDateTime::now_utc());
+    let next_sunday = week_begins(week) + Duration::days(7);
+    // Saturday 23:50 in Nepal: the week has not ended.
+    assert_eq!(issue(&app, next_sunday - Duration::minutes(10)).await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM payout_statements").await, 0);
+    // Sunday 00:10 in Nepal: it has.
+    assert_eq!(issue(&app, next_sunday + Duration::minutes(10)).await, 1);
+    let period: (Date, Date) =
+        sqlx::query_as("SELECT period_start, period_end FROM payout_statements")
+            .fetch_one(&app.pool)
+            .await
+            .expect("period");
+    assert_eq!(period, (week, week + Duration::days(6)));
+    assert_eq!(period.0.weekday(), time::Weekday::Sunday);
+    assert_statements_sound(&app, next_sunday + Duration::minutes(10)).await;
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn statements_a_refund_after_a_statement_is_a_clawback_on_the_next(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    let admin = app.admin("admin@example.com").await;
+    let first = paid_online(&app, &customer, &vendor, "1000").await;
+    let second = paid_online(&app, &customer, &vendor, "500").await;
+    // Refunded in the week it was paid: a refund on the same statement.
+    refund(&app, &admin, second, "100").await;
+    assert_eq!(issue(&app, later(8)).await, 1);
+
+    // Refunded after its capture was on a statement: a clawback.
+    refund(&app, &admin, first, "200").await;
+    assert_eq!(issue(&app, later(15)).await, 1);
+
+    let week = week_start(OffsetDateTime::now_utc());
+    assert_eq!(
+        statements(&app).await,
+        vec![
+            (
+                week,
+                vec![
+                    ("capture".to_owned(), 90_000),
+                    ("capture".to_owned(), 45_000),
+                    ("refund".to_owned(), -9_000)
+                ],
+                126_000
+            ),
+            (
+                week + Duration::days(7),
+                vec![("clawback".to_owned(), -18_000)],
+                -18_000
+            ),
+        ]
+    );
+    assert_statements_sound(&app, later(15)).await;
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn statements_a_negative_net_carries_into_the_next_statement(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    // Cash only: the laundry owes its commission.
+    app.delivered(&customer, &vendor, VENDOR, "1000").await;
+    assert_eq!(issue(&app, later(8)).await, 1);
+    // Nothing new: no statement, the negative net waits.
+    assert_eq!(issue(&app, later(15)).await, 0);
+
+    app.delivered(&customer, &vendor, VENDOR, "500").await;
+    assert_eq!(issue(&app, later(22)).await, 1);
+    paid_online(&app, &customer, &vendor, "2000").await;
+    assert_eq!(issue(&app, later(29)).await, 1);
+
+    let week = week_start(OffsetDateTime::now_utc());
+    let stmts = statements(&app).await;
+    assert_eq!(
+        stmts,
+        vec![
+            (week, vec![("cash_commission".to_owned(), -10_000)], -10_000),
+            (
+                week + Duration::days(7),
+                vec![
+                    ("carried".to_owned(), -10_000),
+                    ("cash_commission".to_owned(), -5_000)
+                ],
+                -15_000
+            ),
+            (
+                week + Duration::days(14),
+                vec![
+                    ("capture".to_owned(), 180_000),
+                    ("carried".to_owned(), -15_000)
+                ],
+                165_000
+            ),
+        ]
+    );
+    // Each negative net is carried once, into the statement after it.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM payout_statement_lines l JOIN payout_statements f ON f.id = l.carried_from
+             JOIN payout_statements s ON s.id = l.statement_id
+             WHERE l.amount_paisa = f.net_paisa AND s.vendor_id = f.vendor_id
+               AND s.period_start > f.period_start"
+        )
+        .await,
+        2
+    );
+    assert_statements_sound(&app, later(29)).await;
+}
