@@ -139,6 +139,12 @@ pub enum Difference {
     },
     /// A payment the ledger's rules cannot describe.
     Payment { payment_id: i64, problem: String },
+    /// A payout statement whose net is not the sum of its lines.
+    Statement {
+        statement_id: i64,
+        net_paisa: i64,
+        lines_paisa: i64,
+    },
 }
 
 impl fmt::Display for Difference {
@@ -186,6 +192,15 @@ impl fmt::Display for Difference {
                 payment_id,
                 problem,
             } => write!(f, "payment {payment_id}: {problem}"),
+            Difference::Statement {
+                statement_id,
+                net_paisa,
+                lines_paisa,
+            } => write!(
+                f,
+                "payout statement {statement_id}: its net is {net_paisa} paisa, \
+                 its lines sum to {lines_paisa}"
+            ),
         }
     }
 }
@@ -205,7 +220,8 @@ pub struct Report {
 /// refunds; and the postings of each payment and its refunds leave on every
 /// account what its capture less what was refunded leaves by the rules of
 /// `domain::ledger` (so the provider's account holds captured − refunded,
-/// and the commission is the rate on what was paid).
+/// and the commission is the rate on what was paid); and each payout
+/// statement's net is the sum of its lines.
 pub async fn check(pool: &PgPool) -> MarketResult<Report> {
     let mut tx = pool.begin().await?;
     sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -287,6 +303,21 @@ pub async fn check(pool: &PgPool) -> MarketResult<Report> {
     )
     .fetch_all(&mut *tx)
     .await?;
+    let statements = sqlx::query!(
+        r#"SELECT s.id, s.net_paisa,
+                  coalesce(sum(l.amount_paisa), 0)::bigint AS "lines!"
+           FROM payout_statements s LEFT JOIN payout_statement_lines l ON l.statement_id = s.id
+           GROUP BY s.id
+           HAVING s.net_paisa <> coalesce(sum(l.amount_paisa), 0)
+           ORDER BY s.id"#
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    differences.extend(statements.into_iter().map(|row| Difference::Statement {
+        statement_id: row.id,
+        net_paisa: row.net_paisa,
+        lines_paisa: row.lines,
+    }));
     tx.commit().await?;
 
     for payment in payments {

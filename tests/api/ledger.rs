@@ -210,7 +210,7 @@ async fn ledger_rows_are_never_updated_deleted_or_added_to(pool: PgPool) {
         "UPDATE ledger_entries SET amount_paisa = amount_paisa * 2",
         "UPDATE ledger_entries SET account = 'cash:payouts' WHERE account = 'provider:sandbox'",
         "DELETE FROM ledger_entries",
-        "TRUNCATE ledger_entries",
+        "TRUNCATE ledger_entries CASCADE",
         "UPDATE ledger_transactions SET source_id = source_id + 1",
         "DELETE FROM ledger_transactions",
         "TRUNCATE ledger_transactions CASCADE",

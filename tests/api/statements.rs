@@ -299,3 +299,32 @@ async fn statements_a_negative_net_carries_into_the_next_statement(pool: PgPool)
     );
     assert_statements_sound(&app, later(29)).await;
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn statements_ledger_check_finds_a_net_that_is_not_the_sum_of_its_lines(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    app.delivered(&customer, &vendor, VENDOR, "1000").await;
+    assert_eq!(issue(&app, later(8)).await, 1);
+    app.assert_books_balance().await;
+
+    let id: i64 = sqlx::query_scalar(
+        "UPDATE payout_statements SET gross_paisa = gross_paisa + 1, net_paisa = net_paisa + 1
+         RETURNING id",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("tamper");
+    let report = dhune::market::ledger::check(&app.pool)
+        .await
+        .expect("check");
+    assert_eq!(
+        report.differences,
+        vec![dhune::market::ledger::Difference::Statement {
+            statement_id: id,
+            net_paisa: -9_999,
+            lines_paisa: -10_000,
+        }]
+    );
+}
