@@ -527,21 +527,37 @@ pub async fn list_payments(
     let status_word = filter.status.map(PaymentState::as_str);
     let method_word = filter.method.map(Method::as_str);
     let days = filter.days.count();
+    // One statement: the totals of every matching payment, and the page of
+    // them (a totals row always comes back, with no payment beyond the end).
     let rows = sqlx::query!(
-        r#"SELECT p.id, p.order_id, p.method, p.provider, p.status, p.amount_paisa, p.refunded_paisa,
-                  p.reference, c.name AS customer, v.business_name, p.created_at
-           FROM payments p JOIN orders o ON o.id = p.order_id
-                JOIN users c ON c.id = o.customer_id
-                JOIN vendors v ON v.user_id = o.vendor_id JOIN users vu ON vu.id = o.vendor_id
-           WHERE ($1::text IS NULL OR p.status = $1)
-             AND ($2::text IS NULL OR p.method = $2)
-             AND ($3::int IS NULL OR p.created_at >= now() - make_interval(days => $3::int))
-             AND ($4 = '' OR p.order_id::text = $4 OR p.reference ILIKE '%' || $4 || '%'
-                  OR p.provider_ref ILIKE '%' || $4 || '%'
-                  OR c.email ILIKE '%' || $4 || '%' OR c.name ILIKE '%' || $4 || '%'
-                  OR vu.email ILIKE '%' || $4 || '%' OR v.business_name ILIKE '%' || $4 || '%')
-           ORDER BY p.created_at DESC, p.id DESC
-           LIMIT $5 OFFSET $6"#,
+        r#"WITH matching AS (
+               SELECT p.id, p.order_id, p.method, p.provider, p.status, p.amount_paisa,
+                      p.refunded_paisa, p.reference, c.name AS customer, v.business_name,
+                      p.created_at
+               FROM payments p JOIN orders o ON o.id = p.order_id
+                    JOIN users c ON c.id = o.customer_id
+                    JOIN vendors v ON v.user_id = o.vendor_id JOIN users vu ON vu.id = o.vendor_id
+               WHERE ($1::text IS NULL OR p.status = $1)
+                 AND ($2::text IS NULL OR p.method = $2)
+                 AND ($3::int IS NULL OR p.created_at >= now() - make_interval(days => $3::int))
+                 AND ($4 = '' OR p.order_id::text = $4 OR p.reference ILIKE '%' || $4 || '%'
+                      OR p.provider_ref ILIKE '%' || $4 || '%'
+                      OR c.email ILIKE '%' || $4 || '%' OR c.name ILIKE '%' || $4 || '%'
+                      OR vu.email ILIKE '%' || $4 || '%' OR v.business_name ILIKE '%' || $4 || '%')),
+           totals AS (
+               SELECT count(*) AS count, coalesce(sum(amount_paisa), 0)::bigint AS amount,
+                      coalesce(sum(refunded_paisa), 0)::bigint AS refunded
+               FROM matching)
+           SELECT t.count AS "count!", t.amount AS "amount!", t.refunded AS "refunded!",
+                  m.id AS "id?", m.order_id AS "order_id?", m.method AS "method?",
+                  m.provider, m.status AS "status?", m.amount_paisa AS "amount_paisa?",
+                  m.refunded_paisa AS "refunded_paisa?", m.reference AS "reference?",
+                  m.customer AS "customer?", m.business_name AS "business_name?",
+                  m.created_at AS "created_at?"
+           FROM totals t LEFT JOIN LATERAL (
+               SELECT * FROM matching ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6
+           ) m ON true
+           ORDER BY m.created_at DESC, m.id DESC"#,
         status_word,
         method_word,
         days,
@@ -551,54 +567,41 @@ pub async fn list_payments(
     )
     .fetch_all(pool)
     .await?;
-    let totals = sqlx::query!(
-        r#"SELECT count(*) AS "count!",
-                  coalesce(sum(p.amount_paisa), 0)::bigint AS "amount!",
-                  coalesce(sum(p.refunded_paisa), 0)::bigint AS "refunded!"
-           FROM payments p JOIN orders o ON o.id = p.order_id
-                JOIN users c ON c.id = o.customer_id
-                JOIN vendors v ON v.user_id = o.vendor_id JOIN users vu ON vu.id = o.vendor_id
-           WHERE ($1::text IS NULL OR p.status = $1)
-             AND ($2::text IS NULL OR p.method = $2)
-             AND ($3::int IS NULL OR p.created_at >= now() - make_interval(days => $3::int))
-             AND ($4 = '' OR p.order_id::text = $4 OR p.reference ILIKE '%' || $4 || '%'
-                  OR p.provider_ref ILIKE '%' || $4 || '%'
-                  OR c.email ILIKE '%' || $4 || '%' OR c.name ILIKE '%' || $4 || '%'
-                  OR vu.email ILIKE '%' || $4 || '%' OR v.business_name ILIKE '%' || $4 || '%')"#,
-        status_word,
-        method_word,
-        days,
-        filter.search,
-    )
-    .fetch_one(pool)
-    .await?;
+    let (count, amount, refunded) = rows
+        .first()
+        .map_or((0, 0, 0), |r| (r.count, r.amount, r.refunded));
+    let totals = Totals {
+        count,
+        amount: Money::from_paisa(amount),
+        refunded: Money::from_paisa(refunded),
+        net: Money::from_paisa(amount - refunded),
+    };
     let items = rows
         .into_iter()
+        .filter(|r| r.id.is_some())
         .map(|r| {
             Ok(PaymentRow {
-                id: r.id,
-                order_id: r.order_id,
-                method: method(&r.method)?,
+                id: present(r.id)?,
+                order_id: present(r.order_id)?,
+                method: method(&present(r.method)?)?,
                 provider: r.provider,
-                status: status(&r.status)?,
-                amount: Money::from_paisa(r.amount_paisa),
-                refunded: Money::from_paisa(r.refunded_paisa),
-                reference: r.reference,
-                customer: r.customer,
-                business: r.business_name,
-                created_at: r.created_at,
+                status: status(&present(r.status)?)?,
+                amount: Money::from_paisa(present(r.amount_paisa)?),
+                refunded: Money::from_paisa(present(r.refunded_paisa)?),
+                reference: present(r.reference)?,
+                customer: present(r.customer)?,
+                business: present(r.business_name)?,
+                created_at: present(r.created_at)?,
             })
         })
         .collect::<MarketResult<_>>()?;
-    Ok((
-        paging.finish(items),
-        Totals {
-            count: totals.count,
-            amount: Money::from_paisa(totals.amount),
-            refunded: Money::from_paisa(totals.refunded),
-            net: Money::from_paisa(totals.amount - totals.refunded),
-        },
-    ))
+    Ok((paging.finish(items), totals))
+}
+
+/// A column of a payment on the page, which the left join leaves empty
+/// only when the page has no payment (those rows are skipped).
+fn present<T>(value: Option<T>) -> MarketResult<T> {
+    value.ok_or_else(|| MarketError::Internal(anyhow::anyhow!("a listed payment lacks a column")))
 }
 
 /// A line of a ledger transaction.
