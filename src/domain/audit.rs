@@ -5,7 +5,7 @@ use super::status::status_enum;
 
 status_enum! {
     /// An action an admin took, as written to `audit_log.action`.
-    AuditAction, "audit action", 10 {
+    AuditAction, "audit action", 11 {
         ForceCancel => "order.force_cancel", "Force-cancelled an order";
         MoveOrder => "order.status", "Moved an order";
         ResolveDispute => "dispute.resolve", "Resolved a dispute";
@@ -16,5 +16,6 @@ status_enum! {
         CompleteRefund => "refund.done", "Recorded a refund made by hand";
         PlatformCommission => "commission.platform", "Changed the platform's commission";
         VendorCommission => "commission.vendor", "Changed a laundry's commission";
+        PayStatement => "payout.paid", "Paid a payout statement";
     }
 }

@@ -293,6 +293,8 @@ pub enum Movement {
     Capture { payment_id: i64 },
     /// A refund went back to the customer.
     Refund { refund_id: i64 },
+    /// A payout statement's net was transferred to its laundry.
+    Payout { statement_id: i64 },
 }
 
 impl Movement {
@@ -301,6 +303,7 @@ impl Movement {
         match self {
             Movement::Capture { .. } => "capture",
             Movement::Refund { .. } => "refund",
+            Movement::Payout { .. } => "payout",
         }
     }
 
@@ -309,6 +312,7 @@ impl Movement {
         match self {
             Movement::Capture { payment_id } => ("payment", payment_id),
             Movement::Refund { refund_id } => ("refund", refund_id),
+            Movement::Payout { statement_id } => ("statement", statement_id),
         }
     }
 }
@@ -575,5 +579,10 @@ mod tests {
         );
         let refund = Movement::Refund { refund_id: 4 };
         assert_eq!((refund.kind(), refund.source()), ("refund", ("refund", 4)));
+        let payout = Movement::Payout { statement_id: 5 };
+        assert_eq!(
+            (payout.kind(), payout.source()),
+            ("payout", ("statement", 5))
+        );
     }
 }

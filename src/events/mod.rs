@@ -33,10 +33,12 @@ pub enum EventKind {
     PaymentSucceeded,
     PaymentFailed,
     PaymentRefunded,
+    PayoutIssued,
+    PayoutPaid,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 20] = [
+    pub const ALL: [EventKind; 22] = [
         EventKind::RequestCreated,
         EventKind::RequestCancelled,
         EventKind::RequestExpired,
@@ -57,6 +59,8 @@ impl EventKind {
         EventKind::PaymentSucceeded,
         EventKind::PaymentFailed,
         EventKind::PaymentRefunded,
+        EventKind::PayoutIssued,
+        EventKind::PayoutPaid,
     ];
 
     /// Whether the people concerned get a notification for this kind.
@@ -86,6 +90,8 @@ impl EventKind {
             EventKind::PaymentSucceeded => "payment_succeeded",
             EventKind::PaymentFailed => "payment_failed",
             EventKind::PaymentRefunded => "payment_refunded",
+            EventKind::PayoutIssued => "payout_issued",
+            EventKind::PayoutPaid => "payout_paid",
         }
     }
 }
@@ -121,6 +127,8 @@ pub struct Facts {
     pub price: Option<Money>,
     /// The customer confirmed receiving a delivered order.
     pub received: bool,
+    /// The payout statement, for `payout_issued` and `payout_paid`.
+    pub statement: Option<i64>,
 }
 
 /// [`Facts`] as read back from `events.payload`.
@@ -134,6 +142,8 @@ struct Payload {
     price_paisa: Option<i64>,
     #[serde(default)]
     received: bool,
+    #[serde(default)]
+    statement_id: Option<i64>,
 }
 
 impl Facts {
@@ -152,6 +162,9 @@ impl Facts {
         if self.received {
             payload.insert("received".into(), true.into());
         }
+        if let Some(statement) = self.statement {
+            payload.insert("statement_id".into(), statement.into());
+        }
         serde_json::Value::Object(payload)
     }
 
@@ -163,6 +176,7 @@ impl Facts {
             status: payload.status.and_then(|word| word.parse().ok()),
             price: payload.price_paisa.map(Money::from_paisa),
             received: payload.received,
+            statement: payload.statement_id,
         }
     }
 }
@@ -242,6 +256,12 @@ impl NewEvent {
 
     pub fn dispute(mut self, id: i64) -> Self {
         self.dispute_id = Some(id);
+        self
+    }
+
+    /// The payout statement the event is about.
+    pub fn statement(mut self, id: i64) -> Self {
+        self.facts.statement = Some(id);
         self
     }
 
@@ -375,6 +395,23 @@ impl Story<'_> {
                 Some(amount) => format!("{amount} refunded for order #{order}"),
                 None => format!("Money refunded for order #{order}"),
             },
+            EventKind::PayoutIssued => {
+                let statement = self.facts.statement.unwrap_or_default();
+                match (self.facts.price, to_party) {
+                    (Some(net), true) => {
+                        format!("Your payout statement #{statement} is ready: {net}")
+                    }
+                    (_, true) => format!("Your payout statement #{statement} is ready"),
+                    (_, false) => format!("Dhune issued payout statement #{statement}"),
+                }
+            }
+            EventKind::PayoutPaid => {
+                let statement = self.facts.statement.unwrap_or_default();
+                match self.facts.price {
+                    Some(net) => format!("{who} paid statement #{statement}: {net}"),
+                    None => format!("{who} paid statement #{statement}"),
+                }
+            }
         }
     }
 }
@@ -412,6 +449,9 @@ impl NewEvent {
             | EventKind::PaymentSucceeded
             | EventKind::PaymentFailed
             | EventKind::PaymentRefunded => format!("/orders/{order}"),
+            EventKind::PayoutIssued | EventKind::PayoutPaid => {
+                format!("/payouts/{}", self.facts.statement.unwrap_or_default())
+            }
             EventKind::RequestCreated
             | EventKind::RequestCancelled
             | EventKind::RequestClosed
@@ -514,11 +554,15 @@ mod tests {
             let event = NewEvent::new(kind, 4, "Sparkle Laundry")
                 .request(3)
                 .order(5)
+                .statement(6)
                 .status(OrderStatus::PickedUp);
             for to_party in [true, false] {
                 let line = event.story().line(to_party);
                 assert!(
-                    line.contains("#3") || line.contains("#5") || line.contains("account"),
+                    line.contains("#3")
+                        || line.contains("#5")
+                        || line.contains("#6")
+                        || line.contains("account"),
                     "{kind}: {line}"
                 );
                 assert!(!line.contains("moved on"), "{kind}: {line}");
@@ -530,6 +574,7 @@ mod tests {
     fn facts_survive_the_payload_and_a_bad_payload_reads_as_none() {
         let facts = NewEvent::new(EventKind::OfferCreated, 4, "Sparkle Laundry")
             .price(Money::from_paisa(45_000))
+            .statement(12)
             .status(OrderStatus::Delivering)
             .facts;
         assert_eq!(Facts::from_payload(facts.to_payload()), facts);

@@ -5,21 +5,12 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::accounts::User;
-use super::{MarketError, MarketResult, Paged, Paging, status};
-use crate::domain::account::Role;
+use super::{MarketResult, Paged, Paging, require_admin, status};
 use crate::domain::audit::AuditAction;
 use crate::domain::filter::sane_day;
 use crate::domain::money::Money;
 use crate::domain::request::LOCAL_OFFSET;
 use crate::domain::status::{OfferStatus, OrderStatus, RequestStatus};
-
-fn require_admin(user: &User) -> MarketResult<()> {
-    if user.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(MarketError::NotFound)
-    }
-}
 
 /// Today's numbers (the day in Nepal time).
 #[derive(Debug, Clone)]

@@ -11,9 +11,8 @@ use time::OffsetDateTime;
 
 use super::accounts::User;
 use super::audit::{self, Entry};
-use super::{MarketError, MarketResult};
+use super::{MarketError, MarketResult, require_admin};
 use crate::domain::FieldErrors;
-use crate::domain::account::Role;
 use crate::domain::audit::AuditAction;
 use crate::domain::clean_text;
 use crate::domain::commission::Rate;
@@ -59,14 +58,6 @@ pub struct Commission {
     pub vendors: Vec<VendorRate>,
     /// The changes to laundries' rates, newest first.
     pub vendor_history: Vec<RateChange>,
-}
-
-fn require_admin(user: &User) -> MarketResult<()> {
-    if user.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(MarketError::NotFound)
-    }
 }
 
 struct ChangeRow {

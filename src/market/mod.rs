@@ -35,6 +35,10 @@
 //!    payment, then changes the refund). Claiming a refund to send it
 //!    (`sent_at`) and the sweep that fails refunds left unanswered touch
 //!    only refund rows, so they wait for nothing earlier in the order.
+//! 8. `payout_statements` — `FOR NO KEY UPDATE` by an admin marking one paid
+//!    (`payouts.rs`), which locks nothing else and posts the payout while
+//!    the statement is locked. Issuing statements only inserts (under a
+//!    per-vendor advisory lock), so it waits for no row lock.
 //!
 //! Apart from rows: a commission rate change (`commission.rs`) takes
 //! `SHARE ROW EXCLUSIVE` on `commission_rates`, so changes happen one at a
@@ -78,6 +82,7 @@ pub mod sweeps;
 pub mod throttle;
 
 use crate::domain::FieldErrors;
+use crate::domain::account::Role;
 use crate::events::NewEvent;
 use notifications::Deliver;
 
@@ -285,5 +290,14 @@ mod tests {
             MarketError::from(sqlx::Error::RowNotFound),
             MarketError::Internal(_)
         ));
+    }
+}
+
+/// Admin pages and actions: anyone else learns nothing of them (404).
+fn require_admin(user: &accounts::User) -> MarketResult<()> {
+    if user.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(MarketError::NotFound)
     }
 }

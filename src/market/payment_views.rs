@@ -9,8 +9,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::accounts::User;
-use super::{MarketError, MarketResult, Paged, Paging, status};
-use crate::domain::account::Role;
+use super::{MarketError, MarketResult, Paged, Paging, require_admin, status};
 use crate::domain::money::Money;
 use crate::domain::status::OrderStatus;
 
@@ -418,14 +417,6 @@ async fn refunds_of(pool: &PgPool, payment_ids: &[i64]) -> MarketResult<Vec<Refu
             created_at: r.created_at,
         })
         .collect())
-}
-
-fn require_admin(user: &User) -> MarketResult<()> {
-    if user.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(MarketError::NotFound)
-    }
 }
 
 /// How far back the payments list looks.

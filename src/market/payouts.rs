@@ -15,8 +15,15 @@ use std::collections::{BTreeMap, HashSet};
 use sqlx::PgPool;
 use time::{Date, Duration, OffsetDateTime};
 
-use super::MarketResult;
+use super::accounts::User;
+use super::audit::{self, Entry};
+use super::{MarketError, MarketResult, ledger, record, require_admin};
+use crate::domain::audit::AuditAction;
+use crate::domain::ledger::{Movement, payout};
+use crate::domain::money::Money;
 use crate::domain::payouts::{week_begins, week_end, week_start};
+use crate::domain::{FieldErrors, clean_text};
+use crate::events::{EventKind, NewEvent};
 
 /// The first key of the advisory lock a vendor's statements are issued under.
 const ISSUING: i32 = 0x5354_4d54;
@@ -51,7 +58,7 @@ pub async fn issue_statements(pool: &PgPool, now: OffsetDateTime) -> MarketResul
     let vendors = sqlx::query_scalar!(
         r#"SELECT DISTINCT split_part(e.account, ':', 2)::bigint AS "vendor_id!"
            FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
-           WHERE e.account LIKE 'vendor:%' AND t.created_at < $1
+           WHERE e.account LIKE 'vendor:%' AND t.created_at < $1 AND t.kind <> 'payout'
              AND NOT EXISTS (SELECT 1 FROM payout_statement_lines l WHERE l.ledger_entry_id = e.id)
            ORDER BY 1"#,
         cutoff,
@@ -97,7 +104,7 @@ async fn issue_for_vendor(
            LEFT JOIN ledger_transactions ct
                   ON ct.kind = 'capture' AND ct.source_type = 'payment' AND ct.source_id = r.payment_id
            LEFT JOIN ledger_entries ce ON ce.transaction_id = ct.id AND ce.account = e.account
-           WHERE e.account = $1 AND t.created_at < $2
+           WHERE e.account = $1 AND t.created_at < $2 AND t.kind <> 'payout'
              AND NOT EXISTS (SELECT 1 FROM payout_statement_lines l WHERE l.ledger_entry_id = e.id)
            ORDER BY t.created_at, e.id"#,
         account,
@@ -220,6 +227,14 @@ async fn issue_for_vendor(
         .execute(&mut *tx)
         .await?;
         on_earlier.extend(entry_ids);
+        record(
+            &mut tx,
+            &NewEvent::by_dhune(EventKind::PayoutIssued)
+                .statement(statement_id)
+                .price(Money::from_paisa(net))
+                .to(&[vendor_id]),
+        )
+        .await?;
         previous = Some(Previous {
             id: statement_id,
             period_start: week,
@@ -230,4 +245,78 @@ async fn issue_for_vendor(
     }
     tx.commit().await?;
     Ok(issued)
+}
+
+/// An admin records that statement `id` was paid by the bank transfer
+/// `reference`: audited, the payout posted to the ledger (vendor +net,
+/// `cash:payouts` −net; nothing when the net is zero), and the laundry told
+/// (`payout_paid`). Refused when the statement is already paid, or when its
+/// net is negative (that carries into the laundry's next statement). Two
+/// admins at once: the statement's row lock lets one pay, the other is told
+/// it was paid.
+pub async fn mark_paid(pool: &PgPool, admin: &User, id: i64, reference: &str) -> MarketResult<()> {
+    require_admin(admin)?;
+    let reference = clean_text(reference, 1, 100, false)
+        .map_err(|message| MarketError::Invalid(FieldErrors::single("reference", message)))?;
+    let mut tx = pool.begin().await?;
+    let statement = sqlx::query!(
+        "SELECT vendor_id, net_paisa, status, transfer_reference FROM payout_statements
+         WHERE id = $1 FOR NO KEY UPDATE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(MarketError::NotFound)?;
+    if statement.status == "PAID" {
+        return Err(MarketError::Conflict(format!(
+            "Statement #{id} was already paid (transfer {}).",
+            statement.transfer_reference.unwrap_or_default()
+        )));
+    }
+    if statement.net_paisa < 0 {
+        return Err(MarketError::Conflict(format!(
+            "Statement #{id} ends {} in Dhune's favour: there is nothing to pay, and it \
+             carries into the laundry's next statement.",
+            Money::from_paisa(-statement.net_paisa)
+        )));
+    }
+    sqlx::query!(
+        "UPDATE payout_statements
+         SET status = 'PAID', paid_at = now(), paid_by = $2, transfer_reference = $3
+         WHERE id = $1",
+        id,
+        admin.id,
+        reference,
+    )
+    .execute(&mut *tx)
+    .await?;
+    if statement.net_paisa > 0 {
+        let postings = payout(statement.vendor_id, statement.net_paisa)
+            .map_err(|err| MarketError::Internal(anyhow::anyhow!(err)))?;
+        ledger::post(&mut tx, Movement::Payout { statement_id: id }, &postings).await?;
+    }
+    let net = Money::from_paisa(statement.net_paisa).to_string();
+    audit::write(
+        &mut tx,
+        admin,
+        &Entry {
+            action: AuditAction::PayStatement,
+            target_type: "payout_statement",
+            target_id: id,
+            reason: &reference,
+            before: Some("ISSUED"),
+            after: Some(&format!("PAID {net}")),
+        },
+    )
+    .await?;
+    record(
+        &mut tx,
+        &NewEvent::new(EventKind::PayoutPaid, admin.id, crate::events::DHUNE)
+            .statement(id)
+            .price(Money::from_paisa(statement.net_paisa))
+            .to(&[statement.vendor_id]),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

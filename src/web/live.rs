@@ -278,6 +278,9 @@ fn describe(event: &FeedEvent, viewer: &User) -> (String, Option<String>) {
         | EventKind::PaymentSucceeded
         | EventKind::PaymentFailed
         | EventKind::PaymentRefunded => order,
+        EventKind::PayoutIssued | EventKind::PayoutPaid => {
+            event.facts.statement.map(|id| format!("/payouts/{id}"))
+        }
         EventKind::RequestCancelled
         | EventKind::RequestExpired
         | EventKind::RequestClosed
