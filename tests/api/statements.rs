@@ -552,3 +552,64 @@ async fn statements_an_order_at_2350_saturday_nepal_is_in_that_week_and_0010_sun
     );
     assert_statements_sound(&app, OffsetDateTime::now_utc()).await;
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn statements_an_admins_adjustments_are_lines_of_the_next_statement(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    app.admin("admin@example.com").await;
+    let admin = user(&app, "admin@example.com").await;
+    app.delivered(&customer, &vendor, VENDOR, "1000").await;
+
+    let adjust = |email: &'static str, direction: &'static str, amount: &'static str| {
+        let (pool, admin) = (app.pool.clone(), admin.clone());
+        async move {
+            dhune::market::payouts::adjust(&pool, &admin, email, direction, amount, "Courier fee")
+                .await
+        }
+    };
+    let refused = adjust("c@example.com", "sideways", "-5").await;
+    let Err(dhune::market::MarketError::Invalid(errors)) = refused else {
+        panic!("{refused:?}");
+    };
+    for field in ["email", "direction", "amount"] {
+        assert!(errors.get(field).is_some(), "{field}: {errors:?}");
+    }
+    let (laundry, paisa) = adjust(VENDOR, "credit", "150").await.expect("credit");
+    assert_eq!(
+        (laundry.business_name.as_str(), paisa),
+        ("Sparkle Laundry", 15_000)
+    );
+    adjust(VENDOR, "debit", "20.50").await.expect("debit");
+    let customer_user = user(&app, "c@example.com").await;
+    assert!(matches!(
+        dhune::market::payouts::adjust(&app.pool, &customer_user, VENDOR, "credit", "1", "x").await,
+        Err(dhune::market::MarketError::NotFound)
+    ));
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'payout.adjust'")
+            .await,
+        2
+    );
+
+    assert_eq!(issue(&app, later(8)).await, 1);
+    let week = week_start(OffsetDateTime::now_utc());
+    assert_eq!(
+        statements(&app).await,
+        vec![(
+            week,
+            vec![
+                ("adjustment".to_owned(), 15_000),
+                ("adjustment".to_owned(), -2_050),
+                ("cash_commission".to_owned(), -10_000)
+            ],
+            2_950
+        )]
+    );
+    let adjustments: i64 = app
+        .count("SELECT adjustments_paisa FROM payout_statements")
+        .await;
+    assert_eq!(adjustments, 12_950);
+    assert_statements_sound(&app, later(8)).await;
+}
