@@ -617,7 +617,12 @@ pub async fn check(pool: &PgPool) -> MarketResult<Report> {
     }
     let providers = [Provider::Sandbox, Provider::Khalti, Provider::Esewa]
         .into_iter()
-        .map(|provider| (provider, Money::from_paisa(balance(Account::Provider(provider)))))
+        .map(|provider| {
+            (
+                provider,
+                Money::from_paisa(balance(Account::Provider(provider))),
+            )
+        })
         .collect();
     Ok(Report {
         transactions: totals.transactions,

@@ -14,12 +14,12 @@ use crate::helpers::{Browser, TestApp};
 
 const VENDOR: &str = "v@example.com";
 
-async fn issue(app: &TestApp, now: OffsetDateTime) -> u64 {
+pub(crate) async fn issue(app: &TestApp, now: OffsetDateTime) -> u64 {
     issue_statements(&app.pool, now).await.expect("issue")
 }
 
 /// `days` days from now.
-fn later(days: i64) -> OffsetDateTime {
+pub(crate) fn later(days: i64) -> OffsetDateTime {
     OffsetDateTime::now_utc() + Duration::days(days)
 }
 
@@ -32,7 +32,12 @@ fn local(app: &TestApp, url: &str) -> String {
 }
 
 /// An online order of `price` rupees, paid through the sandbox.
-async fn paid_online(app: &TestApp, customer: &Browser, vendor: &Browser, price: &str) -> i64 {
+pub(crate) async fn paid_online(
+    app: &TestApp,
+    customer: &Browser,
+    vendor: &Browser,
+    price: &str,
+) -> i64 {
     let order_id = app
         .order_paying(customer, vendor, VENDOR, price, "online")
         .await;
@@ -54,7 +59,7 @@ async fn paid_online(app: &TestApp, customer: &Browser, vendor: &Browser, price:
 }
 
 /// An admin refunds `amount` rupees of the order's payment.
-async fn refund(app: &TestApp, admin: &Browser, order_id: i64, amount: &str) {
+pub(crate) async fn refund(app: &TestApp, admin: &Browser, order_id: i64, amount: &str) {
     let payment_id: i64 = sqlx::query_scalar("SELECT id FROM payments WHERE order_id = $1")
         .bind(order_id)
         .fetch_one(&app.pool)
