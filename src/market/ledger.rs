@@ -118,7 +118,7 @@ pub enum Difference {
     },
     /// A ledger transaction whose source is missing, or not in a state that
     /// moved money (a capture of a payment that never succeeded, a refund
-    /// that did not go through).
+    /// that did not go through, a payout of a statement that is not paid).
     Unbacked {
         transaction_id: i64,
         kind: String,
