@@ -11,6 +11,7 @@ use dhune::market::ledger::{self, Difference, Report};
 use dhune::market::payouts::mark_paid;
 use sqlx::PgPool;
 
+use crate::commission::user_id;
 use crate::helpers::{Browser, TestApp};
 use crate::ledger::check_command;
 use crate::statements::{issue, later, paid_online, refund};
@@ -49,14 +50,6 @@ struct Books {
     /// (issued, negative).
     carried: i64,
     issued: i64,
-}
-
-async fn user_id(app: &TestApp, email: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_one(&app.pool)
-        .await
-        .expect("user")
 }
 
 /// The statement of `vendor_id` for the `n`th week (1-based) it has one.
@@ -169,6 +162,22 @@ async fn post_by_hand(app: &TestApp, kind: &str, source: (&str, i64), entries: &
         .expect("entry");
     }
     tx.commit().await.expect("balanced, so committed");
+}
+
+/// A balanced transaction that gives Rs 5 of the platform's commission to
+/// the online laundry, posing as the capture of a payment that does not
+/// exist.
+async fn give_away_commission(b: &Books) {
+    post_by_hand(
+        &b.app,
+        "capture",
+        ("payment", 999_999),
+        &[
+            (format!("vendor:{}:payable", b.online_id), -500),
+            ("platform:commission".into(), 500),
+        ],
+    )
+    .await;
 }
 
 async fn sum(app: &TestApp, sql: &str) -> i64 {
@@ -405,18 +414,7 @@ async fn books_a_paid_statement_needs_its_payout_and_only_its_own(pool: PgPool) 
 async fn books_commission_moved_by_hand_is_a_commission_difference(pool: PgPool) {
     let b = books(pool).await;
     let earned = check(&b.app).await.balances.commission_earned.paisa();
-    // A balanced transaction that gives Rs 5 of the platform's commission
-    // to a laundry, posing as the capture of a payment that does not exist.
-    post_by_hand(
-        &b.app,
-        "capture",
-        ("payment", 999_999),
-        &[
-            (format!("vendor:{}:payable", b.online_id), -500),
-            ("platform:commission".into(), 500),
-        ],
-    )
-    .await;
+    give_away_commission(&b).await;
     let differences = check(&b.app).await.differences;
     assert!(
         differences.contains(&Difference::Commission {
@@ -539,16 +537,7 @@ async fn books_page_shows_the_check_and_the_balances_to_admins_only(pool: PgPool
 async fn books_page_lists_the_differences_in_words_and_is_valid_html(pool: PgPool) {
     let b = books(pool).await;
     let balanced = b.admin.get("/admin/books").await.body;
-    post_by_hand(
-        &b.app,
-        "capture",
-        ("payment", 999_999),
-        &[
-            (format!("vendor:{}:payable", b.online_id), -500),
-            ("platform:commission".into(), 500),
-        ],
-    )
-    .await;
+    give_away_commission(&b).await;
     let page = b.admin.get("/admin/books").await;
     assert_eq!(page.status, StatusCode::OK);
     let body = &page.body;
