@@ -12,8 +12,10 @@ use std::fmt;
 use anyhow::anyhow;
 use sqlx::{PgConnection, PgPool};
 
-use super::{MarketError, MarketResult};
-use crate::domain::ledger::{Capture, Method, Movement, Postings, Provider};
+use super::accounts::User;
+use super::{MarketError, MarketResult, require_admin};
+use crate::domain::ledger::{Account, Capture, Method, Movement, Postings, Provider};
+use crate::domain::money::Money;
 
 /// What [`post`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +118,7 @@ pub enum Difference {
     },
     /// A ledger transaction whose source is missing, or not in a state that
     /// moved money (a capture of a payment that never succeeded, a refund
-    /// that did not go through).
+    /// that did not go through, a payout of a statement that is not paid).
     Unbacked {
         transaction_id: i64,
         kind: String,
@@ -144,6 +146,33 @@ pub enum Difference {
         statement_id: i64,
         net_paisa: i64,
         lines_paisa: i64,
+    },
+    /// What a laundry's account says Dhune owes it (−its balance) is not
+    /// what its statements and the entries on none say: the net of its
+    /// issued statements still owed, plus its entries not yet on a
+    /// statement (see [`check`] for why these must be equal).
+    VendorBalance {
+        vendor_id: i64,
+        owed_paisa: i64,
+        statements_paisa: i64,
+        unlisted_paisa: i64,
+    },
+    /// A paid statement whose payout in the ledger is not its net: it
+    /// should move +net to the laundry's account and −net from
+    /// `cash:payouts` in one `payout` transaction (none at all when the net
+    /// is zero); `account` holds `posted_paisa` from it instead.
+    Payout {
+        statement_id: i64,
+        account: String,
+        expected_paisa: i64,
+        posted_paisa: i64,
+    },
+    /// The commission the platform holds (−`platform:commission`) is not
+    /// the commission of every captured payment at its order's snapshot
+    /// rate on what was finally paid.
+    Commission {
+        earned_paisa: i64,
+        expected_paisa: i64,
     },
 }
 
@@ -201,6 +230,36 @@ impl fmt::Display for Difference {
                 "payout statement {statement_id}: its net is {net_paisa} paisa, \
                  its lines sum to {lines_paisa}"
             ),
+            Difference::VendorBalance {
+                vendor_id,
+                owed_paisa,
+                statements_paisa,
+                unlisted_paisa,
+            } => write!(
+                f,
+                "vendor:{vendor_id}:payable says Dhune owes the laundry {owed_paisa} paisa, \
+                 but its unpaid statements ({statements_paisa}) and its entries on no \
+                 statement ({unlisted_paisa}) come to {}",
+                statements_paisa + unlisted_paisa
+            ),
+            Difference::Payout {
+                statement_id,
+                account,
+                expected_paisa,
+                posted_paisa,
+            } => write!(
+                f,
+                "paid payout statement {statement_id}: its payout should move \
+                 {expected_paisa} paisa on {account}, the ledger moves {posted_paisa}"
+            ),
+            Difference::Commission {
+                earned_paisa,
+                expected_paisa,
+            } => write!(
+                f,
+                "platform:commission holds {earned_paisa} paisa earned, but the commission \
+                 on what was finally paid for every captured payment comes to {expected_paisa}"
+            ),
         }
     }
 }
@@ -210,18 +269,91 @@ impl fmt::Display for Difference {
 pub struct Report {
     pub transactions: i64,
     pub entries: i64,
+    /// The platform's balances, read in the same snapshot as the check.
+    pub balances: Balances,
     pub differences: Vec<Difference>,
 }
 
-/// Verifies every invariant of the books that exists so far, on one
-/// snapshot of the database (so money moving meanwhile shows no false
-/// difference): every ledger transaction balances and has a source that
-/// moved money; each payment's `refunded_paisa` is the sum of its succeeded
-/// refunds; and the postings of each payment and its refunds leave on every
-/// account what its capture less what was refunded leaves by the rules of
-/// `domain::ledger` (so the provider's account holds captured − refunded,
-/// and the commission is the rate on what was paid); and each payout
-/// statement's net is the sum of its lines.
+/// The balances of the platform's accounts, as the ledger holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balances {
+    /// What each provider collected for us and has yet to settle (its
+    /// clearing account), every provider in order, nothing as zero.
+    pub providers: Vec<(Provider, Money)>,
+    /// What Dhune owes the laundries, net of what some owe it: −Σ of the
+    /// vendor accounts.
+    pub vendors_payable: Money,
+    /// Of it, the net of the issued statements still owed (not paid, and
+    /// not carried into a later statement).
+    pub on_statements: Money,
+    /// Of it, the vendor entries on no statement yet: the current week's,
+    /// and any of an ended week the sweep has not issued yet.
+    pub not_on_statements: Money,
+    /// The platform's commission (−`platform:commission`).
+    pub commission_earned: Money,
+    /// Paid out to laundries (−`cash:payouts`).
+    pub paid_out: Money,
+}
+
+impl Report {
+    /// Whether the books balance: no difference at all.
+    pub fn balanced(&self) -> bool {
+        self.differences.is_empty()
+    }
+}
+
+/// [`check`], for the admin's Books page; anyone else learns nothing.
+pub async fn books(pool: &PgPool, admin: &User) -> MarketResult<Report> {
+    require_admin(admin)?;
+    check(pool).await
+}
+
+/// Verifies every invariant of the books, on one snapshot of the database
+/// (so money moving meanwhile shows no false difference):
+/// - every ledger transaction balances and has a source that moved money
+///   (a payment that succeeded, a refund that went through, a statement
+///   that was paid);
+/// - each payment's `refunded_paisa` is the sum of its succeeded refunds,
+///   and the postings of each payment and its refunds leave on every
+///   account what its capture less what was refunded leaves by the rules
+///   of `domain::ledger` (so the provider's account holds captured −
+///   refunded);
+/// - each payout statement's net is the sum of its lines;
+/// - each paid statement with a net above zero has its payout (laundry
+///   +net, `cash:payouts` −net) and one paid at zero has none;
+/// - the platform's commission account holds, to the paisa, the commission
+///   of every captured payment (online, and cash collected) at its order's
+///   snapshot rate on what the customer finally paid
+///   ([`Capture::commission_after`]), computed from the payments and not
+///   from the postings;
+/// - each laundry's account holds what it is owed by its statements and
+///   its entries on none, as follows.
+///
+/// # A laundry's balance
+///
+/// Let B be the balance of `vendor:<id>:payable` (negative: Dhune owes).
+/// Its entries are of three kinds: those on a statement line, those on no
+/// line yet, and payouts (never on a line). Each statement S has net(S) =
+/// Σ of its lines; an entry's line holds −(the entry), and a `carried` line
+/// holds net(P) of the previous statement P it carries (only ever a
+/// negative one). Summing over all the laundry's statements:
+///
+/// Σ net(S) = −Σ(entries on lines) + Σ net(P) over the carried P,
+///
+/// so −Σ(entries on lines) = Σ net(S) over the statements NOT carried: a
+/// carried statement's net is counted again in the statement that carries
+/// it, so it must not be counted twice. A paid statement's payout entry is
+/// +net(S) (and none at net 0), cancelling that statement, and a paid
+/// statement is never carried (paid means net ≥ 0; carried means net < 0).
+/// Hence
+///
+/// −B = Σ net(S) over the statements still ISSUED and not carried
+///      + Σ −(entry) over the non-payout entries on no line,
+///
+/// what Dhune owes the laundry on unpaid statements plus the current week.
+/// The other checks do not imply it: a line whose amount is not its
+/// entry's, a line of another laundry's entry, or a carried line that is
+/// not the net it carries breaks only this one.
 pub async fn check(pool: &PgPool) -> MarketResult<Report> {
     let mut tx = pool.begin().await?;
     sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -259,6 +391,8 @@ pub async fn check(pool: &PgPool) -> MarketResult<Report> {
                    AND p.status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED'))
                WHEN 'refund' THEN EXISTS (
                    SELECT 1 FROM refunds r WHERE r.id = t.source_id AND r.status = 'SUCCEEDED')
+               WHEN 'payout' THEN EXISTS (
+                   SELECT 1 FROM payout_statements s WHERE s.id = t.source_id AND s.status = 'PAID')
                ELSE false END
            ORDER BY t.id"#
     )
@@ -318,7 +452,93 @@ pub async fn check(pool: &PgPool) -> MarketResult<Report> {
         net_paisa: row.net_paisa,
         lines_paisa: row.lines,
     }));
+
+    // The payout of each paid statement against its net; a payout of a
+    // statement not paid is unbacked (above), not counted again here.
+    let payouts = sqlx::query!(
+        r#"WITH expected (statement_id, account, amount) AS (
+               SELECT s.id, 'vendor:' || s.vendor_id || ':payable', s.net_paisa
+               FROM payout_statements s WHERE s.status = 'PAID' AND s.net_paisa <> 0
+               UNION ALL
+               SELECT s.id, 'cash:payouts', -s.net_paisa
+               FROM payout_statements s WHERE s.status = 'PAID' AND s.net_paisa <> 0),
+           posted (statement_id, account, amount) AS (
+               SELECT t.source_id, e.account, sum(e.amount_paisa)
+               FROM ledger_transactions t
+               JOIN payout_statements s ON s.id = t.source_id AND s.status = 'PAID'
+               JOIN ledger_entries e ON e.transaction_id = t.id
+               WHERE t.kind = 'payout'
+               GROUP BY t.source_id, e.account)
+           SELECT statement_id AS "statement_id!", account AS "account!",
+                  coalesce(x.amount, 0)::bigint AS "expected!",
+                  coalesce(p.amount, 0)::bigint AS "posted!"
+           FROM expected x FULL JOIN posted p USING (statement_id, account)
+           WHERE coalesce(x.amount, 0) <> coalesce(p.amount, 0)
+           ORDER BY statement_id, account"#
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    differences.extend(payouts.into_iter().map(|row| Difference::Payout {
+        statement_id: row.statement_id,
+        account: row.account,
+        expected_paisa: row.expected,
+        posted_paisa: row.posted,
+    }));
+
+    // Each laundry: what its account says is owed, against its statements
+    // still owed and its entries on none (see above).
+    let vendors = sqlx::query!(
+        r#"WITH balances (vendor_id, owed) AS (
+               SELECT split_part(account, ':', 2)::bigint, -sum(amount_paisa)
+               FROM ledger_entries WHERE account LIKE 'vendor:%' GROUP BY 1),
+           statements (vendor_id, owed) AS (
+               SELECT s.vendor_id, sum(s.net_paisa) FROM payout_statements s
+               WHERE s.status = 'ISSUED'
+                 AND NOT EXISTS (SELECT 1 FROM payout_statement_lines l WHERE l.carried_from = s.id)
+               GROUP BY 1),
+           unlisted (vendor_id, owed) AS (
+               SELECT split_part(e.account, ':', 2)::bigint, -sum(e.amount_paisa)
+               FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
+               WHERE e.account LIKE 'vendor:%' AND t.kind <> 'payout'
+                 AND NOT EXISTS (SELECT 1 FROM payout_statement_lines l WHERE l.ledger_entry_id = e.id)
+               GROUP BY 1)
+           SELECT vendor_id AS "vendor_id!", coalesce(b.owed, 0)::bigint AS "owed!",
+                  coalesce(s.owed, 0)::bigint AS "statements!",
+                  coalesce(u.owed, 0)::bigint AS "unlisted!"
+           FROM balances b FULL JOIN statements s USING (vendor_id) FULL JOIN unlisted u USING (vendor_id)
+           ORDER BY vendor_id"#
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let (mut vendors_payable, mut on_statements, mut not_on_statements) = (0, 0, 0);
+    for vendor in vendors {
+        vendors_payable += vendor.owed;
+        on_statements += vendor.statements;
+        not_on_statements += vendor.unlisted;
+        if vendor.owed != vendor.statements + vendor.unlisted {
+            differences.push(Difference::VendorBalance {
+                vendor_id: vendor.vendor_id,
+                owed_paisa: vendor.owed,
+                statements_paisa: vendor.statements,
+                unlisted_paisa: vendor.unlisted,
+            });
+        }
+    }
+
+    // The platform's own accounts.
+    let accounts: HashMap<String, i64> = sqlx::query!(
+        r#"SELECT account, sum(amount_paisa)::bigint AS "balance!" FROM ledger_entries
+           WHERE account NOT LIKE 'vendor:%' GROUP BY account"#
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|row| (row.account, row.balance))
+    .collect();
     tx.commit().await?;
+    let balance = |account: Account| accounts.get(&account.to_string()).copied().unwrap_or(0);
+    let earned = -balance(Account::PlatformCommission);
+    let mut commission = 0;
 
     for payment in payments {
         if payment.refunded_paisa != payment.succeeded {
@@ -344,14 +564,16 @@ pub async fn check(pool: &PgPool) -> MarketResult<Report> {
                 )),
             };
             method.and_then(|method| {
-                Capture {
+                let capture = Capture {
                     method,
                     vendor_id: payment.vendor_id,
                     amount_paisa: payment.amount_paisa,
                     commission_bps: payment.commission_bps,
-                }
-                .settled(payment.refunded_paisa)
-                .map_err(|err| err.to_string())
+                };
+                commission += capture.commission_after(payment.refunded_paisa);
+                capture
+                    .settled(payment.refunded_paisa)
+                    .map_err(|err| err.to_string())
             })
         } else {
             Ok(Postings::default())
@@ -387,9 +609,32 @@ pub async fn check(pool: &PgPool) -> MarketResult<Report> {
                 ),
         );
     }
+    if earned != commission {
+        differences.push(Difference::Commission {
+            earned_paisa: earned,
+            expected_paisa: commission,
+        });
+    }
+    let providers = [Provider::Sandbox, Provider::Khalti, Provider::Esewa]
+        .into_iter()
+        .map(|provider| {
+            (
+                provider,
+                Money::from_paisa(balance(Account::Provider(provider))),
+            )
+        })
+        .collect();
     Ok(Report {
         transactions: totals.transactions,
         entries: totals.entries,
+        balances: Balances {
+            providers,
+            vendors_payable: Money::from_paisa(vendors_payable),
+            on_statements: Money::from_paisa(on_statements),
+            not_on_statements: Money::from_paisa(not_on_statements),
+            commission_earned: Money::from_paisa(earned),
+            paid_out: Money::from_paisa(-balance(Account::CashPayouts)),
+        },
         differences,
     })
 }

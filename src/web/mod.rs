@@ -4,6 +4,7 @@
 mod admin;
 mod assets;
 mod auth;
+mod books;
 mod client;
 mod commission;
 mod csrf;
@@ -91,6 +92,7 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
         .merge(vendor::router())
         .merge(admin::router())
         .merge(payments_admin::router())
+        .merge(books::router())
         .merge(commission::router())
         .merge(requests::router())
         .merge(orders::router())

@@ -48,7 +48,7 @@ async fn audit_rows(app: &TestApp) -> Vec<(String, String, i64, String, String, 
     .expect("audit")
 }
 
-async fn user_id(app: &TestApp, email: &str) -> i64 {
+pub(crate) async fn user_id(app: &TestApp, email: &str) -> i64 {
     sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
         .bind(email)
         .fetch_one(&app.pool)

@@ -374,7 +374,7 @@ async fn the_database_refuses_refunds_beyond_the_payment_and_a_second_live_payme
 }
 
 /// `dhune ledger check` run as the binary on the test's database.
-fn check_command(pool: &PgPool) -> (bool, String) {
+pub(crate) fn check_command(pool: &PgPool) -> (bool, String) {
     let database = pool.connect_options().get_database().unwrap().to_owned();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_dhune"))
         .args(["ledger", "check"])

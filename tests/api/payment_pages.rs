@@ -526,8 +526,12 @@ async fn a_payment_page_shows_its_order_events_refunds_and_no_ledger_yet(pool: P
 }
 
 /// The Nu HTML checker's errors on `pages` (name, HTML), each with its page.
-fn html_errors(jar: &std::path::Path, pages: &[(String, String)]) -> Vec<String> {
-    let dir = std::env::temp_dir().join(format!("dhune-payment-html-{}", std::process::id()));
+pub(crate) fn html_errors(jar: &std::path::Path, pages: &[(String, String)]) -> Vec<String> {
+    // A folder of its own per call: tests run at once in one process.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("dhune-payment-html-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let files: Vec<_> = pages
         .iter()
