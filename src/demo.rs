@@ -691,7 +691,8 @@ impl Demo<'_> {
     /// Payout statements of the last three weeks: the [`HISTORY`] orders,
     /// made and completed through the operations, then moved back to their
     /// weeks; a refund of a paid-out order the week after (a clawback);
-    /// the statements issued, and all but last week's paid.
+    /// the statements issued, and all but last week's paid; and this week
+    /// an admin's adjustment.
     async fn payout_history(
         &self,
         admin: &User,
@@ -773,6 +774,16 @@ impl Demo<'_> {
             let reference = format!("NIBL-{}-{}", statement.period_start, statement.id);
             payouts::mark_paid(self.pool, admin, statement.id, &reference).await?;
         }
+        // This week: Dhune bears a courier fee, for next week's statement.
+        payouts::adjust(
+            self.pool,
+            admin,
+            DEMO_LOGINS[3].1,
+            "credit",
+            "120",
+            "Courier fee for the Boudha pickup, which Dhune agreed to bear.",
+        )
+        .await?;
         Ok(())
     }
 }

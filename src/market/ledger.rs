@@ -291,6 +291,9 @@ pub struct Balances {
     pub not_on_statements: Money,
     /// The platform's commission (−`platform:commission`).
     pub commission_earned: Money,
+    /// What admins credited laundries, net of debits
+    /// (`platform:adjustments`: Dhune bears it).
+    pub adjustments: Money,
     /// Paid out to laundries (−`cash:payouts`).
     pub paid_out: Money,
 }
@@ -393,6 +396,12 @@ pub async fn check(pool: &PgPool) -> MarketResult<Report> {
                    SELECT 1 FROM refunds r WHERE r.id = t.source_id AND r.status = 'SUCCEEDED')
                WHEN 'payout' THEN EXISTS (
                    SELECT 1 FROM payout_statements s WHERE s.id = t.source_id AND s.status = 'PAID')
+               WHEN 'adjustment' THEN EXISTS (
+                   SELECT 1 FROM payout_adjustments a
+                   JOIN ledger_entries e ON e.transaction_id = t.id
+                    AND e.account = 'vendor:' || a.vendor_id || ':payable'
+                    AND e.amount_paisa = -a.amount_paisa
+                   WHERE a.id = t.source_id)
                ELSE false END
            ORDER BY t.id"#
     )
@@ -633,6 +642,7 @@ pub async fn check(pool: &PgPool) -> MarketResult<Report> {
             on_statements: Money::from_paisa(on_statements),
             not_on_statements: Money::from_paisa(not_on_statements),
             commission_earned: Money::from_paisa(earned),
+            adjustments: Money::from_paisa(balance(Account::PlatformAdjustments)),
             paid_out: Money::from_paisa(-balance(Account::CashPayouts)),
         },
         differences,

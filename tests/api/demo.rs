@@ -113,10 +113,20 @@ async fn the_demo_shows_every_status_and_its_logins_work(pool: PgPool) {
     let admin = app.browser();
     admin.login(DEMO_LOGINS[0].1, DEMO_PASSWORD).await;
     let audit = admin.get("/admin/audit").await;
-    // The settled disputes, the admin's two refunds.
-    assert_eq!(audit.body.matches("data-audit-id=").count(), 4);
-    assert!(audit.body.contains(r#"data-action="dispute.resolve""#));
-    assert!(audit.body.contains(r#"data-action="payment.refund""#));
+    // The settled disputes, the admin's three refunds, three statements
+    // paid and an adjustment.
+    assert_eq!(audit.body.matches("data-audit-id=").count(), 9);
+    for action in [
+        "dispute.resolve",
+        "payment.refund",
+        "payout.paid",
+        "payout.adjust",
+    ] {
+        assert!(
+            audit.body.contains(&format!(r#"data-action="{action}""#)),
+            "{action}"
+        );
+    }
 }
 
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]

@@ -625,5 +625,9 @@ async fn statements_an_admins_adjustments_are_lines_of_the_next_statement(pool: 
         .count("SELECT adjustments_paisa FROM payout_statements")
         .await;
     assert_eq!(adjustments, 12_950);
+    let books = dhune::market::ledger::check(&app.pool)
+        .await
+        .expect("check");
+    assert_eq!(books.balances.adjustments.paisa(), 12_950);
     assert_statements_sound(&app, later(8)).await;
 }
