@@ -107,7 +107,11 @@ impl StatementRow {
             total("gross", "Paid online (gross)", self.gross),
             total("commission", "Commission on cash orders", self.commission),
             total("refunds", "Refunds", self.refunds),
-            total("clawbacks", "Refunds after payout (clawbacks)", self.clawbacks),
+            total(
+                "clawbacks",
+                "Refunds after payout (clawbacks)",
+                self.clawbacks,
+            ),
             total("carried", "Carried from earlier statements", self.carried),
             total("net", "Net", self.net),
         ]
@@ -337,19 +341,27 @@ async fn statements(
     )
     .fetch_all(pool)
     .await?;
-    let [count, gross, commission, refunds, clawbacks, carried, net, to_pay] =
-        rows.first().map_or([0; 8], |t| {
-            [
-                t.count,
-                t.t_gross,
-                t.t_commission,
-                t.t_refunds,
-                t.t_clawbacks,
-                t.t_carried,
-                t.t_net,
-                t.to_pay,
-            ]
-        });
+    let [
+        count,
+        gross,
+        commission,
+        refunds,
+        clawbacks,
+        carried,
+        net,
+        to_pay,
+    ] = rows.first().map_or([0; 8], |t| {
+        [
+            t.count,
+            t.t_gross,
+            t.t_commission,
+            t.t_refunds,
+            t.t_clawbacks,
+            t.t_carried,
+            t.t_net,
+            t.to_pay,
+        ]
+    });
     let totals = StatementTotals {
         count,
         gross: Money::from_paisa(gross),
@@ -390,9 +402,7 @@ async fn statements(
 /// A column of a statement on the page, which the left join leaves empty
 /// only when the page has no statement (those rows are skipped).
 fn present<T>(value: Option<T>) -> MarketResult<T> {
-    value.ok_or_else(|| {
-        MarketError::Internal(anyhow::anyhow!("a listed statement lacks a column"))
-    })
+    value.ok_or_else(|| MarketError::Internal(anyhow::anyhow!("a listed statement lacks a column")))
 }
 
 /// `text` for `ILIKE '%' || text || '%' ESCAPE '\'`: its wildcards and the

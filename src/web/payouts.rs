@@ -23,8 +23,7 @@ use crate::domain::account::Role;
 use crate::domain::filter::{filter_day, search_text};
 use crate::market::accounts::User;
 use crate::market::payout_views::{
-    self, Running, StatementDetail, StatementFilter, StatementRow, StatementStatus,
-    StatementTotals,
+    self, Running, StatementDetail, StatementFilter, StatementRow, StatementStatus, StatementTotals,
 };
 use crate::market::{MarketError, Paging, payouts};
 
@@ -200,7 +199,10 @@ fn statement_csv(detail: &StatementDetail) -> Result<Response, AppError> {
         .map_err(|err| anyhow::anyhow!("the CSV's file name: {err}"))?;
     Ok((
         [
-            (CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
+            (
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
             (CONTENT_DISPOSITION, disposition),
         ],
         body,

@@ -44,7 +44,7 @@ pub(crate) fn checker() -> Option<PathBuf> {
 }
 
 /// The pages to check: (what it is, HTML).
-type Pages = Vec<(String, String)>;
+pub(crate) type Pages = Vec<(String, String)>;
 
 /// The actions of the POST forms on a page.
 fn post_actions(body: &str) -> Vec<String> {
@@ -368,7 +368,7 @@ fn top_level(fragment: &str) -> Vec<&str> {
 }
 
 /// Runs the checker once on all pages; its errors, each with its page.
-fn validate(jar: &Path, pages: &Pages) -> Vec<String> {
+pub(crate) fn validate(jar: &Path, pages: &Pages) -> Vec<String> {
     let dir = std::env::temp_dir().join(format!("dhune-html-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let files: Vec<PathBuf> = pages

@@ -14,12 +14,12 @@ use crate::helpers::{Browser, TestApp};
 
 const VENDOR: &str = "v@example.com";
 
-async fn issue(app: &TestApp, now: OffsetDateTime) -> u64 {
+pub(crate) async fn issue(app: &TestApp, now: OffsetDateTime) -> u64 {
     issue_statements(&app.pool, now).await.expect("issue")
 }
 
 /// `days` days from now.
-fn later(days: i64) -> OffsetDateTime {
+pub(crate) fn later(days: i64) -> OffsetDateTime {
     OffsetDateTime::now_utc() + Duration::days(days)
 }
 
@@ -33,8 +33,20 @@ fn local(app: &TestApp, url: &str) -> String {
 
 /// An online order of `price` rupees, paid through the sandbox.
 async fn paid_online(app: &TestApp, customer: &Browser, vendor: &Browser, price: &str) -> i64 {
+    paid_online_to(app, customer, vendor, VENDOR, price).await
+}
+
+/// An online order of `price` rupees from the vendor `vendor_email`, paid
+/// through the sandbox.
+pub(crate) async fn paid_online_to(
+    app: &TestApp,
+    customer: &Browser,
+    vendor: &Browser,
+    vendor_email: &str,
+    price: &str,
+) -> i64 {
     let order_id = app
-        .order_paying(customer, vendor, VENDOR, price, "online")
+        .order_paying(customer, vendor, vendor_email, price, "online")
         .await;
     let page = customer.post(&format!("/orders/{order_id}/pay"), &[]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
@@ -54,7 +66,7 @@ async fn paid_online(app: &TestApp, customer: &Browser, vendor: &Browser, price:
 }
 
 /// An admin refunds `amount` rupees of the order's payment.
-async fn refund(app: &TestApp, admin: &Browser, order_id: i64, amount: &str) {
+pub(crate) async fn refund(app: &TestApp, admin: &Browser, order_id: i64, amount: &str) {
     let payment_id: i64 = sqlx::query_scalar("SELECT id FROM payments WHERE order_id = $1")
         .bind(order_id)
         .fetch_one(&app.pool)
