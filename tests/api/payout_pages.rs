@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use sqlx::PgPool;
 
 use crate::helpers::{Browser, Page, TestApp};
-use crate::statements::{issue, later, paid_online_to, refund};
+use crate::statements::{issue, later, paid_online, refund};
 
 const VENDOR: &str = "v@example.com";
 const OTHER: &str = "w@example.com";
@@ -43,18 +43,18 @@ async fn world(app: &TestApp) -> World {
     .execute(&app.pool)
     .await
     .expect("rename");
-    let online_order = paid_online_to(app, &customer, &vendor, VENDOR, "1000").await;
+    let online_order = paid_online(app, &customer, &vendor, "1000").await;
     app.delivered(&customer, &vendor, VENDOR, "500").await;
-    let refunded = paid_online_to(app, &customer, &vendor, VENDOR, "500").await;
+    let refunded = paid_online(app, &customer, &vendor, "500").await;
     refund(app, &admin, refunded, "100").await;
     app.delivered(&customer, &other_vendor, OTHER, "1000").await;
     assert_eq!(issue(app, later(8)).await, 2);
     refund(app, &admin, online_order, "200").await;
     assert_eq!(issue(app, later(15)).await, 1);
-    paid_online_to(app, &customer, &vendor, VENDOR, "2000").await;
+    paid_online(app, &customer, &vendor, "2000").await;
     assert_eq!(issue(app, later(22)).await, 1);
     // This week's: on no statement yet.
-    paid_online_to(app, &customer, &vendor, VENDOR, "300").await;
+    paid_online(app, &customer, &vendor, "300").await;
     let ids = |email: &'static str| async move {
         sqlx::query_scalar::<_, i64>(
             "SELECT s.id FROM payout_statements s JOIN users u ON u.id = s.vendor_id

@@ -32,21 +32,14 @@ fn local(app: &TestApp, url: &str) -> String {
 }
 
 /// An online order of `price` rupees, paid through the sandbox.
-async fn paid_online(app: &TestApp, customer: &Browser, vendor: &Browser, price: &str) -> i64 {
-    paid_online_to(app, customer, vendor, VENDOR, price).await
-}
-
-/// An online order of `price` rupees from the vendor `vendor_email`, paid
-/// through the sandbox.
-pub(crate) async fn paid_online_to(
+pub(crate) async fn paid_online(
     app: &TestApp,
     customer: &Browser,
     vendor: &Browser,
-    vendor_email: &str,
     price: &str,
 ) -> i64 {
     let order_id = app
-        .order_paying(customer, vendor, vendor_email, price, "online")
+        .order_paying(customer, vendor, VENDOR, price, "online")
         .await;
     let page = customer.post(&format!("/orders/{order_id}/pay"), &[]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
