@@ -5,7 +5,7 @@ use super::status::status_enum;
 
 status_enum! {
     /// An action an admin took, as written to `audit_log.action`.
-    AuditAction, "audit action", 11 {
+    AuditAction, "audit action", 12 {
         ForceCancel => "order.force_cancel", "Force-cancelled an order";
         MoveOrder => "order.status", "Moved an order";
         ResolveDispute => "dispute.resolve", "Resolved a dispute";
@@ -17,5 +17,6 @@ status_enum! {
         PlatformCommission => "commission.platform", "Changed the platform's commission";
         VendorCommission => "commission.vendor", "Changed a laundry's commission";
         PayStatement => "payout.paid", "Paid a payout statement";
+        AdjustBalance => "payout.adjust", "Adjusted a laundry's balance";
     }
 }

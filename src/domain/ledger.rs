@@ -11,6 +11,7 @@
 //! | `provider:sandbox`, `provider:khalti`, `provider:esewa` | money a provider collected for us and will settle (its clearing account) |
 //! | `vendor:<user id>:payable` | negative: what we owe the laundry; positive: what it owes us |
 //! | `platform:commission` | the platform's commission (negative: earned) |
+//! | `platform:adjustments` | what admins credited (positive) or debited laundries by hand |
 //! | `cash:payouts` | money paid out to laundries |
 //!
 //! # Signs
@@ -30,7 +31,9 @@
 //!   there, and what remains is vendor +c, platform −c (it owes us c). The
 //!   platform never held that cash, so no cash account moves;
 //! - refund: the reverse of the refunded part (below);
-//! - payout of a statement's net n: vendor +n, `cash:payouts` −n.
+//! - payout of a statement's net n: vendor +n, `cash:payouts` −n;
+//! - an admin's adjustment of a (positive: Dhune owes the laundry a more):
+//!   vendor −a, `platform:adjustments` +a.
 //!
 //! # Commission on refunds
 //!
@@ -108,6 +111,7 @@ pub enum Account {
     /// A laundry's account, by its user id.
     VendorPayable(i64),
     PlatformCommission,
+    PlatformAdjustments,
     CashPayouts,
 }
 
@@ -117,6 +121,7 @@ impl fmt::Display for Account {
             Account::Provider(provider) => write!(f, "provider:{}", provider.as_str()),
             Account::VendorPayable(vendor_id) => write!(f, "vendor:{vendor_id}:payable"),
             Account::PlatformCommission => f.write_str("platform:commission"),
+            Account::PlatformAdjustments => f.write_str("platform:adjustments"),
             Account::CashPayouts => f.write_str("cash:payouts"),
         }
     }
@@ -286,6 +291,19 @@ pub fn payout(vendor_id: i64, net: i64) -> Result<Postings, LedgerError> {
     ]))
 }
 
+/// An admin's adjustment of a laundry's balance by `amount` paisa (positive:
+/// Dhune owes it more; negative: it owes Dhune): vendor −amount,
+/// `platform:adjustments` +amount.
+pub fn adjustment(vendor_id: i64, amount: i64) -> Result<Postings, LedgerError> {
+    if amount == 0 {
+        return Err(LedgerError::NotPositive(amount));
+    }
+    Ok(Postings::from_legs([
+        (Account::VendorPayable(vendor_id), -amount),
+        (Account::PlatformAdjustments, amount),
+    ]))
+}
+
 /// A money movement: what a ledger transaction records, once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Movement {
@@ -295,6 +313,8 @@ pub enum Movement {
     Refund { refund_id: i64 },
     /// A payout statement's net was transferred to its laundry.
     Payout { statement_id: i64 },
+    /// An admin adjusted a laundry's balance.
+    Adjustment { adjustment_id: i64 },
 }
 
 impl Movement {
@@ -304,6 +324,7 @@ impl Movement {
             Movement::Capture { .. } => "capture",
             Movement::Refund { .. } => "refund",
             Movement::Payout { .. } => "payout",
+            Movement::Adjustment { .. } => "adjustment",
         }
     }
 
@@ -313,6 +334,7 @@ impl Movement {
             Movement::Capture { payment_id } => ("payment", payment_id),
             Movement::Refund { refund_id } => ("refund", refund_id),
             Movement::Payout { statement_id } => ("statement", statement_id),
+            Movement::Adjustment { adjustment_id } => ("adjustment", adjustment_id),
         }
     }
 }
@@ -367,6 +389,7 @@ mod tests {
             Account::Provider(Provider::Esewa),
             Account::VendorPayable(42),
             Account::PlatformCommission,
+            Account::PlatformAdjustments,
             Account::CashPayouts,
         ]
         .iter()
@@ -380,6 +403,7 @@ mod tests {
                 "provider:esewa",
                 "vendor:42:payable",
                 "platform:commission",
+                "platform:adjustments",
                 "cash:payouts"
             ]
         );
@@ -560,6 +584,18 @@ mod tests {
             assert_eq!(refunded, amount);
             assert_eq!((platform, vendor), (commission, amount - commission));
         }
+    }
+
+    #[test]
+    fn an_adjustment_moves_between_the_laundry_and_the_adjustments_account() {
+        let credit = adjustment(VENDOR, 2_500).unwrap();
+        assert_balanced(&credit);
+        assert_eq!(on(&credit, VENDOR_ACCOUNT), -2_500);
+        assert_eq!(on(&credit, Account::PlatformAdjustments), 2_500);
+        let debit = adjustment(VENDOR, -700).unwrap();
+        assert_balanced(&debit);
+        assert_eq!(on(&debit, VENDOR_ACCOUNT), 700);
+        assert_eq!(adjustment(VENDOR, 0), Err(LedgerError::NotPositive(0)));
     }
 
     #[test]

@@ -4,7 +4,29 @@
 
 use time::{Date, Duration, OffsetDateTime, Time};
 
+use super::FieldErrors;
+use super::money::Money;
 use super::request::LOCAL_OFFSET;
+
+/// An admin's adjustment as typed: `direction` is `credit` (Dhune owes the
+/// laundry more) or `debit` (the laundry owes Dhune), `amount` rupees more
+/// than zero. The signed paisa (positive for a credit), or the errors on
+/// the `direction` and `amount` fields.
+pub fn adjustment_paisa(direction: &str, amount: &str, errors: &mut FieldErrors) -> Option<i64> {
+    let sign = match direction {
+        "credit" => Some(1),
+        "debit" => Some(-1),
+        _ => {
+            errors.add(
+                "direction",
+                "Choose whether Dhune owes the laundry more or the laundry owes Dhune.",
+            );
+            None
+        }
+    };
+    let amount = errors.check("amount", Money::parse_rupees(amount));
+    Some(sign? * amount?.paisa())
+}
 
 /// The Sunday (a Nepal date) that starts the week `at` falls in: `at`'s date
 /// in Nepal, or the Sunday before it.
@@ -54,6 +76,25 @@ mod tests {
             week_begins(date!(2026 - 11 - 29)),
             datetime!(2026-11-28 18:15 UTC)
         );
+    }
+
+    #[test]
+    fn payouts_an_adjustment_is_a_signed_amount_in_paisa() {
+        let typed = |direction, amount| {
+            let mut errors = FieldErrors::new();
+            let paisa = adjustment_paisa(direction, amount, &mut errors);
+            (
+                paisa,
+                errors.get("direction").is_some(),
+                errors.get("amount").is_some(),
+            )
+        };
+        assert_eq!(typed("credit", "250.50"), (Some(25_050), false, false));
+        assert_eq!(typed("debit", "100"), (Some(-10_000), false, false));
+        assert_eq!(typed("debit", "-100"), (None, false, true));
+        assert_eq!(typed("debit", "0"), (None, false, true));
+        assert_eq!(typed("", "100"), (None, true, false));
+        assert_eq!(typed("both", "x"), (None, true, true));
     }
 
     #[test]

@@ -478,3 +478,41 @@ pub async fn get_account(pool: &PgPool, admin: &User, id: i64) -> MarketResult<A
     .ok_or(MarketError::NotFound)?
     .try_into()
 }
+
+/// A laundry found by an admin's form.
+#[derive(Debug, Clone)]
+pub struct Laundry {
+    pub user_id: i64,
+    pub business_name: String,
+}
+
+/// The laundry whose account has `email` (as an admin typed it), or an
+/// error on `field` saying why there is none.
+pub(super) async fn laundry_by_email(
+    pool: &PgPool,
+    errors: &mut FieldErrors,
+    field: &'static str,
+    email: &str,
+) -> MarketResult<Option<Laundry>> {
+    let email = email.trim();
+    if email.is_empty() {
+        errors.add(field, "Enter the laundry's email.");
+        return Ok(None);
+    }
+    let laundry = if email.chars().count() > 254 {
+        None
+    } else {
+        sqlx::query_as!(
+            Laundry,
+            r#"SELECT v.user_id, v.business_name FROM vendors v JOIN users u ON u.id = v.user_id
+               WHERE lower(u.email) = lower($1)"#,
+            email,
+        )
+        .fetch_optional(pool)
+        .await?
+    };
+    if laundry.is_none() {
+        errors.add(field, "No laundry has an account with that email.");
+    }
+    Ok(laundry)
+}

@@ -9,7 +9,7 @@
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
-use super::accounts::User;
+use super::accounts::{User, laundry_by_email};
 use super::audit::{self, Entry};
 use super::{MarketError, MarketResult, require_admin};
 use crate::domain::FieldErrors;
@@ -243,30 +243,13 @@ pub async fn set_vendor_rate(
 ) -> MarketResult<VendorRateSet> {
     require_admin(admin)?;
     let mut errors = FieldErrors::new();
-    let email = vendor_email.trim();
-    if email.is_empty() {
-        errors.add("email", "Enter the laundry's email.");
-    }
+    let vendor = laundry_by_email(pool, &mut errors, "email", vendor_email).await?;
     let rate = if rate.trim().is_empty() {
         Some(None)
     } else {
         errors.check("rate", Rate::parse_percent(rate).map(Some))
     };
     let reason = reason(&mut errors, reason_text);
-    let vendor = if email.is_empty() || email.chars().count() > 254 {
-        None
-    } else {
-        sqlx::query!(
-            r#"SELECT v.user_id, v.business_name FROM vendors v JOIN users u ON u.id = v.user_id
-               WHERE lower(u.email) = lower($1)"#,
-            email,
-        )
-        .fetch_optional(pool)
-        .await?
-    };
-    if vendor.is_none() {
-        errors.add("email", "No laundry has an account with that email.");
-    }
     let (vendor, rate, reason) = errors
         .finish(|| Some((vendor?, rate?, reason?)))
         .map_err(MarketError::Invalid)?;

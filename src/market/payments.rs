@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use super::accounts::User;
 use super::audit::{self, Entry};
 use super::ledger::{self, Posted};
-use super::{MarketError, MarketResult, record};
+use super::{MarketError, MarketResult, record, require_admin};
 use crate::domain::FieldErrors;
 use crate::domain::account::Role;
 use crate::domain::audit::AuditAction;
@@ -741,6 +741,35 @@ pub async fn order_of(pool: &PgPool, viewer: &User, payment_id: i64) -> MarketRe
         return Err(MarketError::NotFound);
     }
     Ok(row.id)
+}
+
+/// The payment of order `order_id` that holds captured money, for an
+/// admin's refund of the order (`POST /admin/orders/{id}/refund`): an order
+/// has at most one. An order with nothing paid has nothing to refund.
+pub async fn captured_payment(pool: &PgPool, admin: &User, order_id: i64) -> MarketResult<i64> {
+    require_admin(admin)?;
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM orders WHERE id = $1) AS "exists!""#,
+        order_id
+    )
+    .fetch_one(pool)
+    .await?;
+    if !exists {
+        return Err(MarketError::NotFound);
+    }
+    sqlx::query_scalar!(
+        "SELECT id FROM payments
+         WHERE order_id = $1 AND status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED')
+         ORDER BY id LIMIT 1",
+        order_id
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| {
+        MarketError::Conflict(format!(
+            "Nothing is paid on order #{order_id} that could be refunded."
+        ))
+    })
 }
 
 /// Whether any order was ever paid online (the demo adds its payments once).

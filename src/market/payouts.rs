@@ -15,13 +15,13 @@ use std::collections::{BTreeMap, HashSet};
 use sqlx::PgPool;
 use time::{Date, Duration, OffsetDateTime};
 
-use super::accounts::User;
+use super::accounts::{Laundry, User, laundry_by_email};
 use super::audit::{self, Entry};
 use super::{MarketError, MarketResult, ledger, record, require_admin};
 use crate::domain::audit::AuditAction;
-use crate::domain::ledger::{Movement, payout};
+use crate::domain::ledger::{Movement, adjustment, payout};
 use crate::domain::money::Money;
-use crate::domain::payouts::{week_begins, week_end, week_start};
+use crate::domain::payouts::{adjustment_paisa, week_begins, week_end, week_start};
 use crate::domain::{FieldErrors, clean_text};
 use crate::events::{EventKind, NewEvent};
 
@@ -143,6 +143,7 @@ async fn issue_for_vendor(
                 let kind = match (entry.kind.as_str(), entry.method.as_deref()) {
                     ("capture", Some("cod")) => "cash_commission",
                     ("capture", _) => "capture",
+                    ("adjustment", _) => "adjustment",
                     _ if entry.capture_on_statement
                         || entry
                             .capture_entry_id
@@ -172,18 +173,19 @@ async fn issue_for_vendor(
             .filter(|p| p.net_paisa < 0 && !p.carried)
             .map(|p| (p.id, p.net_paisa));
         let carried_paisa = carry.map_or(0, |(_, net)| net);
-        let (gross, commission, refunds, clawbacks) = (
+        let (gross, commission, refunds, clawbacks, adjustments) = (
             sum("capture"),
             sum("cash_commission"),
             sum("refund"),
             sum("clawback"),
+            sum("adjustment"),
         );
-        let net = gross + commission + refunds + clawbacks + carried_paisa;
+        let net = gross + commission + refunds + clawbacks + adjustments + carried_paisa;
         let statement_id = sqlx::query_scalar!(
             "INSERT INTO payout_statements
                  (vendor_id, period_start, period_end, gross_paisa, commission_paisa,
-                  refunds_paisa, clawbacks_paisa, carried_paisa, net_paisa)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                  refunds_paisa, clawbacks_paisa, adjustments_paisa, carried_paisa, net_paisa)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
             vendor_id,
             week,
             week_end(week),
@@ -191,6 +193,7 @@ async fn issue_for_vendor(
             commission,
             refunds,
             clawbacks,
+            adjustments,
             carried_paisa,
             net,
         )
@@ -319,4 +322,67 @@ pub async fn mark_paid(pool: &PgPool, admin: &User, id: i64, reference: &str) ->
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// An admin adjusts a laundry's balance: `direction` `credit` (Dhune owes
+/// it `amount` rupees more) or `debit` (it owes Dhune), with a reason.
+/// Audited, posted to the ledger against `platform:adjustments`, and on the
+/// laundry's next statement as an `adjustment` line. Inserts only, so it
+/// takes no place in the lock order. Returns the laundry and the signed
+/// paisa.
+pub async fn adjust(
+    pool: &PgPool,
+    admin: &User,
+    vendor_email: &str,
+    direction: &str,
+    amount: &str,
+    reason: &str,
+) -> MarketResult<(Laundry, i64)> {
+    require_admin(admin)?;
+    let mut errors = FieldErrors::new();
+    let laundry = laundry_by_email(pool, &mut errors, "email", vendor_email).await?;
+    let paisa = adjustment_paisa(direction, amount, &mut errors);
+    let reason = errors.check("reason", clean_text(reason, 1, 2000, true));
+    let (laundry, paisa, reason) = errors
+        .finish(|| Some((laundry?, paisa?, reason?)))
+        .map_err(MarketError::Invalid)?;
+    let postings = adjustment(laundry.user_id, paisa)
+        .map_err(|err| MarketError::Internal(anyhow::anyhow!(err)))?;
+    let mut tx = pool.begin().await?;
+    let id = sqlx::query_scalar!(
+        "INSERT INTO payout_adjustments (vendor_id, amount_paisa, reason, created_by)
+         VALUES ($1, $2, $3, $4) RETURNING id",
+        laundry.user_id,
+        paisa,
+        reason,
+        admin.id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    ledger::post(
+        &mut tx,
+        Movement::Adjustment { adjustment_id: id },
+        &postings,
+    )
+    .await?;
+    let shown = if paisa > 0 {
+        format!("Dhune owes {} more", Money::from_paisa(paisa))
+    } else {
+        format!("the laundry owes {}", Money::from_paisa(-paisa))
+    };
+    audit::write(
+        &mut tx,
+        admin,
+        &Entry {
+            action: AuditAction::AdjustBalance,
+            target_type: "user",
+            target_id: laundry.user_id,
+            reason: &reason,
+            before: None,
+            after: Some(&shown),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((laundry, paisa))
 }

@@ -177,8 +177,10 @@ async fn account_action(
 #[serde(default)]
 struct ResolveForm {
     outcome: String,
-    /// Rupees back to the customer, for `partial`.
-    amount: String,
+    /// Rupees back to the customer, for `partial` (the route contract's
+    /// name; `amount` is what the form sent before).
+    #[serde(alias = "amount")]
+    refund_amount: String,
     note: String,
 }
 
@@ -197,7 +199,7 @@ async fn resolve(
         &admin,
         dispute_id,
         outcome,
-        &form.amount,
+        &form.refund_amount,
         &form.note,
         state.config.dispute_window,
     )

@@ -22,6 +22,7 @@ use crate::domain::FieldErrors;
 use crate::domain::money::Money;
 use crate::gateways::payments::{NextStep, Provider};
 use crate::market::MarketError;
+use crate::market::accounts::User;
 use crate::market::payments::{self, ConfirmError, Confirmed, PaymentMethod, Trigger};
 
 /// The pages and forms, behind sessions and CSRF like every page.
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/payments/{id}/return", axum::routing::get(returned))
         .route("/payments/{id}/check", axum::routing::get(check))
         .route("/admin/payments/{id}/refund", post(refund))
+        .route("/admin/orders/{id}/refund", post(refund_order))
         .route("/admin/refunds/{id}/retry", post(retry))
         .route("/admin/refunds/{id}/done", post(done))
 }
@@ -231,6 +233,20 @@ pub struct RefundTyped {
     pub reason_error: Option<String>,
 }
 
+/// The route contract's refund of an order: the refund of its captured
+/// payment.
+async fn refund_order(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    shell: Shell,
+    session: Session,
+    Id(order_id): Id,
+    Form(form): Form<RefundForm>,
+) -> Result<Response, AppError> {
+    let id = payments::captured_payment(&state.pool, &admin, order_id).await?;
+    refund_payment(state, admin, shell, session, id, form).await
+}
+
 async fn refund(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -238,6 +254,17 @@ async fn refund(
     session: Session,
     Id(id): Id,
     Form(form): Form<RefundForm>,
+) -> Result<Response, AppError> {
+    refund_payment(state, admin, shell, session, id, form).await
+}
+
+async fn refund_payment(
+    state: AppState,
+    admin: User,
+    shell: Shell,
+    session: Session,
+    id: i64,
+    form: RefundForm,
 ) -> Result<Response, AppError> {
     let refunded = payments::refund(
         &state.pool,

@@ -65,6 +65,37 @@ async fn the_demo_shows_every_status_and_its_logins_work(pool: PgPool) {
         statuses(&app.pool, "refunds").await,
         ["FAILED", "MANUAL_ACTION_NEEDED", "SUCCEEDED"]
     );
+    // Payout statements of the last three weeks: both laundries, paid but
+    // for last week's, a clawback, and the cash-heavy laundry's negative
+    // week carried into the next.
+    let this_week = dhune::domain::payouts::week_start(time::OffsetDateTime::now_utc());
+    let statements: Vec<(String, time::Date, String, bool)> = sqlx::query_as(
+        "SELECT u.email, s.period_start, s.status, s.net_paisa < 0 FROM payout_statements s
+         JOIN users u ON u.id = s.vendor_id ORDER BY u.email, s.period_start",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let week = |back: i64| this_week - time::Duration::weeks(back);
+    let himalayan = DEMO_LOGINS[4].1.to_owned();
+    let sparkle = DEMO_LOGINS[3].1.to_owned();
+    assert_eq!(
+        statements,
+        [
+            (himalayan.clone(), week(3), "PAID".into(), false),
+            (himalayan.clone(), week(2), "ISSUED".into(), true),
+            (himalayan, week(1), "ISSUED".into(), false),
+            (sparkle.clone(), week(3), "PAID".into(), false),
+            (sparkle.clone(), week(2), "PAID".into(), false),
+            (sparkle, week(1), "ISSUED".into(), false),
+        ]
+    );
+    let lines: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT kind FROM payout_statement_lines ORDER BY 1")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(lines, ["capture", "carried", "cash_commission", "clawback"]);
     app.assert_books_balance().await;
     for (role, email) in DEMO_LOGINS {
         let browser = app.browser();

@@ -219,7 +219,7 @@ async fn money_a_partial_dispute_on_a_cash_order_is_given_back_by_hand(pool: PgP
             &format!("/admin/disputes/{dispute_id}/resolve"),
             &[
                 ("outcome", "partial".into()),
-                ("amount", "0".into()),
+                ("refund_amount", "0".into()),
                 ("note", "Half".into()),
             ],
         )
@@ -230,7 +230,7 @@ async fn money_a_partial_dispute_on_a_cash_order_is_given_back_by_hand(pool: PgP
             &format!("/admin/disputes/{dispute_id}/resolve"),
             &[
                 ("outcome", "partial".into()),
-                ("amount", "1000.01".into()),
+                ("refund_amount", "1000.01".into()),
                 ("note", "More".into()),
             ],
         )
@@ -248,7 +248,7 @@ async fn money_a_partial_dispute_on_a_cash_order_is_given_back_by_hand(pool: PgP
             &format!("/admin/disputes/{dispute_id}/resolve"),
             &[
                 ("outcome", "partial".into()),
-                ("amount", "333.33".into()),
+                ("refund_amount", "333.33".into()),
                 ("note", "Two shirts of six were torn.".into()),
             ],
         )
@@ -995,7 +995,7 @@ async fn money_online_a_partial_dispute_refunds_that_part_and_completes(pool: Pg
             &format!("/admin/disputes/{dispute_id}/resolve"),
             &[
                 ("outcome", "partial".into()),
-                ("amount", "100.50".into()),
+                ("refund_amount", "100.50".into()),
                 ("note", "One sock".into()),
             ],
         )

@@ -106,7 +106,7 @@ async fn assert_statements_sound(app: &TestApp, issued_until: OffsetDateTime) {
     let unlined: i64 = app
         .count(&format!(
             "SELECT count(*) FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
-             WHERE e.account LIKE 'vendor:%' AND t.created_at < '{}'
+             WHERE e.account LIKE 'vendor:%' AND t.created_at < '{}' AND t.kind <> 'payout'
              AND NOT EXISTS (SELECT 1 FROM payout_statement_lines l WHERE l.ledger_entry_id = e.id)",
             week_begins(week_start(issued_until))
         ))
@@ -332,4 +332,289 @@ async fn statements_ledger_check_finds_a_net_that_is_not_the_sum_of_its_lines(po
             lines_paisa: -10_000,
         }]
     );
+}
+
+/// The admin `email` as the operations see them.
+async fn user(app: &TestApp, email: &str) -> dhune::market::accounts::User {
+    dhune::market::accounts::find_user_by_email(&app.pool, email)
+        .await
+        .expect("find")
+        .expect("user")
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn statements_racing_admins_pay_a_statement_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    app.admin("admin@example.com").await;
+    app.admin("other@example.com").await;
+    paid_online(&app, &customer, &vendor, "2000").await;
+    assert_eq!(issue(&app, later(8)).await, 1);
+    let id: i64 = sqlx::query_scalar("SELECT id FROM payout_statements")
+        .fetch_one(&app.pool)
+        .await
+        .expect("statement");
+    assert_eq!(
+        app.notification_titles(VENDOR)
+            .await
+            .last()
+            .map(String::as_str),
+        Some(format!("Your payout statement #{id} is ready: Rs 1,800.00").as_str())
+    );
+
+    let admins = [
+        user(&app, "admin@example.com").await,
+        user(&app, "other@example.com").await,
+    ];
+    let tasks: Vec<_> = (0..8)
+        .map(|n| {
+            let pool = app.pool.clone();
+            let admin = admins[n % 2].clone();
+            tokio::spawn(async move {
+                dhune::market::payouts::mark_paid(&pool, &admin, id, &format!("NIBL-{n}")).await
+            })
+        })
+        .collect();
+    let mut paid = Vec::new();
+    for (n, task) in tasks.into_iter().enumerate() {
+        match task.await.expect("join") {
+            Ok(()) => paid.push(n),
+            Err(dhune::market::MarketError::Conflict(message)) => {
+                assert!(message.contains("already paid"), "{message}");
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(paid.len(), 1, "one admin pays, the others are told");
+    let (status, reference): (String, String) =
+        sqlx::query_as("SELECT status, transfer_reference FROM payout_statements WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .expect("statement");
+    assert_eq!(
+        (status.as_str(), reference),
+        ("PAID", format!("NIBL-{}", paid[0]))
+    );
+    let postings: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT e.account, e.amount_paisa FROM ledger_entries e
+         JOIN ledger_transactions t ON t.id = e.transaction_id
+         WHERE t.kind = 'payout' AND t.source_type = 'statement' AND t.source_id = $1
+         ORDER BY e.account",
+    )
+    .bind(id)
+    .fetch_all(&app.pool)
+    .await
+    .expect("postings");
+    let vendor_id: i64 = app
+        .count(&format!("SELECT id FROM users WHERE email = '{VENDOR}'"))
+        .await;
+    assert_eq!(
+        postings,
+        vec![
+            ("cash:payouts".to_owned(), -180_000),
+            (format!("vendor:{vendor_id}:payable"), 180_000)
+        ]
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'payout.paid'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM events WHERE kind = 'payout_paid'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.notification_titles(VENDOR)
+            .await
+            .last()
+            .map(String::as_str),
+        Some(format!("Dhune paid statement #{id}: Rs 1,800.00").as_str())
+    );
+    // The payout's own entry is never a line of a later statement.
+    assert_eq!(issue(&app, later(15)).await, 0);
+    assert_statements_sound(&app, later(15)).await;
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn statements_a_refund_after_payout_is_a_clawback_and_a_negative_net_is_not_paid(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    let admin = app.admin("admin@example.com").await;
+    let order = paid_online(&app, &customer, &vendor, "1000").await;
+    assert_eq!(issue(&app, later(8)).await, 1);
+    let first: i64 = sqlx::query_scalar("SELECT id FROM payout_statements")
+        .fetch_one(&app.pool)
+        .await
+        .expect("statement");
+    let paying = user(&app, "admin@example.com").await;
+    let blank = dhune::market::payouts::mark_paid(&app.pool, &paying, first, "  ").await;
+    assert!(
+        matches!(&blank, Err(dhune::market::MarketError::Invalid(errors)) if errors.get("reference").is_some()),
+        "{blank:?}"
+    );
+    dhune::market::payouts::mark_paid(&app.pool, &paying, first, "NIBL-1")
+        .await
+        .expect("paid");
+
+    // The customer gets money back after the laundry was paid.
+    refund(&app, &admin, order, "400").await;
+    assert_eq!(issue(&app, later(15)).await, 1);
+    let (second, net): (i64, i64) =
+        sqlx::query_as("SELECT id, net_paisa FROM payout_statements WHERE id <> $1")
+            .bind(first)
+            .fetch_one(&app.pool)
+            .await
+            .expect("second");
+    assert_eq!(net, -36_000);
+    let refused = dhune::market::payouts::mark_paid(&app.pool, &paying, second, "NIBL-2").await;
+    assert!(
+        matches!(&refused, Err(dhune::market::MarketError::Conflict(message)) if message.contains("nothing to pay")),
+        "{refused:?}"
+    );
+    assert_eq!(app.status_of("payout_statements", second).await, "ISSUED");
+    assert_eq!(
+        app.count("SELECT count(*) FROM ledger_transactions WHERE kind = 'payout'")
+            .await,
+        1
+    );
+    // Neither a vendor nor a customer may pay a statement.
+    for email in [VENDOR, "c@example.com"] {
+        let who = user(&app, email).await;
+        assert!(matches!(
+            dhune::market::payouts::mark_paid(&app.pool, &who, first, "X").await,
+            Err(dhune::market::MarketError::NotFound)
+        ));
+    }
+    assert_statements_sound(&app, later(15)).await;
+}
+
+/// Sets when a ledger transaction was written, as if it had been then: the
+/// ledger refuses updates, so the test lifts its guard for this one change.
+async fn backdate(app: &TestApp, order_id: i64, at: OffsetDateTime) {
+    let mut tx = app.pool.begin().await.expect("begin");
+    sqlx::query("ALTER TABLE ledger_transactions DISABLE TRIGGER USER")
+        .execute(&mut *tx)
+        .await
+        .expect("disable");
+    sqlx::query(
+        "UPDATE ledger_transactions t SET created_at = $2 FROM payments p
+         WHERE t.kind = 'capture' AND t.source_id = p.id AND p.order_id = $1",
+    )
+    .bind(order_id)
+    .bind(at)
+    .execute(&mut *tx)
+    .await
+    .expect("backdate");
+    sqlx::query("ALTER TABLE ledger_transactions ENABLE TRIGGER USER")
+        .execute(&mut *tx)
+        .await
+        .expect("enable");
+    tx.commit().await.expect("commit");
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn statements_an_order_at_2350_saturday_nepal_is_in_that_week_and_0010_sunday_in_the_next(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    let saturday = app.delivered(&customer, &vendor, VENDOR, "1000").await;
+    let sunday = app.delivered(&customer, &vendor, VENDOR, "500").await;
+    // 00:00 on the Sunday two weeks back in Nepal (18:15 Saturday in UTC),
+    // and ten minutes either side of it.
+    let edge = week_begins(week_start(OffsetDateTime::now_utc())) - Duration::days(14);
+    backdate(&app, saturday, edge - Duration::minutes(10)).await;
+    backdate(&app, sunday, edge + Duration::minutes(10)).await;
+
+    assert_eq!(issue(&app, OffsetDateTime::now_utc()).await, 2);
+    let ends = week_start(OffsetDateTime::now_utc()) - Duration::days(14);
+    assert_eq!(week_start(edge), ends);
+    assert_eq!(
+        statements(&app).await,
+        vec![
+            (
+                ends - Duration::days(7),
+                vec![("cash_commission".to_owned(), -10_000)],
+                -10_000
+            ),
+            (
+                ends,
+                vec![
+                    ("carried".to_owned(), -10_000),
+                    ("cash_commission".to_owned(), -5_000)
+                ],
+                -15_000
+            ),
+        ]
+    );
+    assert_statements_sound(&app, OffsetDateTime::now_utc()).await;
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn statements_an_admins_adjustments_are_lines_of_the_next_statement(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    app.admin("admin@example.com").await;
+    let admin = user(&app, "admin@example.com").await;
+    app.delivered(&customer, &vendor, VENDOR, "1000").await;
+
+    let adjust = |email: &'static str, direction: &'static str, amount: &'static str| {
+        let (pool, admin) = (app.pool.clone(), admin.clone());
+        async move {
+            dhune::market::payouts::adjust(&pool, &admin, email, direction, amount, "Courier fee")
+                .await
+        }
+    };
+    let refused = adjust("c@example.com", "sideways", "-5").await;
+    let Err(dhune::market::MarketError::Invalid(errors)) = refused else {
+        panic!("{refused:?}");
+    };
+    for field in ["email", "direction", "amount"] {
+        assert!(errors.get(field).is_some(), "{field}: {errors:?}");
+    }
+    let (laundry, paisa) = adjust(VENDOR, "credit", "150").await.expect("credit");
+    assert_eq!(
+        (laundry.business_name.as_str(), paisa),
+        ("Sparkle Laundry", 15_000)
+    );
+    adjust(VENDOR, "debit", "20.50").await.expect("debit");
+    let customer_user = user(&app, "c@example.com").await;
+    assert!(matches!(
+        dhune::market::payouts::adjust(&app.pool, &customer_user, VENDOR, "credit", "1", "x").await,
+        Err(dhune::market::MarketError::NotFound)
+    ));
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'payout.adjust'")
+            .await,
+        2
+    );
+
+    assert_eq!(issue(&app, later(8)).await, 1);
+    let week = week_start(OffsetDateTime::now_utc());
+    assert_eq!(
+        statements(&app).await,
+        vec![(
+            week,
+            vec![
+                ("adjustment".to_owned(), 15_000),
+                ("adjustment".to_owned(), -2_050),
+                ("cash_commission".to_owned(), -10_000)
+            ],
+            2_950
+        )]
+    );
+    let adjustments: i64 = app
+        .count("SELECT adjustments_paisa FROM payout_statements")
+        .await;
+    assert_eq!(adjustments, 12_950);
+    assert_statements_sound(&app, later(8)).await;
 }
