@@ -65,6 +65,8 @@ pub struct StatementRow {
     pub refunds: Money,
     /// Refunds of orders paid out on an earlier statement.
     pub clawbacks: Money,
+    /// An admin's credits (positive) and debits (negative).
+    pub adjustments: Money,
     /// The negative net of the statement before, carried into this one.
     pub carried: Money,
     /// What Dhune owes the laundry: the sum of every line.
@@ -101,7 +103,7 @@ impl StatementRow {
     }
 
     /// Its totals by kind, then the net, as the page and the CSV show them.
-    pub fn totals(&self) -> [Total; 6] {
+    pub fn totals(&self) -> [Total; 7] {
         let total = |key, label, amount| Total { key, label, amount };
         [
             total("gross", "Paid online (gross)", self.gross),
@@ -112,6 +114,7 @@ impl StatementRow {
                 "Refunds after payout (clawbacks)",
                 self.clawbacks,
             ),
+            total("adjustments", "Adjustments", self.adjustments),
             total("carried", "Carried from earlier statements", self.carried),
             total("net", "Net", self.net),
         ]
@@ -139,15 +142,17 @@ pub enum LineKind {
     CashCommission,
     Refund,
     Clawback,
+    Adjustment,
     Carried,
 }
 
 impl LineKind {
-    pub const ALL: [LineKind; 5] = [
+    pub const ALL: [LineKind; 6] = [
         LineKind::Capture,
         LineKind::CashCommission,
         LineKind::Refund,
         LineKind::Clawback,
+        LineKind::Adjustment,
         LineKind::Carried,
     ];
 
@@ -157,6 +162,7 @@ impl LineKind {
             LineKind::CashCommission => "cash_commission",
             LineKind::Refund => "refund",
             LineKind::Clawback => "clawback",
+            LineKind::Adjustment => "adjustment",
             LineKind::Carried => "carried",
         }
     }
@@ -183,6 +189,8 @@ pub struct StatementLine {
     pub carried_from: Option<i64>,
     /// When its ledger transaction was written (none for a carried net).
     pub at: Option<OffsetDateTime>,
+    /// Why an admin adjusted the balance, for an `adjustment` line.
+    pub reason: Option<String>,
     /// Positive when Dhune owes the laundry.
     pub amount: Money,
 }
@@ -190,13 +198,15 @@ pub struct StatementLine {
 impl StatementLine {
     /// What happened, in words.
     pub fn label(&self) -> String {
-        match (self.kind, self.carried_from) {
-            (LineKind::Capture, _) => "Paid online".into(),
-            (LineKind::CashCommission, _) => "Commission on a cash order".into(),
-            (LineKind::Refund, _) => "Refund".into(),
-            (LineKind::Clawback, _) => "Refund after payout (clawback)".into(),
-            (LineKind::Carried, Some(from)) => format!("Carried from statement #{from}"),
-            (LineKind::Carried, None) => "Carried from an earlier statement".into(),
+        match (self.kind, self.carried_from, &self.reason) {
+            (LineKind::Capture, ..) => "Paid online".into(),
+            (LineKind::CashCommission, ..) => "Commission on a cash order".into(),
+            (LineKind::Refund, ..) => "Refund".into(),
+            (LineKind::Clawback, ..) => "Refund after payout (clawback)".into(),
+            (LineKind::Adjustment, _, Some(reason)) => format!("Adjustment: {reason}"),
+            (LineKind::Adjustment, _, None) => "Adjustment".into(),
+            (LineKind::Carried, Some(from), _) => format!("Carried from statement #{from}"),
+            (LineKind::Carried, None, _) => "Carried from an earlier statement".into(),
         }
     }
 }
@@ -237,6 +247,7 @@ pub struct StatementTotals {
     pub commission: Money,
     pub refunds: Money,
     pub clawbacks: Money,
+    pub adjustments: Money,
     pub carried: Money,
     pub net: Money,
     /// The net of the issued statements that are owed to laundries.
@@ -299,8 +310,8 @@ async fn statements(
         r#"WITH matching AS (
                SELECT s.id, s.vendor_id, v.business_name, u.email, s.period_start, s.period_end,
                       s.gross_paisa, s.commission_paisa, s.refunds_paisa, s.clawbacks_paisa,
-                      s.carried_paisa, s.net_paisa, s.status, s.transfer_reference, s.paid_at,
-                      s.issued_at
+                      s.adjustments_paisa, s.carried_paisa, s.net_paisa, s.status,
+                      s.transfer_reference, s.paid_at, s.issued_at
                FROM payout_statements s JOIN vendors v ON v.user_id = s.vendor_id
                     JOIN users u ON u.id = s.vendor_id
                WHERE ($1::bigint IS NULL OR s.vendor_id = $1)
@@ -313,6 +324,7 @@ async fn statements(
                       coalesce(sum(commission_paisa), 0)::bigint AS commission,
                       coalesce(sum(refunds_paisa), 0)::bigint AS refunds,
                       coalesce(sum(clawbacks_paisa), 0)::bigint AS clawbacks,
+                      coalesce(sum(adjustments_paisa), 0)::bigint AS adjustments,
                       coalesce(sum(carried_paisa), 0)::bigint AS carried,
                       coalesce(sum(net_paisa), 0)::bigint AS net,
                       coalesce(sum(net_paisa) FILTER (WHERE status = 'ISSUED' AND net_paisa > 0), 0)
@@ -320,12 +332,14 @@ async fn statements(
                FROM matching)
            SELECT t.count AS "count!", t.gross AS "t_gross!", t.commission AS "t_commission!",
                   t.refunds AS "t_refunds!", t.clawbacks AS "t_clawbacks!",
+                  t.adjustments AS "t_adjustments!",
                   t.carried AS "t_carried!", t.net AS "t_net!", t.to_pay AS "to_pay!",
                   m.id AS "id?", m.vendor_id AS "vendor_id?", m.business_name AS "business_name?",
                   m.email AS "email?", m.period_start AS "period_start?",
                   m.period_end AS "period_end?", m.gross_paisa AS "gross_paisa?",
                   m.commission_paisa AS "commission_paisa?", m.refunds_paisa AS "refunds_paisa?",
-                  m.clawbacks_paisa AS "clawbacks_paisa?", m.carried_paisa AS "carried_paisa?",
+                  m.clawbacks_paisa AS "clawbacks_paisa?",
+                  m.adjustments_paisa AS "adjustments_paisa?", m.carried_paisa AS "carried_paisa?",
                   m.net_paisa AS "net_paisa?", m.status AS "status?", m.transfer_reference,
                   m.paid_at, m.issued_at AS "issued_at?"
            FROM totals t LEFT JOIN LATERAL (
@@ -347,16 +361,18 @@ async fn statements(
         commission,
         refunds,
         clawbacks,
+        adjustments,
         carried,
         net,
         to_pay,
-    ] = rows.first().map_or([0; 8], |t| {
+    ] = rows.first().map_or([0; 9], |t| {
         [
             t.count,
             t.t_gross,
             t.t_commission,
             t.t_refunds,
             t.t_clawbacks,
+            t.t_adjustments,
             t.t_carried,
             t.t_net,
             t.to_pay,
@@ -368,6 +384,7 @@ async fn statements(
         commission: Money::from_paisa(commission),
         refunds: Money::from_paisa(refunds),
         clawbacks: Money::from_paisa(clawbacks),
+        adjustments: Money::from_paisa(adjustments),
         carried: Money::from_paisa(carried),
         net: Money::from_paisa(net),
         to_pay: Money::from_paisa(to_pay),
@@ -387,6 +404,7 @@ async fn statements(
                 commission: Money::from_paisa(present(r.commission_paisa)?),
                 refunds: Money::from_paisa(present(r.refunds_paisa)?),
                 clawbacks: Money::from_paisa(present(r.clawbacks_paisa)?),
+                adjustments: Money::from_paisa(present(r.adjustments_paisa)?),
                 carried: Money::from_paisa(present(r.carried_paisa)?),
                 net: Money::from_paisa(present(r.net_paisa)?),
                 status: status(&present(r.status)?)?,
@@ -429,8 +447,8 @@ pub async fn statement(pool: &PgPool, viewer: &User, id: i64) -> MarketResult<St
     let row = sqlx::query!(
         r#"SELECT s.id, s.vendor_id, v.business_name, u.email, s.period_start, s.period_end,
                   s.gross_paisa, s.commission_paisa, s.refunds_paisa, s.clawbacks_paisa,
-                  s.carried_paisa, s.net_paisa, s.status, s.transfer_reference, s.paid_at,
-                  s.issued_at, p.name AS "paid_by?"
+                  s.adjustments_paisa, s.carried_paisa, s.net_paisa, s.status,
+                  s.transfer_reference, s.paid_at, s.issued_at, p.name AS "paid_by?"
            FROM payout_statements s JOIN vendors v ON v.user_id = s.vendor_id
                 JOIN users u ON u.id = s.vendor_id LEFT JOIN users p ON p.id = s.paid_by
            WHERE s.id = $1 AND ($2 OR s.vendor_id = $3)"#,
@@ -443,10 +461,11 @@ pub async fn statement(pool: &PgPool, viewer: &User, id: i64) -> MarketResult<St
     .ok_or(MarketError::NotFound)?;
     let lines = sqlx::query!(
         r#"SELECT l.id, l.kind, l.order_id, l.carried_from, l.amount_paisa,
-                  t.created_at AS "at?"
+                  t.created_at AS "at?", a.reason AS "reason?"
            FROM payout_statement_lines l
                 LEFT JOIN ledger_entries e ON e.id = l.ledger_entry_id
                 LEFT JOIN ledger_transactions t ON t.id = e.transaction_id
+                LEFT JOIN payout_adjustments a ON t.kind = 'adjustment' AND a.id = t.source_id
            WHERE l.statement_id = $1 ORDER BY l.id"#,
         id,
     )
@@ -460,6 +479,7 @@ pub async fn statement(pool: &PgPool, viewer: &User, id: i64) -> MarketResult<St
             order_id: l.order_id,
             carried_from: l.carried_from,
             at: l.at,
+            reason: l.reason,
             amount: Money::from_paisa(l.amount_paisa),
         })
     })
@@ -476,6 +496,7 @@ pub async fn statement(pool: &PgPool, viewer: &User, id: i64) -> MarketResult<St
             commission: Money::from_paisa(row.commission_paisa),
             refunds: Money::from_paisa(row.refunds_paisa),
             clawbacks: Money::from_paisa(row.clawbacks_paisa),
+            adjustments: Money::from_paisa(row.adjustments_paisa),
             carried: Money::from_paisa(row.carried_paisa),
             net: Money::from_paisa(row.net_paisa),
             status: status(&row.status)?,
@@ -505,6 +526,7 @@ mod tests {
             commission: Money::from_paisa(0),
             refunds: Money::from_paisa(0),
             clawbacks: Money::from_paisa(0),
+            adjustments: Money::from_paisa(0),
             carried: Money::from_paisa(0),
             net: Money::from_paisa(net),
             status,
@@ -561,6 +583,7 @@ mod tests {
             order_id: None,
             carried_from,
             at: None,
+            reason: None,
             amount: Money::from_paisa(0),
         };
         assert_eq!(line(LineKind::Capture, None).label(), "Paid online");
@@ -576,6 +599,10 @@ mod tests {
             line(LineKind::Carried, Some(7)).label(),
             "Carried from statement #7"
         );
+        let mut adjustment = line(LineKind::Adjustment, None);
+        assert_eq!(adjustment.label(), "Adjustment");
+        adjustment.reason = Some("Courier fee".into());
+        assert_eq!(adjustment.label(), "Adjustment: Courier fee");
     }
 
     #[test]

@@ -138,7 +138,8 @@ async fn show(
 
 /// The statement as CSV: a row per line, then a row per total, the amounts
 /// in rupees with two decimals (the page's figures, without "Rs" and the
-/// grouping commas, so a spreadsheet reads them as numbers).
+/// grouping commas, so a spreadsheet reads them as numbers). The text that
+/// people typed (the laundry's name, an adjustment's reason) is neutralised.
 fn statement_csv(detail: &StatementDetail) -> Result<Response, AppError> {
     let s = &detail.statement;
     let laundry = neutralised(&s.business_name);
@@ -169,7 +170,7 @@ fn statement_csv(detail: &StatementDetail) -> Result<Response, AppError> {
             &laundry,
             &period,
             &date,
-            &line.label(),
+            &neutralised(&line.label()),
             &order,
             &line.amount.decimal(),
         ];

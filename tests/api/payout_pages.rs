@@ -236,15 +236,15 @@ fn csv_rows(csv: &Page) -> Vec<(String, String, String, String, i64)> {
 
 /// The statement's totals by kind as stored, in the page's order.
 async fn stored_totals(app: &TestApp, id: i64) -> Vec<i64> {
-    let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT gross_paisa, commission_paisa, refunds_paisa, clawbacks_paisa, carried_paisa,
-                net_paisa FROM payout_statements WHERE id = $1",
+    let row: (i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT gross_paisa, commission_paisa, refunds_paisa, clawbacks_paisa, adjustments_paisa,
+                carried_paisa, net_paisa FROM payout_statements WHERE id = $1",
     )
     .bind(id)
     .fetch_one(&app.pool)
     .await
     .expect("statement");
-    vec![row.0, row.1, row.2, row.3, row.4, row.5]
+    vec![row.0, row.1, row.2, row.3, row.4, row.5, row.6]
 }
 
 /// The statement page and its CSV say the same: each line (date, what,
@@ -299,6 +299,7 @@ async fn assert_csv_equals_page(app: &TestApp, browser: &Browser, id: i64) {
             "commission",
             "refunds",
             "clawbacks",
+            "adjustments",
             "carried",
             "net"
         ]
@@ -307,7 +308,7 @@ async fn assert_csv_equals_page(app: &TestApp, browser: &Browser, id: i64) {
     assert_eq!(amounts, stored_totals(app, id).await);
     let line_sum: i64 = lines.iter().map(|line| line.3).sum();
     assert_eq!(
-        line_sum, amounts[5],
+        line_sum, amounts[6],
         "statement #{id}: the net is its lines"
     );
 }
@@ -454,6 +455,7 @@ fn list_totals(body: &str) -> Vec<i64> {
         "data-commission-paisa",
         "data-refunds-paisa",
         "data-clawbacks-paisa",
+        "data-adjustments-paisa",
         "data-carried-paisa",
         "data-net-paisa",
         "data-to-pay-paisa",
@@ -470,11 +472,12 @@ async fn sql_totals(app: &TestApp, condition: &str) -> (Vec<i64>, Vec<i64>) {
         "FROM payout_statements s JOIN vendors v ON v.user_id = s.vendor_id
          JOIN users u ON u.id = s.vendor_id WHERE {condition}"
     );
-    let totals: (i64, i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(&format!(
+    let totals: (i64, i64, i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(&format!(
         "SELECT count(*), coalesce(sum(s.gross_paisa), 0)::bigint,
                 coalesce(sum(s.commission_paisa), 0)::bigint,
                 coalesce(sum(s.refunds_paisa), 0)::bigint,
                 coalesce(sum(s.clawbacks_paisa), 0)::bigint,
+                coalesce(sum(s.adjustments_paisa), 0)::bigint,
                 coalesce(sum(s.carried_paisa), 0)::bigint, coalesce(sum(s.net_paisa), 0)::bigint,
                 coalesce(sum(CASE WHEN s.status = 'ISSUED' AND s.net_paisa > 0
                                   THEN s.net_paisa END), 0)::bigint
@@ -490,7 +493,7 @@ async fn sql_totals(app: &TestApp, condition: &str) -> (Vec<i64>, Vec<i64>) {
     .await
     .expect(condition);
     let t = totals;
-    (vec![t.0, t.1, t.2, t.3, t.4, t.5, t.6, t.7], ids)
+    (vec![t.0, t.1, t.2, t.3, t.4, t.5, t.6, t.7, t.8], ids)
 }
 
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]
@@ -543,7 +546,7 @@ async fn payout_pages_admin_filters_and_totals_match_the_statements(pool: PgPool
     .await;
     assert_eq!(week_two, [w.clawback], "the week filter picks one week");
     let (totals, _) = sql_totals(&app, "s.status = 'ISSUED'").await;
-    assert_eq!(totals[7], 162_000, "to pay: the carrying statement's net");
+    assert_eq!(totals[8], 162_000, "to pay: the carrying statement's net");
 
     // A "Mark paid" form on each issued statement owing nothing to Dhune.
     let all = w.admin.get("/admin/payouts").await;
@@ -779,7 +782,7 @@ async fn payout_pages_csv_never_hands_a_spreadsheet_a_formula(pool: PgPool) {
         assert!(record[2].starts_with("'="), "{:?}", &record[2]);
         laundries += 1;
     }
-    assert_eq!(laundries, 4 + 6, "four lines and six totals");
+    assert_eq!(laundries, 4 + 7, "four lines and seven totals");
     app.assert_books_balance().await;
 }
 
@@ -825,5 +828,41 @@ async fn payout_pages_are_valid_html(pool: PgPool) {
     keep("admin", negative, conflict);
     let errors = crate::html_valid::validate(&jar, &pages);
     assert!(errors.is_empty(), "{}", errors.join("\n"));
+    app.assert_books_balance().await;
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn payout_pages_an_adjustment_reads_as_its_reason(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    let admin = app.admin("admin@example.com").await;
+    paid_online(&app, &customer, &vendor, "1000").await;
+    let by = dhune::market::accounts::find_user_by_email(&app.pool, "admin@example.com")
+        .await
+        .expect("find")
+        .expect("admin");
+    let reason = "=cmd|' /C calc'!A0";
+    dhune::market::payouts::adjust(&app.pool, &by, VENDOR, "debit", "25", reason)
+        .await
+        .expect("debit");
+    assert_eq!(issue(&app, later(8)).await, 1);
+    let id: i64 = app.count("SELECT id FROM payout_statements").await;
+
+    let page = vendor.get(&format!("/payouts/{id}")).await;
+    let lines = page_lines(&page.body);
+    let whats: Vec<&str> = lines.iter().map(|line| line.1.as_str()).collect();
+    let adjustment = format!("Adjustment: {reason}");
+    assert_eq!(whats, ["Paid online", adjustment.as_str()]);
+    assert_eq!(lines[1].3, -2_500);
+    let totals = page_totals(&page.body);
+    assert_eq!(
+        totals[4],
+        ("adjustments".into(), "Adjustments".into(), -2_500)
+    );
+    assert_eq!(totals[6].2, 87_500);
+    assert_csv_equals_page(&app, &vendor, id).await;
+    let admin_list = admin.get("/admin/payouts").await;
+    assert_eq!(list_totals(&admin_list.body)[5], -2_500);
     app.assert_books_balance().await;
 }
