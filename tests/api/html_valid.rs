@@ -81,7 +81,7 @@ async fn refused(
 }
 
 /// The forms sent empty to see them refused, by action with ids as `N`.
-const REFUSABLE: [&str; 8] = [
+const REFUSABLE: [&str; 9] = [
     "/requests",
     "/requests/N/offers",
     "/offers/N/update",
@@ -90,6 +90,7 @@ const REFUSABLE: [&str; 8] = [
     "/admin/orders/N/cancel",
     "/admin/users/N/suspend",
     "/admin/disputes/N/resolve",
+    "/admin/payouts/N/paid",
 ];
 
 /// Every page one signed-in person reaches by link, then each kind of
