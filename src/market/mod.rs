@@ -270,6 +270,15 @@ async fn record(tx: &mut sqlx::PgConnection, event: &NewEvent) -> MarketResult<i
 const CHANGED_MEANWHILE: &str =
     "This changed while you were looking. Please reload the page to see where it stands now.";
 
+/// Admin pages and actions: anyone else learns nothing of them (404).
+fn require_admin(user: &accounts::User) -> MarketResult<()> {
+    if user.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(MarketError::NotFound)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,14 +300,5 @@ mod tests {
             MarketError::from(sqlx::Error::RowNotFound),
             MarketError::Internal(_)
         ));
-    }
-}
-
-/// Admin pages and actions: anyone else learns nothing of them (404).
-fn require_admin(user: &accounts::User) -> MarketResult<()> {
-    if user.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(MarketError::NotFound)
     }
 }
