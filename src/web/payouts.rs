@@ -143,7 +143,7 @@ async fn show(
 fn statement_csv(detail: &StatementDetail) -> Result<Response, AppError> {
     let s = &detail.statement;
     let laundry = neutralised(&s.business_name);
-    let period = s.period();
+    let period = format!("{} to {}", s.period_start, s.period_end);
     let mut out = csv::Writer::from_writer(Vec::new());
     let header = [
         "Row",

@@ -253,6 +253,12 @@ async fn stored_totals(app: &TestApp, id: i64) -> Vec<i64> {
 async fn assert_csv_equals_page(app: &TestApp, browser: &Browser, id: i64) {
     let page = browser.get(&format!("/payouts/{id}")).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains(&format!(
+            r#"<a href="/payouts/{id}.csv" download data-hx-boost="false">"#
+        )),
+        "a plain download, never swapped in by htmx"
+    );
     let csv = browser.get(&format!("/payouts/{id}.csv")).await;
     assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
     assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
