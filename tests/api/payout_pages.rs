@@ -518,7 +518,7 @@ async fn payout_pages_admin_filters_and_totals_match_the_statements(pool: PgPool
 
     let week = dhune::domain::payouts::week_start(time::OffsetDateTime::now_utc());
     let second_week = (week + time::Duration::days(9)).to_string();
-    let cases: [(String, String); 9] = [
+    let cases: [(String, String); 10] = [
         (String::new(), "true".into()),
         ("status=ISSUED".into(), "s.status = 'ISSUED'".into()),
         ("status=issued".into(), "s.status = 'ISSUED'".into()),
@@ -535,6 +535,7 @@ async fn payout_pages_admin_filters_and_totals_match_the_statements(pool: PgPool
         ),
         // Wildcards match only themselves.
         ("q=%25".into(), "false".into()),
+        ("q=_".into(), "false".into()),
     ];
     for (query, condition) in cases {
         let page = w.admin.get(&format!("/admin/payouts?{query}")).await;
@@ -567,6 +568,40 @@ async fn payout_pages_admin_filters_and_totals_match_the_statements(pool: PgPool
     assert!(all.body.contains("Transfer reference"));
     let home = w.admin.get("/admin").await;
     assert!(home.body.contains(r#"href="/admin/payouts""#));
+
+    // More than a page: the totals are of every matching statement, on
+    // every page. 22 more weeks of the other laundry, with nothing on them.
+    sqlx::query(
+        "INSERT INTO payout_statements (vendor_id, period_start, period_end, gross_paisa,
+             commission_paisa, refunds_paisa, clawbacks_paisa, carried_paisa, net_paisa)
+         SELECT u.id, $2 - 7 * k, $2 - 7 * k + 6, 0, 0, 0, 0, 0, 0
+         FROM users u, generate_series(1, 22) AS k WHERE u.email = $1",
+    )
+    .bind(OTHER)
+    .bind(week)
+    .execute(&app.pool)
+    .await
+    .expect("more weeks");
+    let (totals, ids) = sql_totals(&app, "s.status = 'ISSUED'").await;
+    assert_eq!(ids.len(), 25);
+    let first_page = w.admin.get("/admin/payouts?status=ISSUED").await;
+    assert_eq!(listed(&first_page.body), ids[..20]);
+    assert!(
+        first_page
+            .body
+            .contains(r#"href="/admin/payouts?status=ISSUED&#38;page=2""#)
+    );
+    let second_page = w.admin.get("/admin/payouts?status=ISSUED&page=2").await;
+    assert_eq!(listed(&second_page.body), ids[20..]);
+    for page in [&first_page, &second_page] {
+        assert_eq!(list_totals(&page.body), totals);
+    }
+    // A form on the second page comes back to the second page.
+    assert!(
+        second_page
+            .body
+            .contains(r#"name="back" value="/admin/payouts?status=ISSUED&#38;page=2""#)
+    );
     app.assert_books_balance().await;
 }
 
