@@ -78,6 +78,14 @@ impl Money {
         // |rounded| <= |self.0| since bps <= 10000, so this always fits.
         Money(i64::try_from(rounded).unwrap_or(self.0))
     }
+
+    /// Rupees with exactly two decimals and no sign or grouping, for files
+    /// a spreadsheet reads as numbers: `1250.50`, `-5.00`.
+    pub fn decimal(self) -> String {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        format!("{sign}{}.{:02}", abs / 100, abs % 100)
+    }
 }
 
 /// Commas, if any, separate digit groups: the first of 1 to 3 digits, the
@@ -243,6 +251,18 @@ mod tests {
         assert_eq!(
             Money::from_paisa(i64::MIN).to_string(),
             "-Rs 92,233,720,368,547,758.08"
+        );
+    }
+
+    #[test]
+    fn money_as_a_plain_decimal() {
+        assert_eq!(Money::from_paisa(125_050).decimal(), "1250.50");
+        assert_eq!(Money::from_paisa(5).decimal(), "0.05");
+        assert_eq!(Money::from_paisa(0).decimal(), "0.00");
+        assert_eq!(Money::from_paisa(-500).decimal(), "-5.00");
+        assert_eq!(
+            Money::from_paisa(i64::MIN).decimal(),
+            "-92233720368547758.08"
         );
     }
 

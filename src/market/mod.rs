@@ -76,6 +76,7 @@ pub mod orders;
 mod password;
 pub mod payment_views;
 pub mod payments;
+pub mod payout_views;
 pub mod payouts;
 pub mod requests;
 pub mod sweeps;

@@ -20,6 +20,7 @@ mod orders;
 mod pages;
 mod payments;
 mod payments_admin;
+mod payouts;
 mod requests;
 mod sandbox;
 mod serve;
@@ -92,6 +93,7 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
         .merge(vendor::router())
         .merge(admin::router())
         .merge(payments_admin::router())
+        .merge(payouts::router())
         .merge(books::router())
         .merge(commission::router())
         .merge(requests::router())

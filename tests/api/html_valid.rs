@@ -44,7 +44,7 @@ pub(crate) fn checker() -> Option<PathBuf> {
 }
 
 /// The pages to check: (what it is, HTML).
-type Pages = Vec<(String, String)>;
+pub(crate) type Pages = Vec<(String, String)>;
 
 /// The actions of the POST forms on a page.
 fn post_actions(body: &str) -> Vec<String> {
@@ -81,7 +81,7 @@ async fn refused(
 }
 
 /// The forms sent empty to see them refused, by action with ids as `N`.
-const REFUSABLE: [&str; 8] = [
+const REFUSABLE: [&str; 9] = [
     "/requests",
     "/requests/N/offers",
     "/offers/N/update",
@@ -90,6 +90,7 @@ const REFUSABLE: [&str; 8] = [
     "/admin/orders/N/cancel",
     "/admin/users/N/suspend",
     "/admin/disputes/N/resolve",
+    "/admin/payouts/N/paid",
 ];
 
 /// Every page one signed-in person reaches by link, then each kind of
@@ -368,7 +369,7 @@ fn top_level(fragment: &str) -> Vec<&str> {
 }
 
 /// Runs the checker once on all pages; its errors, each with its page.
-fn validate(jar: &Path, pages: &Pages) -> Vec<String> {
+pub(crate) fn validate(jar: &Path, pages: &Pages) -> Vec<String> {
     let dir = std::env::temp_dir().join(format!("dhune-html-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let files: Vec<PathBuf> = pages

@@ -26,6 +26,7 @@ mod marketplace;
 mod money;
 mod notifications;
 mod payment_pages;
+mod payout_pages;
 mod price_change;
 mod providers;
 mod races;
