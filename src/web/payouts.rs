@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/payouts/{id}", get(show))
         .route(ADMIN_LIST, get(admin_list))
         .route("/admin/payouts/{id}/paid", post(mark_paid))
+        .route("/admin/payouts/adjustments", post(adjust))
 }
 
 /// The "Mark paid" form of one statement: what was typed, and its error.
@@ -245,6 +246,26 @@ struct AdminPayoutsPage {
     pager: Pager,
     /// This page's address, for the forms to come back to.
     here: String,
+    /// The adjustment form: what was typed, and its errors.
+    adjust: AdjustForm,
+}
+
+/// An admin's adjustment of a laundry's balance, as typed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AdjustForm {
+    email: String,
+    direction: String,
+    amount: String,
+    reason: String,
+    #[serde(skip)]
+    errors: crate::domain::FieldErrors,
+}
+
+impl AdjustForm {
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors.get(field)
+    }
 }
 
 impl AdminPayoutsPage {
@@ -263,45 +284,103 @@ async fn admin_list(
     shell: Shell,
     Query(query): Query<PayoutsQuery>,
 ) -> Result<AdminPayoutsPage, AppError> {
-    let filter = StatementFilter {
-        status: query.status.parse().ok(),
-        week: filter_day(&query.week),
-        search: search_text(&query.q, 100),
-    };
-    let paging = Paging::new(query.page.trim().parse().ok());
-    let (page, totals) =
-        payout_views::list_statements(&state.pool, &admin, &filter, paging).await?;
-    let week = filter.week.map(|day| day.to_string()).unwrap_or_default();
-    let filters = [
-        ("status", filter.status.map_or("", StatementStatus::as_str)),
-        ("week", week.as_str()),
-        ("q", filter.search.as_str()),
-    ];
-    let page_number = page.page.to_string();
-    let mut here_query: Vec<(&str, &str)> = filters.to_vec();
-    if page.page > 1 {
-        here_query.push(("page", &page_number));
+    AdminPayoutsPage::load(&state, &admin, shell, &query, AdjustForm::default()).await
+}
+
+impl AdminPayoutsPage {
+    async fn load(
+        state: &AppState,
+        admin: &User,
+        shell: Shell,
+        query: &PayoutsQuery,
+        adjust: AdjustForm,
+    ) -> Result<AdminPayoutsPage, AppError> {
+        let filter = StatementFilter {
+            status: query.status.parse().ok(),
+            week: filter_day(&query.week),
+            search: search_text(&query.q, 100),
+        };
+        let paging = Paging::new(query.page.trim().parse().ok());
+        let (page, totals) =
+            payout_views::list_statements(&state.pool, admin, &filter, paging).await?;
+        let week = filter.week.map(|day| day.to_string()).unwrap_or_default();
+        let filters = [
+            ("status", filter.status.map_or("", StatementStatus::as_str)),
+            ("week", week.as_str()),
+            ("q", filter.search.as_str()),
+        ];
+        let page_number = page.page.to_string();
+        let mut here_query: Vec<(&str, &str)> = filters.to_vec();
+        if page.page > 1 {
+            here_query.push(("page", &page_number));
+        }
+        here_query.retain(|(_, value)| !value.is_empty());
+        let here = match serde_urlencoded::to_string(&here_query) {
+            Ok(query) if !query.is_empty() => format!("{ADMIN_LIST}?{query}"),
+            _ => ADMIN_LIST.to_owned(),
+        };
+        Ok(AdminPayoutsPage {
+            shell,
+            pager: Pager::new(ADMIN_LIST, &filters, page.page, page.has_next),
+            list: page.items,
+            totals,
+            status_options: filter_options(
+                &StatementStatus::ALL,
+                filter.status,
+                StatementStatus::as_str,
+                StatementStatus::label,
+            ),
+            week,
+            q: filter.search,
+            here,
+            adjust,
+        })
     }
-    here_query.retain(|(_, value)| !value.is_empty());
-    let here = match serde_urlencoded::to_string(&here_query) {
-        Ok(query) if !query.is_empty() => format!("{ADMIN_LIST}?{query}"),
-        _ => ADMIN_LIST.to_owned(),
-    };
-    Ok(AdminPayoutsPage {
-        shell,
-        pager: Pager::new(ADMIN_LIST, &filters, page.page, page.has_next),
-        list: page.items,
-        totals,
-        status_options: filter_options(
-            &StatementStatus::ALL,
-            filter.status,
-            StatementStatus::as_str,
-            StatementStatus::label,
-        ),
-        week,
-        q: filter.search,
-        here,
-    })
+}
+
+/// An admin credits or debits a laundry. A refused form comes back on the
+/// payouts page with 422, what was typed kept and each error by its field.
+async fn adjust(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    shell: Shell,
+    session: Session,
+    Form(mut form): Form<AdjustForm>,
+) -> Result<Response, AppError> {
+    let adjusted = payouts::adjust(
+        &state.pool,
+        &admin,
+        &form.email,
+        &form.direction,
+        &form.amount,
+        &form.reason,
+    )
+    .await;
+    match adjusted {
+        Ok((laundry, paisa)) => {
+            let amount = crate::domain::money::Money::from_paisa(paisa.abs());
+            let what = if paisa > 0 {
+                format!("Dhune owes {} {amount} more", laundry.business_name)
+            } else {
+                format!("{} owes Dhune {amount}", laundry.business_name)
+            };
+            flash(
+                &session,
+                FlashKind::Success,
+                format!("{what}; it is on their next statement."),
+            )
+            .await;
+            Ok(Redirect::to(ADMIN_LIST).into_response())
+        }
+        Err(MarketError::Invalid(errors)) => {
+            form.errors = errors;
+            let page =
+                AdminPayoutsPage::load(&state, &admin, shell, &PayoutsQuery::default(), form)
+                    .await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

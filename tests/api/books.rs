@@ -555,7 +555,7 @@ async fn books_page_lists_the_differences_in_words_and_is_valid_html(pool: PgPoo
     let Some(jar) = crate::html_valid::checker() else {
         return;
     };
-    let errors = crate::payment_pages::html_errors(
+    let errors = crate::html_valid::validate(
         &jar,
         &[
             ("admin: GET /admin/books (balanced)".into(), balanced),

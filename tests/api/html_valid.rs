@@ -369,8 +369,11 @@ fn top_level(fragment: &str) -> Vec<&str> {
 }
 
 /// Runs the checker once on all pages; its errors, each with its page.
-pub(crate) fn validate(jar: &Path, pages: &Pages) -> Vec<String> {
-    let dir = std::env::temp_dir().join(format!("dhune-html-{}", std::process::id()));
+pub(crate) fn validate(jar: &Path, pages: &[(String, String)]) -> Vec<String> {
+    // A folder of its own per call: tests run at once in one process.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("dhune-html-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let files: Vec<PathBuf> = pages
         .iter()

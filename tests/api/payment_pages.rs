@@ -525,52 +525,6 @@ async fn a_payment_page_shows_its_order_events_refunds_and_no_ledger_yet(pool: P
     }
 }
 
-/// The Nu HTML checker's errors on `pages` (name, HTML), each with its page.
-pub(crate) fn html_errors(jar: &std::path::Path, pages: &[(String, String)]) -> Vec<String> {
-    // A folder of its own per call: tests run at once in one process.
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir =
-        std::env::temp_dir().join(format!("dhune-payment-html-{}-{call}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let files: Vec<_> = pages
-        .iter()
-        .enumerate()
-        .map(|(i, (_, body))| {
-            let file = dir.join(format!("page-{i}.html"));
-            std::fs::write(&file, body).expect("page file");
-            file
-        })
-        .collect();
-    let output = std::process::Command::new("java")
-        .arg("-jar")
-        .arg(jar)
-        .args(["--errors-only", "--format", "json", "--stdout"])
-        .args(&files)
-        .output()
-        .expect("java runs");
-    std::fs::remove_dir_all(&dir).expect("remove temp dir");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
-    report["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| {
-            let url = m["url"].as_str().unwrap_or("");
-            let page = url
-                .rsplit_once("page-")
-                .and_then(|(_, tail)| tail.strip_suffix(".html")?.parse::<usize>().ok())
-                .map_or(url, |i| pages[i].0.as_str());
-            format!(
-                "{page}, line {}: {} [{}]",
-                m["lastLine"],
-                m["message"].as_str().unwrap_or(""),
-                m["extract"].as_str().unwrap_or("")
-            )
-        })
-        .collect()
-}
-
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]
 async fn the_payment_pages_are_valid_html_with_every_form_on_them(pool: PgPool) {
     let Some(jar) = crate::html_valid::checker() else {
@@ -630,7 +584,7 @@ async fn the_payment_pages_are_valid_html_with_every_form_on_them(pool: PgPool) 
         assert_eq!(page.status, StatusCode::OK);
         pages.push((format!("admin: GET {path}"), page.body));
     }
-    let errors = html_errors(&jar, &pages);
+    let errors = crate::html_valid::validate(&jar, &pages);
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
 

@@ -907,3 +907,104 @@ async fn payout_pages_an_adjustment_reads_as_its_reason(pool: PgPool) {
     assert_eq!(list_totals(&admin_list.body)[5], -2_500);
     app.assert_books_balance().await;
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn payout_pages_an_admin_adjusts_a_balance_on_the_payouts_page(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    let admin = app.admin("admin@example.com").await;
+    let page = admin.get("/admin/payouts").await;
+    assert!(page.body.contains(r#"action="/admin/payouts/adjustments""#));
+
+    // Refused: each error by its field, what was typed kept, nothing written.
+    let refused = admin
+        .post(
+            "/admin/payouts/adjustments",
+            &[
+                ("email", "c@example.com".into()),
+                ("direction", "credit".into()),
+                ("amount", "12.345".into()),
+                ("reason", "Courier <fee>".into()),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .body
+            .contains("No laundry has an account with that email.")
+    );
+    assert!(refused.body.contains("Use at most two decimals (paisa)."));
+    assert!(refused.body.contains(r#"value="c@example.com""#));
+    assert!(refused.body.contains(r#"value="12.345""#));
+    assert!(
+        refused.body.contains("Courier &#60;fee&#62;</textarea>"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains(r#"value="credit" required checked"#));
+    assert_eq!(
+        app.count("SELECT count(*) FROM payout_adjustments").await,
+        0
+    );
+
+    // Neither the laundry nor a customer may adjust.
+    for browser in [&vendor, &customer] {
+        let page = browser
+            .post(
+                "/admin/payouts/adjustments",
+                &[
+                    ("email", VENDOR.into()),
+                    ("direction", "credit".into()),
+                    ("amount", "10".into()),
+                    ("reason", "Mine".into()),
+                ],
+            )
+            .await;
+        assert!(
+            matches!(page.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+            "{}",
+            page.status
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM payout_adjustments").await,
+        0
+    );
+
+    admin
+        .post(
+            "/admin/payouts/adjustments",
+            &[
+                ("email", VENDOR.into()),
+                ("direction", "debit".into()),
+                ("amount", "40".into()),
+                ("reason", "Lost hanger fine".into()),
+            ],
+        )
+        .await
+        .assert_redirect("/admin/payouts");
+    let page = admin.get("/admin/payouts").await;
+    assert!(
+        page.body
+            .contains("Sparkle Laundry owes Dhune Rs 40.00; it is on their next statement."),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        app.count("SELECT amount_paisa FROM payout_adjustments")
+            .await,
+        -4_000
+    );
+    // The laundry's running balance of this week shows it.
+    let list = vendor.get("/payouts").await;
+    assert!(
+        list.body
+            .contains(r#"data-running data-balance-paisa="-4000" data-entries="1""#),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("<strong>-Rs 40.00</strong>"));
+    app.assert_books_balance().await;
+}
