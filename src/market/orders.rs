@@ -572,6 +572,18 @@ pub async fn resolve_dispute(
     Ok(dispute.order_id)
 }
 
+/// The order of dispute `dispute_id`, for an admin (a refused resolution
+/// shows its order's page again).
+pub async fn dispute_order(pool: &PgPool, admin: &User, dispute_id: i64) -> MarketResult<i64> {
+    if admin.role != Role::Admin {
+        return Err(MarketError::NotFound);
+    }
+    sqlx::query_scalar!("SELECT order_id FROM disputes WHERE id = $1", dispute_id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(MarketError::NotFound)
+}
+
 /// The part of a dispute's money to give back, in rupees; more than zero
 /// (how much is left to refund is checked against the payment).
 fn partial_amount(raw: &str) -> MarketResult<Money> {

@@ -16,7 +16,7 @@ use super::error::AppError;
 use super::extract::{Admin, FlashKind, Id, Shell, flash};
 use super::fmt::{FilterOption, Pager, filter_options};
 use super::form::ErrorSummary;
-use super::orders::ReasonFormData;
+use super::orders::{OrderPage, ReasonFormData, ResolveTyped};
 use crate::domain::account::UserStatus;
 use crate::domain::audit::AuditAction;
 use crate::domain::filter::{filter_day, search_text};
@@ -187,26 +187,46 @@ struct ResolveForm {
 async fn resolve(
     State(state): State<AppState>,
     Admin(admin): Admin,
+    shell: Shell,
     session: Session,
     Id(dispute_id): Id,
     Form(form): Form<ResolveForm>,
 ) -> Result<Response, AppError> {
-    let outcome = form.outcome.parse::<DisputeOutcome>().map_err(|message| {
-        MarketError::Invalid(crate::domain::FieldErrors::single("outcome", message))
-    })?;
-    let order_id = orders::resolve_dispute(
-        &state.pool,
-        &admin,
-        dispute_id,
-        outcome,
-        &form.refund_amount,
-        &form.note,
-        state.config.dispute_window,
-    )
-    .await?;
-    crate::market::payments::send_refunds(&state.pool, &*state.payments, order_id).await?;
-    flash(&session, FlashKind::Success, "The dispute is resolved.").await;
-    Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
+    let resolved = match form.outcome.parse::<DisputeOutcome>() {
+        Ok(outcome) => {
+            orders::resolve_dispute(
+                &state.pool,
+                &admin,
+                dispute_id,
+                outcome,
+                &form.refund_amount,
+                &form.note,
+                state.config.dispute_window,
+            )
+            .await
+        }
+        Err(message) => Err(MarketError::Invalid(crate::domain::FieldErrors::single(
+            "outcome", message,
+        ))),
+    };
+    match resolved {
+        Ok(order_id) => {
+            crate::market::payments::send_refunds(&state.pool, &*state.payments, order_id).await?;
+            flash(&session, FlashKind::Success, "The dispute is resolved.").await;
+            Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
+        }
+        Err(MarketError::Invalid(errors)) => {
+            let order_id = orders::dispute_order(&state.pool, &admin, dispute_id).await?;
+            let typed = ResolveTyped {
+                outcome: form.outcome,
+                refund_amount: form.refund_amount,
+                note: form.note,
+                errors,
+            };
+            OrderPage::resolve_refused(&state, shell, &admin, order_id, typed).await
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// `?status=&from=&to=&q=&page=` of the admin's record lists (the audit

@@ -98,6 +98,24 @@ pub struct OrderPage {
     dispute_error: Option<String>,
     /// A refused refund's input, for its payment's refund form.
     refund_typed: Option<RefundTyped>,
+    /// A refused dispute resolution's input, for the resolve form.
+    resolve_typed: ResolveTyped,
+}
+
+/// What an admin typed in the resolve form, and why it was refused.
+#[derive(Debug, Clone, Default)]
+pub struct ResolveTyped {
+    pub outcome: String,
+    pub refund_amount: String,
+    pub note: String,
+    pub errors: FieldErrors,
+}
+
+impl ResolveTyped {
+    /// The error of `field`: `outcome`, `amount`, or `reason` (the note).
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors.get(field)
+    }
 }
 
 /// Which form a refused reason belongs to.
@@ -141,6 +159,7 @@ impl OrderPage {
             dispute_reason: String::new(),
             dispute_error: None,
             refund_typed: None,
+            resolve_typed: ResolveTyped::default(),
         }
     }
 
@@ -160,6 +179,29 @@ impl OrderPage {
         let mut page = Self::load(state, shell, user, id).await?;
         page.refund_typed = Some(typed);
         Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+    }
+
+    /// The page again with a refused dispute resolution's input and errors,
+    /// status 422.
+    pub async fn resolve_refused(
+        state: &AppState,
+        shell: Shell,
+        user: &User,
+        id: i64,
+        typed: ResolveTyped,
+    ) -> Result<Response, AppError> {
+        let mut page = Self::load(state, shell, user, id).await?;
+        page.resolve_typed = typed;
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+    }
+
+    /// The summary atop the resolve form: each refused field's error.
+    fn resolve_summary(&self) -> ErrorSummary {
+        let typed = &self.resolve_typed;
+        ErrorSummary::default()
+            .and("resolve-release", typed.error("outcome"))
+            .and("resolve-amount", typed.error("amount"))
+            .and("resolve-note", typed.error("reason"))
     }
 
     /// What a live update of the order swaps in place (out of band): the

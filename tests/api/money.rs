@@ -225,6 +225,25 @@ async fn money_a_partial_dispute_on_a_cash_order_is_given_back_by_hand(pool: PgP
         )
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    // The order page again, with what the admin typed and the error by its
+    // field.
+    assert!(
+        bad.body.contains(r#"value="partial" checked"#),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains(r#"name="refund_amount" inputmode="decimal" autocomplete="off" value="0" aria-invalid="true""#));
+    assert!(bad.body.contains(r#"id="resolve-amount-error""#));
+    assert!(bad.body.contains(">Half</textarea>"));
+    let no_outcome = admin
+        .post(
+            &format!("/admin/disputes/{dispute_id}/resolve"),
+            &[("refund_amount", "".into()), ("note", "Undecided".into())],
+        )
+        .await;
+    assert_eq!(no_outcome.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(no_outcome.body.contains(r#"id="resolve-outcome-error""#));
+    assert!(no_outcome.body.contains(">Undecided</textarea>"));
     let too_much = admin
         .post(
             &format!("/admin/disputes/{dispute_id}/resolve"),
