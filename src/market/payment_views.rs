@@ -479,6 +479,10 @@ pub struct PaymentFilter {
     /// Matches the order id, the payment's reference or provider id, and the
     /// customer's or laundry's name or email.
     pub search: String,
+    /// Only payments waiting for an admin: a refund that failed or must be
+    /// made by hand, or a payment completed at the provider that Dhune
+    /// would not capture (another payment of its order was alive).
+    pub attention: bool,
 }
 
 /// A payment in the admin's list.
@@ -534,7 +538,13 @@ pub async fn list_payments(
                  AND ($4 = '' OR p.order_id::text = $4 OR p.reference ILIKE '%' || $4 || '%'
                       OR p.provider_ref ILIKE '%' || $4 || '%'
                       OR c.email ILIKE '%' || $4 || '%' OR c.name ILIKE '%' || $4 || '%'
-                      OR vu.email ILIKE '%' || $4 || '%' OR v.business_name ILIKE '%' || $4 || '%')),
+                      OR vu.email ILIKE '%' || $4 || '%' OR v.business_name ILIKE '%' || $4 || '%')
+                 AND (NOT $7 OR EXISTS (
+                          SELECT 1 FROM refunds r WHERE r.payment_id = p.id
+                          AND r.status IN ('FAILED', 'MANUAL_ACTION_NEEDED'))
+                      OR EXISTS (
+                          SELECT 1 FROM payment_events e WHERE e.payment_id = p.id
+                          AND e.kind = 'needs_attention'))),
            totals AS (
                SELECT count(*) AS count, coalesce(sum(amount_paisa), 0)::bigint AS amount,
                       coalesce(sum(refunded_paisa), 0)::bigint AS refunded
@@ -555,6 +565,7 @@ pub async fn list_payments(
         filter.search,
         paging.limit(),
         paging.offset(),
+        filter.attention,
     )
     .fetch_all(pool)
     .await?;

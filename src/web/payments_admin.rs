@@ -34,6 +34,8 @@ struct PaymentsQuery {
     method: String,
     days: String,
     q: String,
+    /// `1`: only the payments waiting for an admin.
+    attention: String,
     page: String,
 }
 
@@ -47,6 +49,7 @@ struct PaymentsPage {
     method_options: Vec<FilterOption>,
     day_options: Vec<FilterOption>,
     q: String,
+    attention: bool,
     pager: Pager,
 }
 
@@ -61,6 +64,7 @@ async fn list(
         method: query.method.parse().ok(),
         days: Days::parse(&query.days),
         search: search_text(&query.q, 100),
+        attention: query.attention == "1",
     };
     let paging = Paging::new(query.page.parse().ok());
     let (page, totals) = payment_views::list_payments(&state.pool, &admin, &filter, paging).await?;
@@ -77,6 +81,7 @@ async fn list(
                 ("method", filter.method.map_or("", Method::as_str)),
                 ("days", days),
                 ("q", filter.search.as_str()),
+                ("attention", if filter.attention { "1" } else { "" }),
             ],
             page.page,
             page.has_next,
@@ -92,6 +97,7 @@ async fn list(
         method_options: filter_options(&Method::ALL, filter.method, Method::as_str, Method::label),
         day_options: filter_options(&Days::ALL, Some(filter.days), Days::as_str, Days::label),
         q: filter.search,
+        attention: filter.attention,
     })
 }
 

@@ -402,6 +402,34 @@ async fn the_admin_filters_payments_and_sees_the_totals_of_what_matches(pool: Pg
     );
     // Unknown filter values are no filter.
     assert_eq!(check("?status=PAID&method=card&days=9", "true").await, 4);
+    // Waiting for an admin: a refund that failed or must be made by hand, or
+    // a payment Dhune would not capture.
+    let cod = app
+        .count("SELECT id FROM payments WHERE reference = 'cod-two'")
+        .await;
+    let part = app
+        .count("SELECT id FROM payments WHERE reference = 'ref-part'")
+        .await;
+    let failed = app
+        .count("SELECT id FROM payments WHERE reference = 'ref-old-fail'")
+        .await;
+    refund(&app, cod, 5_000, "MANUAL_ACTION_NEEDED", "By hand").await;
+    event(&app, failed, "needs_attention").await;
+    assert_eq!(
+        check("?attention=1", format!("p.id IN ({cod}, {failed})").leak()).await,
+        2
+    );
+    refund(&app, part, 1_000, "FAILED", "Refused").await;
+    assert_eq!(
+        check(
+            "?attention=1&method=online",
+            format!("p.id IN ({part}, {failed})").leak()
+        )
+        .await,
+        2
+    );
+    let form = p.admin.get("/admin/payments?attention=1").await.body;
+    assert!(form.contains(r#"name="attention" value="1" checked"#));
     let by_order = p
         .admin
         .get(&format!("/admin/payments?q={}", ids[1]))
