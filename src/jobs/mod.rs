@@ -11,10 +11,11 @@ use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::Config;
 use crate::gateways::payments::Gateway;
-use crate::market::{payments, payouts, sweeps, throttle};
+use crate::market::{payments, payouts, platform_stats, sweeps, throttle};
 
 /// Every `every`: expire overdue requests and offers, complete orders left
-/// out for delivery longer than `auto_complete_after`, and delete expired
+/// out for delivery longer than `auto_complete_after`, the money sweeps, the
+/// platform's daily figures, and delete expired
 /// sessions and login and sign-up attempts older than their window.
 pub fn spawn_sweeps(pool: PgPool, gateway: Arc<dyn Gateway>, config: &Config) -> JoinHandle<()> {
     let every = config.sweep_interval;
@@ -28,6 +29,7 @@ pub fn spawn_sweeps(pool: PgPool, gateway: Arc<dyn Gateway>, config: &Config) ->
             ticker.tick().await;
             sweep_once(&pool, auto_complete_after).await;
             payment_sweep_once(&pool, &*gateway, unpaid_after, recheck_after).await;
+            statistics_once(&pool).await;
             if let Err(err) = sessions.delete_expired().await {
                 tracing::warn!(error = %err, "deleting expired sessions failed; retrying next tick");
             }
@@ -69,6 +71,14 @@ pub async fn sweep_once(pool: &PgPool, auto_complete_after: time::Duration) {
                 break;
             }
         }
+    }
+}
+
+/// Keeps the platform's daily figures: the last days again, and days not
+/// stored yet (`market::platform_stats`). Safe on several instances.
+pub async fn statistics_once(pool: &PgPool) {
+    if let Err(err) = platform_stats::refresh(pool, time::OffsetDateTime::now_utc()).await {
+        tracing::warn!(error = ?err, "refreshing statistics failed; retrying next tick");
     }
 }
 

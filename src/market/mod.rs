@@ -78,6 +78,7 @@ pub mod payment_views;
 pub mod payments;
 pub mod payout_views;
 pub mod payouts;
+pub mod platform_stats;
 pub mod requests;
 pub mod sweeps;
 pub mod throttle;

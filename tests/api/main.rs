@@ -27,6 +27,7 @@ mod money;
 mod notifications;
 mod payment_pages;
 mod payout_pages;
+mod platform_stats;
 mod price_change;
 mod providers;
 mod races;

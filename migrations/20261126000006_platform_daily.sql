@@ -1,0 +1,118 @@
+-- The platform's statistics, one row per Nepal day (issue 13, "Scale";
+-- DESIGN.md, "Statistics"): the admin's figures over any range read at most
+-- a few hundred of these rows instead of every order. Kept by the sweep
+-- (`market::platform_stats::refresh`): it recomputes the last few days on
+-- every tick and fills any day that has no row yet, so the rows are never
+-- written by a page. Every figure is of events ON that day: a day's row
+-- changes only while its events can still change (the last days).
+CREATE TABLE platform_daily (
+    day                  date PRIMARY KEY,
+    requests_created     int NOT NULL,
+    offers_made          int NOT NULL,
+    orders_created       int NOT NULL,
+    -- Of the orders created, those to be paid online (the rest: cash).
+    orders_online        int NOT NULL,
+    -- The price of the orders created (gross order value).
+    gross_paisa          bigint NOT NULL,
+    orders_completed     int NOT NULL,
+    -- Orders cancelled that day, by who cancelled them (nobody: Dhune).
+    cancelled_customer   int NOT NULL,
+    cancelled_vendor     int NOT NULL,
+    cancelled_admin      int NOT NULL,
+    cancelled_system     int NOT NULL,
+    -- The commission earned net of its refunds' share (platform:commission).
+    commission_paisa     bigint NOT NULL,
+    -- Money given back to customers (the ledger's refund transactions).
+    refunds_paisa        bigint NOT NULL,
+    disputes_opened      int NOT NULL,
+    -- Disputes still open at the day's end.
+    disputes_open        int NOT NULL,
+    computed_at          timestamptz NOT NULL DEFAULT now()
+);
+
+-- The figures of the Nepal days `first`..`last` (inclusive), every day
+-- present (zero-filled), computed from the records: what the sweep stores,
+-- and what a page reads for a day not stored yet. One definition for both.
+CREATE FUNCTION platform_day_figures(first date, last date)
+RETURNS TABLE (
+    day date, requests_created int, offers_made int, orders_created int,
+    orders_online int, gross_paisa bigint, orders_completed int,
+    cancelled_customer int, cancelled_vendor int, cancelled_admin int,
+    cancelled_system int, commission_paisa bigint, refunds_paisa bigint,
+    disputes_opened int, disputes_open int)
+LANGUAGE sql STABLE AS $$
+    WITH bounds AS (
+        SELECT (first::timestamp AT TIME ZONE 'Asia/Kathmandu') AS since,
+               ((last + 1)::timestamp AT TIME ZONE 'Asia/Kathmandu') AS until),
+    days AS (
+        SELECT d::date AS day,
+               ((d::date + 1)::timestamp AT TIME ZONE 'Asia/Kathmandu') AS day_end
+        FROM generate_series(first, last, interval '1 day') d),
+    req AS (
+        SELECT (r.created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day, count(*)::int AS n
+        FROM requests r, bounds b WHERE r.created_at >= b.since AND r.created_at < b.until
+        GROUP BY 1),
+    off AS (
+        SELECT (f.created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day, count(*)::int AS n
+        FROM offers f, bounds b WHERE f.created_at >= b.since AND f.created_at < b.until
+        GROUP BY 1),
+    ord AS (
+        SELECT (o.created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day, count(*)::int AS n,
+               (count(*) FILTER (WHERE o.payment_method = 'online'))::int AS online,
+               sum(o.price_paisa)::bigint AS gross
+        FROM orders o, bounds b WHERE o.created_at >= b.since AND o.created_at < b.until
+        GROUP BY 1),
+    done AS (
+        SELECT (o.completed_at AT TIME ZONE 'Asia/Kathmandu')::date AS day, count(*)::int AS n
+        FROM orders o, bounds b WHERE o.completed_at >= b.since AND o.completed_at < b.until
+        GROUP BY 1),
+    cancelled AS (
+        SELECT (h.created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day,
+               (count(*) FILTER (WHERE u.role = 'customer'))::int AS customer,
+               (count(*) FILTER (WHERE u.role = 'vendor'))::int AS vendor,
+               (count(*) FILTER (WHERE u.role = 'admin'))::int AS admin,
+               (count(*) FILTER (WHERE h.actor_id IS NULL))::int AS system
+        FROM order_status_history h LEFT JOIN users u ON u.id = h.actor_id, bounds b
+        WHERE h.to_status = 'CANCELLED' AND h.created_at >= b.since AND h.created_at < b.until
+        GROUP BY 1),
+    commission AS (
+        SELECT (t.created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day,
+               (-sum(e.amount_paisa))::bigint AS paisa
+        FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id, bounds b
+        WHERE e.account = 'platform:commission'
+          AND t.created_at >= b.since AND t.created_at < b.until
+        GROUP BY 1),
+    refunded AS (
+        SELECT (t.created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day,
+               sum(r.amount_paisa)::bigint AS paisa
+        FROM ledger_transactions t JOIN refunds r ON r.id = t.source_id, bounds b
+        WHERE t.kind = 'refund' AND t.created_at >= b.since AND t.created_at < b.until
+        GROUP BY 1),
+    opened AS (
+        SELECT (d.created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day, count(*)::int AS n
+        FROM disputes d, bounds b WHERE d.created_at >= b.since AND d.created_at < b.until
+        GROUP BY 1)
+    SELECT days.day,
+           coalesce(req.n, 0), coalesce(off.n, 0), coalesce(ord.n, 0), coalesce(ord.online, 0),
+           coalesce(ord.gross, 0), coalesce(done.n, 0),
+           coalesce(cancelled.customer, 0), coalesce(cancelled.vendor, 0),
+           coalesce(cancelled.admin, 0), coalesce(cancelled.system, 0),
+           coalesce(commission.paisa, 0), coalesce(refunded.paisa, 0), coalesce(opened.n, 0),
+           (SELECT count(*)::int FROM disputes d
+            WHERE d.created_at < days.day_end
+              AND (d.resolved_at IS NULL OR d.resolved_at >= days.day_end))
+    FROM days
+    LEFT JOIN req USING (day) LEFT JOIN off USING (day) LEFT JOIN ord USING (day)
+    LEFT JOIN done USING (day) LEFT JOIN cancelled USING (day)
+    LEFT JOIN commission USING (day) LEFT JOIN refunded USING (day) LEFT JOIN opened USING (day)
+    ORDER BY days.day
+$$;
+
+-- What the figures read, by time.
+CREATE INDEX requests_created_idx ON requests (created_at);
+CREATE INDEX offers_created_idx ON offers (created_at);
+CREATE INDEX orders_created_idx ON orders (created_at) INCLUDE (payment_method, price_paisa);
+CREATE INDEX orders_completed_idx ON orders (completed_at) WHERE completed_at IS NOT NULL;
+CREATE INDEX order_status_history_cancelled_idx ON order_status_history (created_at)
+    INCLUDE (actor_id) WHERE to_status = 'CANCELLED';
+CREATE INDEX disputes_created_idx ON disputes (created_at) INCLUDE (resolved_at);

@@ -1,0 +1,184 @@
+//! The platform's daily figures (DESIGN.md, "Statistics"): kept per Nepal
+//! day in `platform_daily` by the sweep, read by the admin's statistics.
+//!
+//! One definition computes them, the SQL function `platform_day_figures`
+//! (migration `…06_platform_daily`): the sweep stores its rows, and a read
+//! computes the days not stored yet (today, always, so today's figures are
+//! as fresh as the records). The sweep recomputes the last
+//! [`RECENT_DAYS`] days on every tick (a late commit, a payment method
+//! switched before an order was paid) and fills the days that have no row,
+//! a week per transaction, newest first. Each write is one short
+//! transaction of one statement, which takes its transaction id only when
+//! it writes, so it never holds back the live relay; instances skip each
+//! other's writes through a transaction-level advisory lock. It locks no row the operations lock, so it takes no place
+//! in the lock order.
+
+use sqlx::PgPool;
+use time::{Date, Duration, OffsetDateTime};
+
+use super::MarketResult;
+use crate::domain::request::LOCAL_OFFSET;
+
+/// The days recomputed on every tick, today included.
+pub const RECENT_DAYS: i64 = 3;
+
+/// The days filled per transaction when rows are missing.
+const CHUNK_DAYS: i64 = 7;
+
+/// The most days filled in one tick, so a tick stays short; the rest
+/// follow on the next ones.
+const FILL_PER_TICK: i64 = 8 * CHUNK_DAYS;
+
+/// The first key of the advisory lock the refresh runs under.
+const REFRESHING: i32 = 0x5354_4154;
+
+/// One Nepal day's figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PlatformDay {
+    pub day: Option<Date>,
+    pub requests_created: i32,
+    pub offers_made: i32,
+    pub orders_created: i32,
+    pub orders_online: i32,
+    pub gross_paisa: i64,
+    pub orders_completed: i32,
+    pub cancelled_customer: i32,
+    pub cancelled_vendor: i32,
+    pub cancelled_admin: i32,
+    pub cancelled_system: i32,
+    pub commission_paisa: i64,
+    pub refunds_paisa: i64,
+    pub disputes_opened: i32,
+    pub disputes_open: i32,
+}
+
+/// The Nepal date of `at`.
+pub fn nepal_day(at: OffsetDateTime) -> Date {
+    at.checked_to_offset(LOCAL_OFFSET)
+        .map_or(at.date(), |local| local.date())
+}
+
+/// Stores the figures of the last days and of days missing since the first
+/// record, as of `now`: the number of days written (0 when another instance
+/// is refreshing).
+pub async fn refresh(pool: &PgPool, now: OffsetDateTime) -> MarketResult<i64> {
+    let today = nepal_day(now);
+    let recent = today - Duration::days(RECENT_DAYS - 1);
+    let mut written = store(pool, recent, today).await?;
+    // The days since the first record with no row, newest first, a week
+    // at a time.
+    let first = sqlx::query_scalar!(
+        r#"SELECT (least((SELECT min(created_at) FROM requests),
+                         (SELECT min(created_at) FROM orders))
+                   AT TIME ZONE 'Asia/Kathmandu')::date"#
+    )
+    .fetch_one(pool)
+    .await?;
+    let Some(first) = first else {
+        return Ok(written);
+    };
+    let missing = sqlx::query_scalar!(
+        r#"SELECT d::date AS "day!" FROM generate_series($1::date, $2::date, interval '1 day') d
+           WHERE NOT EXISTS (SELECT 1 FROM platform_daily p WHERE p.day = d::date)
+           ORDER BY 1 DESC LIMIT $3"#,
+        first,
+        recent - Duration::days(1),
+        FILL_PER_TICK,
+    )
+    .fetch_all(pool)
+    .await?;
+    for chunk in missing.chunks(CHUNK_DAYS as usize) {
+        if let (Some(&last), Some(&first)) = (chunk.first(), chunk.last()) {
+            written += store(pool, first, last).await?;
+        }
+    }
+    Ok(written)
+}
+
+/// Computes and stores the days `first..=last`, in one short transaction,
+/// unless another instance is storing some now (0 days written).
+async fn store(pool: &PgPool, first: Date, last: Date) -> MarketResult<i64> {
+    let mut tx = pool.begin().await?;
+    let locked = sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_xact_lock($1, 0) AS "locked!""#,
+        REFRESHING
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if !locked {
+        return Ok(0);
+    }
+    let done = sqlx::query!(
+        "INSERT INTO platform_daily
+             (day, requests_created, offers_made, orders_created, orders_online, gross_paisa,
+              orders_completed, cancelled_customer, cancelled_vendor, cancelled_admin,
+              cancelled_system, commission_paisa, refunds_paisa, disputes_opened, disputes_open)
+         SELECT * FROM platform_day_figures($1, $2)
+         ON CONFLICT (day) DO UPDATE SET
+             requests_created = EXCLUDED.requests_created, offers_made = EXCLUDED.offers_made,
+             orders_created = EXCLUDED.orders_created, orders_online = EXCLUDED.orders_online,
+             gross_paisa = EXCLUDED.gross_paisa, orders_completed = EXCLUDED.orders_completed,
+             cancelled_customer = EXCLUDED.cancelled_customer,
+             cancelled_vendor = EXCLUDED.cancelled_vendor,
+             cancelled_admin = EXCLUDED.cancelled_admin,
+             cancelled_system = EXCLUDED.cancelled_system,
+             commission_paisa = EXCLUDED.commission_paisa, refunds_paisa = EXCLUDED.refunds_paisa,
+             disputes_opened = EXCLUDED.disputes_opened, disputes_open = EXCLUDED.disputes_open,
+             computed_at = now()",
+        first,
+        last,
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(i64::try_from(done.rows_affected()).unwrap_or(i64::MAX))
+}
+
+/// The figures of every Nepal day `first..=last`, in order: stored rows,
+/// and computed from the records for today and any day not stored yet.
+/// Reads only.
+pub async fn days(
+    pool: &PgPool,
+    first: Date,
+    last: Date,
+    now: OffsetDateTime,
+) -> MarketResult<Vec<PlatformDay>> {
+    let today = nepal_day(now);
+    Ok(sqlx::query_as!(
+        PlatformDay,
+        r#"WITH stored AS (
+               SELECT day, requests_created, offers_made, orders_created, orders_online,
+                      gross_paisa, orders_completed, cancelled_customer, cancelled_vendor,
+                      cancelled_admin, cancelled_system, commission_paisa, refunds_paisa,
+                      disputes_opened, disputes_open
+               FROM platform_daily WHERE day BETWEEN $1 AND $2 AND day < $3),
+           gap AS (
+               SELECT min(d::date) AS first, max(d::date) AS last
+               FROM generate_series($1::date, $2::date, interval '1 day') d
+               WHERE NOT EXISTS (SELECT 1 FROM stored s WHERE s.day = d::date))
+           SELECT f.day, f.requests_created AS "requests_created!",
+                  f.offers_made AS "offers_made!", f.orders_created AS "orders_created!",
+                  f.orders_online AS "orders_online!", f.gross_paisa AS "gross_paisa!",
+                  f.orders_completed AS "orders_completed!",
+                  f.cancelled_customer AS "cancelled_customer!",
+                  f.cancelled_vendor AS "cancelled_vendor!",
+                  f.cancelled_admin AS "cancelled_admin!",
+                  f.cancelled_system AS "cancelled_system!",
+                  f.commission_paisa AS "commission_paisa!", f.refunds_paisa AS "refunds_paisa!",
+                  f.disputes_opened AS "disputes_opened!", f.disputes_open AS "disputes_open!"
+           FROM gap, platform_day_figures(gap.first, gap.last) f
+           WHERE gap.first IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stored s WHERE s.day = f.day)
+           UNION ALL
+           SELECT day, requests_created, offers_made, orders_created, orders_online, gross_paisa,
+                  orders_completed, cancelled_customer, cancelled_vendor, cancelled_admin,
+                  cancelled_system, commission_paisa, refunds_paisa, disputes_opened,
+                  disputes_open
+           FROM stored
+           ORDER BY 1"#,
+        first,
+        last,
+        today,
+    )
+    .fetch_all(pool)
+    .await?)
+}
