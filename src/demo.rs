@@ -395,6 +395,7 @@ pub async fn seed_payments(
         payment,
         "150.25",
         "Two shirts were returned unwashed; refunded their share.",
+        None,
     )
     .await?;
 
@@ -416,6 +417,7 @@ pub async fn seed_payments(
         payment,
         "200",
         "Delivered a day late; goodwill refund.",
+        None,
     )
     .await?;
 
@@ -733,6 +735,7 @@ impl Demo<'_> {
             payment,
             "300",
             "A shirt was lost; its share refunded after the laundry was paid.",
+            None,
         )
         .await?;
         let refund_id: i64 = sqlx::query_scalar!(

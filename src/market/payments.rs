@@ -973,10 +973,12 @@ pub async fn refund(
     payment_id: i64,
     amount: &str,
     reason: &str,
+    key: Option<&str>,
 ) -> MarketResult<i64> {
     if admin.role != Role::Admin {
         return Err(MarketError::NotFound);
     }
+    let key = key.filter(|key| is_request_key(key));
     let mut errors = FieldErrors::default();
     let amount = Money::parse_rupees(amount)
         .map_err(|_| errors.add("amount", "Enter the amount in rupees, like 450 or 450.50."))
@@ -1000,6 +1002,20 @@ pub async fn refund(
     let mut tx = pool.begin().await?;
     lock_order(&mut tx, order_id).await?;
     let payment = lock_payment(&mut tx, payment_id).await?;
+    // The same form sent again: its refund was made (the payment's lock
+    // orders the two sends, so the second sees the first's row).
+    if let Some(key) = key {
+        let made = sqlx::query_scalar!(
+            "SELECT id FROM refunds WHERE payment_id = $1 AND request_key = $2",
+            payment_id,
+            key,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if made.is_some() {
+            return Ok(order_id);
+        }
+    }
     if !matches!(payment.status.as_str(), "SUCCEEDED" | "PARTIALLY_REFUNDED") {
         return Err(MarketError::Conflict(format!(
             "Only a paid payment can be refunded; this one is {}.",
@@ -1015,6 +1031,15 @@ pub async fn refund(
     )
     .await?
     .ok_or_else(|| MarketError::Conflict("Nothing is left to refund.".into()))?;
+    if let Some(key) = key {
+        sqlx::query!(
+            "UPDATE refunds SET request_key = $2 WHERE id = $1",
+            refund_id,
+            key
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
     audit::write(
         &mut tx,
         admin,
@@ -1031,6 +1056,12 @@ pub async fn refund(
     tx.commit().await?;
     send_refund(pool, gateway, refund_id).await?;
     Ok(order_id)
+}
+
+/// Whether `key` is a refund form's key (32 lowercase hex digits, as
+/// `web::form::request_key` makes them); any other is ignored.
+fn is_request_key(key: &str) -> bool {
+    key.len() == 32 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// An admin tries a failed refund again (audited).

@@ -188,3 +188,9 @@ mod tests {
         );
     }
 }
+
+/// A fresh key for a form whose resending must not act twice (an admin's
+/// refund): 128 random bits as 32 hex digits.
+pub fn request_key() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}

@@ -12,7 +12,7 @@ mod customer;
 mod error;
 mod extract;
 mod fmt;
-mod form;
+pub(crate) mod form;
 mod headers;
 mod live;
 mod notifications;

@@ -220,6 +220,8 @@ async fn callback(
 pub struct RefundForm {
     pub amount: String,
     pub reason: String,
+    /// The form's key (`form::request_key`): sent twice, one refund.
+    pub key: String,
 }
 
 /// A refund the admin asked for and was refused: what they typed and why,
@@ -229,6 +231,8 @@ pub struct RefundTyped {
     pub payment_id: i64,
     pub amount: String,
     pub reason: String,
+    /// The refused form's key, kept: nothing was made with it.
+    pub key: String,
     pub amount_error: Option<String>,
     pub reason_error: Option<String>,
 }
@@ -273,6 +277,7 @@ async fn refund_payment(
         id,
         &form.amount,
         &form.reason,
+        Some(form.key.as_str()),
     )
     .await;
     match refunded {
@@ -288,6 +293,7 @@ async fn refund_payment(
                 reason_error: errors.get("reason").map(str::to_owned),
                 amount: form.amount,
                 reason: form.reason,
+                key: form.key,
             };
             OrderPage::refund_refused(&state, shell, &admin, order_id, typed).await
         }

@@ -1233,3 +1233,87 @@ async fn money_online_a_payment_the_provider_never_started_does_not_block_paying
     assert_eq!(payment_of(&app, order_id).await.2, "SUCCEEDED");
     app.assert_books_balance().await;
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn money_a_refund_form_sent_twice_refunds_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (customer, _vendor, admin, order_id) = online_order(&app, "1000").await;
+    pay(&app, &customer, order_id)
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    let (payment_id, _, _) = payment_of(&app, order_id).await;
+    // The form carries its own key; each drawing of the page a new one.
+    let page = admin.get(&format!("/orders/{order_id}")).await.body;
+    let key_of = |body: &str| -> String {
+        let at = body.find(r#"name="key" value=""#).expect("key field") + 18;
+        body[at..at + 32].to_owned()
+    };
+    let key = key_of(&page);
+    assert!(key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+    assert_ne!(
+        key_of(&admin.get(&format!("/orders/{order_id}")).await.body),
+        key
+    );
+
+    // A double click: the same form, at once, many times.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (admin, key) = (admin.clone(), key.clone());
+            tokio::spawn(async move {
+                admin
+                    .post(
+                        &format!("/admin/payments/{payment_id}/refund"),
+                        &[
+                            ("amount", "100".into()),
+                            ("reason", "Double click".into()),
+                            ("key", key),
+                        ],
+                    )
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::SEE_OTHER);
+    }
+    let refunds = count(
+        &app,
+        "SELECT count(*) FROM refunds WHERE payment_id = $1",
+        payment_id,
+    )
+    .await;
+    assert_eq!(refunds, 1, "one refund for one form");
+    // Sent again later: still the one refund.
+    admin
+        .post(
+            &format!("/admin/payments/{payment_id}/refund"),
+            &[
+                ("amount", "100".into()),
+                ("reason", "Double click".into()),
+                ("key", key.clone()),
+            ],
+        )
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    // Another form (another key) is another refund.
+    let other = key_of(&admin.get(&format!("/orders/{order_id}")).await.body);
+    admin
+        .post(
+            &format!("/admin/payments/{payment_id}/refund"),
+            &[
+                ("amount", "50".into()),
+                ("reason", "Second thought".into()),
+                ("key", other),
+            ],
+        )
+        .await
+        .assert_redirect(&format!("/orders/{order_id}"));
+    let refunded: i64 = sqlx::query_scalar("SELECT refunded_paisa FROM payments WHERE id = $1")
+        .bind(payment_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(refunded, 15_000);
+    app.assert_books_balance().await;
+}
