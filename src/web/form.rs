@@ -141,6 +141,12 @@ impl ErrorSummary {
     }
 }
 
+/// A fresh key for a form whose resending must not act twice (an admin's
+/// refund): 128 random bits as 32 hex digits.
+pub fn request_key() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,10 +193,4 @@ mod tests {
             "Please fix 1 thing"
         );
     }
-}
-
-/// A fresh key for a form whose resending must not act twice (an admin's
-/// refund): 128 random bits as 32 hex digits.
-pub fn request_key() -> String {
-    hex::encode(rand::random::<[u8; 16]>())
 }
