@@ -31,9 +31,11 @@ pub fn adjustment_paisa(direction: &str, amount: &str, errors: &mut FieldErrors)
 /// The Sunday (a Nepal date) that starts the week `at` falls in: `at`'s date
 /// in Nepal, or the Sunday before it.
 pub fn week_start(at: OffsetDateTime) -> Date {
-    let date = at
-        .checked_to_offset(LOCAL_OFFSET)
-        .map_or(at.date(), |local| local.date());
+    week_of_date(super::when::nepal_date(at))
+}
+
+/// The Sunday that starts the week of the Nepal date `date`.
+pub fn week_of_date(date: Date) -> Date {
     let back = i64::from(date.weekday().number_days_from_sunday());
     date.checked_sub(Duration::days(back)).unwrap_or(date)
 }

@@ -107,7 +107,7 @@ pub fn format_local(at: OffsetDateTime) -> String {
 /// The Nepal day `at` falls on, as a heading read at `now`: "Today",
 /// "Yesterday" or "5 January 2026".
 pub fn day_heading(at: OffsetDateTime, now: OffsetDateTime) -> String {
-    let day = |t: OffsetDateTime| t.checked_to_offset(LOCAL_OFFSET).unwrap_or(t).date();
+    let day = super::when::nepal_date;
     let today = day(now);
     if day(at) == today {
         "Today".into()

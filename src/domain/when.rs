@@ -21,6 +21,11 @@ fn local(at: OffsetDateTime) -> OffsetDateTime {
     at.checked_to_offset(LOCAL_OFFSET).unwrap_or(at)
 }
 
+/// The Nepal date `at` falls on (Dhune's days: statements, statistics).
+pub fn nepal_date(at: OffsetDateTime) -> time::Date {
+    local(at).date()
+}
+
 /// The machine-readable form for `<time datetime>`, with Nepal's offset:
 /// `2026-05-01T09:30:00+05:45`.
 pub fn iso(at: OffsetDateTime) -> String {

@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use time::{Date, Duration, OffsetDateTime};
 
 use super::MarketResult;
-use crate::domain::request::LOCAL_OFFSET;
+use crate::domain::when::nepal_date;
 
 /// The days recomputed on every tick, today included.
 pub const RECENT_DAYS: i64 = 3;
@@ -52,17 +52,11 @@ pub struct PlatformDay {
     pub disputes_open: i32,
 }
 
-/// The Nepal date of `at`.
-pub fn nepal_day(at: OffsetDateTime) -> Date {
-    at.checked_to_offset(LOCAL_OFFSET)
-        .map_or(at.date(), |local| local.date())
-}
-
 /// Stores the figures of the last days and of days missing since the first
 /// record, as of `now`: the number of days written (0 when another instance
 /// is refreshing).
 pub async fn refresh(pool: &PgPool, now: OffsetDateTime) -> MarketResult<i64> {
-    let today = nepal_day(now);
+    let today = nepal_date(now);
     let recent = today - Duration::days(RECENT_DAYS - 1);
     let mut written = store(pool, recent, today).await?;
     // The days since the first record with no row, newest first, a week
@@ -143,7 +137,7 @@ pub async fn days(
     last: Date,
     now: OffsetDateTime,
 ) -> MarketResult<Vec<PlatformDay>> {
-    let today = nepal_day(now);
+    let today = nepal_date(now);
     Ok(sqlx::query_as!(
         PlatformDay,
         r#"WITH stored AS (
@@ -181,4 +175,104 @@ pub async fn days(
     )
     .fetch_all(pool)
     .await?)
+}
+
+/// The figures of a run of days (a week, or the whole range) added up:
+/// counts and money summed; disputes still open taken at the run's end.
+pub fn total(days: &[PlatformDay]) -> PlatformDay {
+    let mut sum = PlatformDay {
+        day: days.first().and_then(|day| day.day),
+        ..PlatformDay::default()
+    };
+    for day in days {
+        sum.requests_created += day.requests_created;
+        sum.offers_made += day.offers_made;
+        sum.orders_created += day.orders_created;
+        sum.orders_online += day.orders_online;
+        sum.gross_paisa += day.gross_paisa;
+        sum.orders_completed += day.orders_completed;
+        sum.cancelled_customer += day.cancelled_customer;
+        sum.cancelled_vendor += day.cancelled_vendor;
+        sum.cancelled_admin += day.cancelled_admin;
+        sum.cancelled_system += day.cancelled_system;
+        sum.commission_paisa += day.commission_paisa;
+        sum.refunds_paisa += day.refunds_paisa;
+        sum.disputes_opened += day.disputes_opened;
+        sum.disputes_open = day.disputes_open;
+    }
+    sum
+}
+
+/// The days grouped into Nepal weeks (Sunday–Saturday), each the
+/// [`total`] of its days (the first and last may be partial weeks).
+pub fn weeks(days: &[PlatformDay]) -> Vec<PlatformDay> {
+    days.chunk_by(|a, b| {
+        a.day.map(crate::domain::payouts::week_of_date)
+            == b.day.map(crate::domain::payouts::week_of_date)
+    })
+    .map(total)
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::date;
+
+    use super::*;
+
+    fn on(day: Date, orders: i32, open: i32) -> PlatformDay {
+        PlatformDay {
+            day: Some(day),
+            orders_created: orders,
+            gross_paisa: i64::from(orders) * 100,
+            disputes_open: open,
+            ..PlatformDay::default()
+        }
+    }
+
+    #[test]
+    fn statistics_a_run_of_days_sums_its_flows_and_keeps_the_last_level() {
+        let days = [
+            on(date!(2026 - 11 - 20), 2, 1),
+            on(date!(2026 - 11 - 21), 3, 4),
+            on(date!(2026 - 11 - 22), 5, 2),
+        ];
+        let sum = total(&days);
+        assert_eq!(sum.day, Some(date!(2026 - 11 - 20)));
+        assert_eq!((sum.orders_created, sum.gross_paisa), (10, 1_000));
+        assert_eq!(sum.disputes_open, 2, "open at the end, not summed");
+        assert_eq!(total(&[]), PlatformDay::default());
+    }
+
+    #[test]
+    fn statistics_weeks_run_sunday_to_saturday() {
+        // Fri 20, Sat 21 Nov 2026, then Sun 22 starts a week.
+        let days: Vec<PlatformDay> = (0..10)
+            .map(|n| on(date!(2026 - 11 - 20) + Duration::days(n), 1, 0))
+            .collect();
+        let weeks = weeks(&days);
+        let shape: Vec<(Option<Date>, i32)> =
+            weeks.iter().map(|w| (w.day, w.orders_created)).collect();
+        assert_eq!(
+            shape,
+            [
+                (Some(date!(2026 - 11 - 20)), 2),
+                (Some(date!(2026 - 11 - 22)), 7),
+                (Some(date!(2026 - 11 - 29)), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn statistics_a_nepal_day_begins_at_1815_utc() {
+        use time::macros::datetime;
+        assert_eq!(
+            nepal_date(datetime!(2026-11-25 18:14:59 UTC)),
+            date!(2026 - 11 - 25)
+        );
+        assert_eq!(
+            nepal_date(datetime!(2026-11-25 18:15 UTC)),
+            date!(2026 - 11 - 26)
+        );
+    }
 }

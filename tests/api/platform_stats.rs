@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use dhune::market::platform_stats::{self, PlatformDay, nepal_day};
+use dhune::domain::when::nepal_date as nepal_day;
+use dhune::market::platform_stats::{self, PlatformDay};
 use sqlx::PgPool;
 use time::{Date, Duration, OffsetDateTime};
 
