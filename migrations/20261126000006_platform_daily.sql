@@ -27,6 +27,18 @@ CREATE TABLE platform_daily (
     disputes_opened      int NOT NULL,
     -- Disputes still open at the day's end.
     disputes_open        int NOT NULL,
+    -- Customers who posted a request, laundries that made an offer.
+    active_customers     int NOT NULL,
+    active_vendors       int NOT NULL,
+    computed_at          timestamptz NOT NULL DEFAULT now()
+);
+
+-- Who was active in each Nepal week (Sunday–Saturday): not the sum of its
+-- days' (one customer active on three days is one), so kept on its own.
+CREATE TABLE platform_weekly (
+    week                 date PRIMARY KEY CHECK (extract(isodow FROM week) = 7),
+    active_customers     int NOT NULL,
+    active_vendors       int NOT NULL,
     computed_at          timestamptz NOT NULL DEFAULT now()
 );
 
@@ -39,7 +51,7 @@ RETURNS TABLE (
     orders_online int, gross_paisa bigint, orders_completed int,
     cancelled_customer int, cancelled_vendor int, cancelled_admin int,
     cancelled_system int, commission_paisa bigint, refunds_paisa bigint,
-    disputes_opened int, disputes_open int)
+    disputes_opened int, disputes_open int, active_customers int, active_vendors int)
 LANGUAGE sql STABLE AS $$
     WITH bounds AS (
         SELECT (first::timestamp AT TIME ZONE 'Asia/Kathmandu') AS since,
@@ -49,11 +61,13 @@ LANGUAGE sql STABLE AS $$
                ((d::date + 1)::timestamp AT TIME ZONE 'Asia/Kathmandu') AS day_end
         FROM generate_series(first, last, interval '1 day') d),
     req AS (
-        SELECT (r.created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day, count(*)::int AS n
+        SELECT (r.created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day, count(*)::int AS n,
+               count(DISTINCT r.customer_id)::int AS customers
         FROM requests r, bounds b WHERE r.created_at >= b.since AND r.created_at < b.until
         GROUP BY 1),
     off AS (
-        SELECT (f.created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day, count(*)::int AS n
+        SELECT (f.created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day, count(*)::int AS n,
+               count(DISTINCT f.vendor_id)::int AS vendors
         FROM offers f, bounds b WHERE f.created_at >= b.since AND f.created_at < b.until
         GROUP BY 1),
     ord AS (
@@ -100,7 +114,8 @@ LANGUAGE sql STABLE AS $$
            coalesce(commission.paisa, 0), coalesce(refunded.paisa, 0), coalesce(opened.n, 0),
            (SELECT count(*)::int FROM disputes d
             WHERE d.created_at < days.day_end
-              AND (d.resolved_at IS NULL OR d.resolved_at >= days.day_end))
+              AND (d.resolved_at IS NULL OR d.resolved_at >= days.day_end)),
+           coalesce(req.customers, 0), coalesce(off.vendors, 0)
     FROM days
     LEFT JOIN req USING (day) LEFT JOIN off USING (day) LEFT JOIN ord USING (day)
     LEFT JOIN done USING (day) LEFT JOIN cancelled USING (day)
@@ -108,9 +123,36 @@ LANGUAGE sql STABLE AS $$
     ORDER BY days.day
 $$;
 
+-- Who was active in the Nepal weeks starting on the Sundays `first`..`last`.
+CREATE FUNCTION platform_week_figures(first date, last date)
+RETURNS TABLE (week date, active_customers int, active_vendors int)
+LANGUAGE sql STABLE AS $$
+    WITH bounds AS (
+        SELECT (first::timestamp AT TIME ZONE 'Asia/Kathmandu') AS since,
+               ((last + 7)::timestamp AT TIME ZONE 'Asia/Kathmandu') AS until),
+    weeks AS (
+        SELECT w::date AS week FROM generate_series(first, last, interval '7 days') w),
+    -- A Nepal date's Sunday: the date less its days since Sunday.
+    req AS (
+        SELECT d - extract(dow FROM d)::int AS week, count(DISTINCT customer_id)::int AS n
+        FROM (SELECT (r.created_at AT TIME ZONE 'Asia/Kathmandu')::date AS d, r.customer_id
+              FROM requests r, bounds b
+              WHERE r.created_at >= b.since AND r.created_at < b.until) x
+        GROUP BY 1),
+    off AS (
+        SELECT d - extract(dow FROM d)::int AS week, count(DISTINCT vendor_id)::int AS n
+        FROM (SELECT (f.created_at AT TIME ZONE 'Asia/Kathmandu')::date AS d, f.vendor_id
+              FROM offers f, bounds b
+              WHERE f.created_at >= b.since AND f.created_at < b.until) x
+        GROUP BY 1)
+    SELECT weeks.week, coalesce(req.n, 0), coalesce(off.n, 0)
+    FROM weeks LEFT JOIN req USING (week) LEFT JOIN off USING (week)
+    ORDER BY weeks.week
+$$;
+
 -- What the figures read, by time.
-CREATE INDEX requests_created_idx ON requests (created_at);
-CREATE INDEX offers_created_idx ON offers (created_at);
+CREATE INDEX requests_created_idx ON requests (created_at) INCLUDE (customer_id);
+CREATE INDEX offers_created_idx ON offers (created_at) INCLUDE (vendor_id);
 CREATE INDEX orders_created_idx ON orders (created_at) INCLUDE (payment_method, price_paisa);
 CREATE INDEX orders_completed_idx ON orders (completed_at) WHERE completed_at IS NOT NULL;
 CREATE INDEX order_status_history_cancelled_idx ON order_status_history (created_at)

@@ -17,6 +17,7 @@ use sqlx::PgPool;
 use time::{Date, Duration, OffsetDateTime};
 
 use super::MarketResult;
+use crate::domain::payouts::week_of_date;
 use crate::domain::when::nepal_date;
 
 /// The days recomputed on every tick, today included.
@@ -50,6 +51,18 @@ pub struct PlatformDay {
     pub refunds_paisa: i64,
     pub disputes_opened: i32,
     pub disputes_open: i32,
+    /// Customers who posted a request that day; laundries that made an
+    /// offer. For a week see [`weeks_active`]: a week's are not its days'.
+    pub active_customers: i32,
+    pub active_vendors: i32,
+}
+
+/// Who was active in one Nepal week (Sunday–Saturday).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WeekActive {
+    pub week: Option<Date>,
+    pub active_customers: i32,
+    pub active_vendors: i32,
 }
 
 /// Stores the figures of the last days and of days missing since the first
@@ -106,7 +119,8 @@ async fn store(pool: &PgPool, first: Date, last: Date) -> MarketResult<i64> {
         "INSERT INTO platform_daily
              (day, requests_created, offers_made, orders_created, orders_online, gross_paisa,
               orders_completed, cancelled_customer, cancelled_vendor, cancelled_admin,
-              cancelled_system, commission_paisa, refunds_paisa, disputes_opened, disputes_open)
+              cancelled_system, commission_paisa, refunds_paisa, disputes_opened, disputes_open,
+              active_customers, active_vendors)
          SELECT * FROM platform_day_figures($1, $2)
          ON CONFLICT (day) DO UPDATE SET
              requests_created = EXCLUDED.requests_created, offers_made = EXCLUDED.offers_made,
@@ -118,9 +132,22 @@ async fn store(pool: &PgPool, first: Date, last: Date) -> MarketResult<i64> {
              cancelled_system = EXCLUDED.cancelled_system,
              commission_paisa = EXCLUDED.commission_paisa, refunds_paisa = EXCLUDED.refunds_paisa,
              disputes_opened = EXCLUDED.disputes_opened, disputes_open = EXCLUDED.disputes_open,
-             computed_at = now()",
+             active_customers = EXCLUDED.active_customers,
+             active_vendors = EXCLUDED.active_vendors, computed_at = now()",
         first,
         last,
+    )
+    .execute(&mut *tx)
+    .await?;
+    // The weeks these days fall in, whole.
+    sqlx::query!(
+        "INSERT INTO platform_weekly (week, active_customers, active_vendors)
+         SELECT * FROM platform_week_figures($1, $2)
+         ON CONFLICT (week) DO UPDATE SET
+             active_customers = EXCLUDED.active_customers,
+             active_vendors = EXCLUDED.active_vendors, computed_at = now()",
+        week_of_date(first),
+        week_of_date(last),
     )
     .execute(&mut *tx)
     .await?;
@@ -144,7 +171,7 @@ pub async fn days(
                SELECT day, requests_created, offers_made, orders_created, orders_online,
                       gross_paisa, orders_completed, cancelled_customer, cancelled_vendor,
                       cancelled_admin, cancelled_system, commission_paisa, refunds_paisa,
-                      disputes_opened, disputes_open
+                      disputes_opened, disputes_open, active_customers, active_vendors
                FROM platform_daily WHERE day BETWEEN $1 AND $2 AND day < $3),
            gap AS (
                SELECT min(d::date) AS first, max(d::date) AS last
@@ -159,14 +186,15 @@ pub async fn days(
                   f.cancelled_admin AS "cancelled_admin!",
                   f.cancelled_system AS "cancelled_system!",
                   f.commission_paisa AS "commission_paisa!", f.refunds_paisa AS "refunds_paisa!",
-                  f.disputes_opened AS "disputes_opened!", f.disputes_open AS "disputes_open!"
+                  f.disputes_opened AS "disputes_opened!", f.disputes_open AS "disputes_open!",
+                  f.active_customers AS "active_customers!", f.active_vendors AS "active_vendors!"
            FROM gap, platform_day_figures(gap.first, gap.last) f
            WHERE gap.first IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stored s WHERE s.day = f.day)
            UNION ALL
            SELECT day, requests_created, offers_made, orders_created, orders_online, gross_paisa,
                   orders_completed, cancelled_customer, cancelled_vendor, cancelled_admin,
                   cancelled_system, commission_paisa, refunds_paisa, disputes_opened,
-                  disputes_open
+                  disputes_open, active_customers, active_vendors
            FROM stored
            ORDER BY 1"#,
         first,
@@ -177,8 +205,44 @@ pub async fn days(
     .await?)
 }
 
+/// Who was active in the Nepal weeks starting on the Sundays
+/// `first..=last`, in order: stored rows for weeks that have ended, computed
+/// from the records for the current week and any not stored yet. Reads only.
+pub async fn weeks_active(
+    pool: &PgPool,
+    first: Date,
+    last: Date,
+    now: OffsetDateTime,
+) -> MarketResult<Vec<WeekActive>> {
+    let (first, last) = (week_of_date(first), week_of_date(last));
+    let current = week_of_date(nepal_date(now));
+    Ok(sqlx::query_as!(
+        WeekActive,
+        r#"WITH stored AS (
+               SELECT week, active_customers, active_vendors FROM platform_weekly
+               WHERE week BETWEEN $1 AND $2 AND week < $3),
+           gap AS (
+               SELECT min(w::date) AS first, max(w::date) AS last
+               FROM generate_series($1::date, $2::date, interval '7 days') w
+               WHERE NOT EXISTS (SELECT 1 FROM stored s WHERE s.week = w::date))
+           SELECT f.week, f.active_customers AS "active_customers!",
+                  f.active_vendors AS "active_vendors!"
+           FROM gap, platform_week_figures(gap.first, gap.last) f
+           WHERE gap.first IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stored s WHERE s.week = f.week)
+           UNION ALL
+           SELECT week, active_customers, active_vendors FROM stored
+           ORDER BY 1"#,
+        first,
+        last,
+        current,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 /// The figures of a run of days (a week, or the whole range) added up:
-/// counts and money summed; disputes still open taken at the run's end.
+/// counts and money summed; disputes still open taken at the run's end;
+/// who was active is not a sum (see [`weeks_active`]), so left at zero.
 pub fn total(days: &[PlatformDay]) -> PlatformDay {
     let mut sum = PlatformDay {
         day: days.first().and_then(|day| day.day),

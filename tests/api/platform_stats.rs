@@ -2,7 +2,7 @@
 //! the sweep, computed live for today and any day not stored yet, and equal
 //! to independent counts of the records, bucketed by Nepal day in Rust.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use dhune::domain::when::nepal_date as nepal_day;
 use dhune::market::platform_stats::{self, PlatformDay};
@@ -56,11 +56,21 @@ async fn counted(app: &TestApp) -> BTreeMap<Date, PlatformDay> {
                 .expect("rows")
         }
     };
-    for (at, _, _) in rows("SELECT created_at, '', 0::bigint FROM requests").await {
+    let mut customers: BTreeMap<Date, BTreeSet<i64>> = BTreeMap::new();
+    for (at, _, who) in rows("SELECT created_at, '', customer_id FROM requests").await {
         day(&mut days, at).requests_created += 1;
+        customers.entry(nepal_day(at)).or_default().insert(who);
     }
-    for (at, _, _) in rows("SELECT created_at, '', 0::bigint FROM offers").await {
+    let mut vendors: BTreeMap<Date, BTreeSet<i64>> = BTreeMap::new();
+    for (at, _, who) in rows("SELECT created_at, '', vendor_id FROM offers").await {
         day(&mut days, at).offers_made += 1;
+        vendors.entry(nepal_day(at)).or_default().insert(who);
+    }
+    for (date, who) in &customers {
+        day(&mut days, nepal_midnight(*date)).active_customers = who.len() as i32;
+    }
+    for (date, who) in &vendors {
+        day(&mut days, nepal_midnight(*date)).active_vendors = who.len() as i32;
     }
     for (at, method, price) in
         rows("SELECT created_at, payment_method, price_paisa FROM orders").await
@@ -202,11 +212,24 @@ async fn platform_stats_each_day_counts_what_happened_on_it_in_nepal(pool: PgPoo
         &[],
     )
     .await;
+    sqlx::query(
+        "UPDATE requests SET created_at = $2 WHERE id = (SELECT request_id FROM orders WHERE id = $1)",
+    )
+    .bind(by_customer)
+    .bind(midnight + Duration::minutes(10))
+    .execute(&app.pool)
+    .await
+    .expect("request");
 
     let today = nepal_day(OffsetDateTime::now_utc());
     let first = today - Duration::days(30);
     let expected = counted(&app).await;
     assert_eq!(expected.len(), 3, "three days with records: {expected:?}");
+    assert_eq!(
+        expected.values().map(|d| d.active_customers).sum::<i32>(),
+        2,
+        "the customer was active on two days"
+    );
     assert_eq!(figured(&app, first, today).await, expected, "computed live");
 
     // Stored by the sweep: the same figures, read from the rows.
@@ -242,6 +265,45 @@ async fn platform_stats_each_day_counts_what_happened_on_it_in_nepal(pool: PgPoo
         counted(&app).await,
         "today fresh, the rest stored"
     );
+
+    // Who was active per week: each person once however many days.
+    let weeks = platform_stats::weeks_active(&app.pool, first, today, OffsetDateTime::now_utc())
+        .await
+        .expect("weeks");
+    let mut expected: BTreeMap<Date, (BTreeSet<i64>, BTreeSet<i64>)> = BTreeMap::new();
+    for (at, customer, vendor) in sqlx::query_as::<_, (OffsetDateTime, i64, i64)>(
+        "SELECT created_at, customer_id, 0::bigint FROM requests
+         UNION ALL SELECT created_at, 0::bigint, vendor_id FROM offers",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("activity")
+    {
+        let week = dhune::domain::payouts::week_start(at);
+        let entry = expected.entry(week).or_default();
+        if customer != 0 {
+            entry.0.insert(customer);
+        }
+        if vendor != 0 {
+            entry.1.insert(vendor);
+        }
+    }
+    let got: BTreeMap<Date, (i32, i32)> = weeks
+        .iter()
+        .filter(|w| w.active_customers + w.active_vendors > 0)
+        .map(|w| {
+            (
+                w.week.expect("week"),
+                (w.active_customers, w.active_vendors),
+            )
+        })
+        .collect();
+    let want: BTreeMap<Date, (i32, i32)> = expected
+        .into_iter()
+        .map(|(week, (c, v))| (week, (c.len() as i32, v.len() as i32)))
+        .collect();
+    assert_eq!(got, want);
+    assert!(want.values().any(|&(c, _)| c == 1), "{want:?}");
 }
 
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]
