@@ -206,21 +206,16 @@ pub async fn days(
 }
 
 /// Who was active in the Nepal weeks starting on the Sundays
-/// `first..=last`, in order: stored rows for weeks that have ended, computed
-/// from the records for the current week and any not stored yet. Reads only.
-pub async fn weeks_active(
-    pool: &PgPool,
-    first: Date,
-    last: Date,
-    now: OffsetDateTime,
-) -> MarketResult<Vec<WeekActive>> {
+/// `first..=last`, in order: stored rows (the sweep refreshes the current
+/// week's on every tick), computed from the records for any week not stored
+/// yet. Reads only.
+pub async fn weeks_active(pool: &PgPool, first: Date, last: Date) -> MarketResult<Vec<WeekActive>> {
     let (first, last) = (week_of_date(first), week_of_date(last));
-    let current = week_of_date(nepal_date(now));
     Ok(sqlx::query_as!(
         WeekActive,
         r#"WITH stored AS (
                SELECT week, active_customers, active_vendors FROM platform_weekly
-               WHERE week BETWEEN $1 AND $2 AND week < $3),
+               WHERE week BETWEEN $1 AND $2),
            gap AS (
                SELECT min(w::date) AS first, max(w::date) AS last
                FROM generate_series($1::date, $2::date, interval '7 days') w
@@ -234,7 +229,6 @@ pub async fn weeks_active(
            ORDER BY 1"#,
         first,
         last,
-        current,
     )
     .fetch_all(pool)
     .await?)

@@ -267,7 +267,7 @@ async fn platform_stats_each_day_counts_what_happened_on_it_in_nepal(pool: PgPoo
     );
 
     // Who was active per week: each person once however many days.
-    let weeks = platform_stats::weeks_active(&app.pool, first, today, OffsetDateTime::now_utc())
+    let weeks = platform_stats::weeks_active(&app.pool, first, today)
         .await
         .expect("weeks");
     let mut expected: BTreeMap<Date, (BTreeSet<i64>, BTreeSet<i64>)> = BTreeMap::new();
