@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use dhune::domain::status::{Actor, OrderStatus, check_order_transition};
 use dhune::market::MarketError;
-use dhune::market::generate::{GENERATED_PASSWORD, Generated, Plan, generate};
+use dhune::market::generate::{GENERATED_ADMIN, GENERATED_PASSWORD, Generated, Plan, generate};
 use reqwest::StatusCode;
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
@@ -280,6 +280,27 @@ async fn generated_history_balances_and_follows_the_rules(pool: PgPool) {
     for path in ["/requests", "/orders"] {
         assert_eq!(customer.get(path).await.status, StatusCode::OK, "{path}");
     }
+
+    // And the generated admin, with the books the page shows as balanced.
+    let admin = app.browser();
+    let page = admin.login(GENERATED_ADMIN, GENERATED_PASSWORD).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    for path in [
+        "/admin",
+        "/admin/orders",
+        "/admin/orders?page=3",
+        "/admin/requests",
+        "/admin/offers",
+        "/admin/disputes",
+        "/admin/users",
+        "/admin/audit",
+        "/admin/payments",
+        "/admin/books",
+    ] {
+        assert_eq!(admin.get(path).await.status, StatusCode::OK, "{path}");
+    }
+    let page = admin.get(&format!("/orders/{order_id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
 }
 
 #[sqlx::test]
