@@ -24,7 +24,8 @@
 //! (the sweep issues them for the ended weeks), failed payment attempts.
 //!
 //! Random choices come from `hashint8extended(key, seed)`, so the same
-//! arguments on an empty database give the same data.
+//! arguments on an empty database give the same data. Accounts sign up
+//! shortly before they first ask or offer, so sign-ups grow with the orders.
 
 use sqlx::{Connection, PgConnection, PgPool};
 use time::OffsetDateTime;
@@ -117,6 +118,9 @@ pub async fn generate(
         done = end;
         progress(done);
     }
+    let mut tx = conn.begin().await?;
+    sql.signups(&mut tx).await?;
+    tx.commit().await?;
     sqlx::query("ANALYZE").execute(&mut *conn).await?;
     Ok(Generated {
         customers: plan.customers,
@@ -291,6 +295,38 @@ impl Sql {
              SELECT 'admin', 1, id, '', '' FROM users WHERE email = $1",
         )
         .bind(GENERATED_ADMIN)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Dates each account's sign-up shortly before its first request or
+    /// offer (so sign-ups follow the growth of the history); accounts that
+    /// never took part signed up at some time in it.
+    async fn signups(&self, tx: &mut PgConnection) -> MarketResult<()> {
+        let Sql {
+            start, span_secs, ..
+        } = self;
+        let (ra, rb) = (self.rnd("p.id", 900), self.rnd("p.id", 901));
+        sqlx::query(&format!(
+            "WITH firsts (id, at) AS (
+                 SELECT customer_id, min(created_at) FROM requests GROUP BY customer_id
+                 UNION ALL
+                 SELECT vendor_id, min(created_at) FROM offers GROUP BY vendor_id),
+             signed_up AS (
+                 SELECT p.id, coalesce(f.at - interval '1 hour' * (1 + 240 * {ra}),
+                                       {start} + interval '1 second' * {span_secs} * sqrt({rb})) AS at
+                 FROM gen_people p LEFT JOIN firsts f ON f.id = p.id
+                 WHERE p.role IN ('customer', 'vendor'))
+             UPDATE users u SET created_at = s.at, updated_at = s.at
+             FROM signed_up s WHERE s.id = u.id"
+        ))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE vendors v SET created_at = u.created_at FROM users u WHERE u.id = v.user_id
+             AND u.email LIKE '%@generated.example'",
+        )
         .execute(&mut *tx)
         .await?;
         Ok(())
@@ -512,11 +548,13 @@ impl Sql {
              CROSS JOIN LATERAL generate_series(1, o.n_offers) AS j
              CROSS JOIN LATERAL (SELECT o.t_req + interval '1 minute' * (5 + 100 * {rt}) AS at) AS t
              LEFT JOIN gen_people v ON j > 1 AND v.role = 'vendor'
-                  AND v.n = 1 + (o.vend_n - 1 + (j - 1) * greatest(1, {vendors} / 4)) % {vendors}
+                  AND v.n = 1 + (o.vend_n - 1 + (j - 1) * greatest(1, {vendors} / 4)
+                                  + floor({rv} * greatest(1, {vendors} / 4))::bigint) % {vendors}
              ORDER BY o.k, at",
             seq_offers = seq.offers,
             rj = self.rnd("o.k * 8 + j", 200),
             rt = self.rnd("o.k * 8 + j", 300),
+            rv = self.rnd("o.k * 8 + j", 400),
         );
         let order_rows = "INSERT INTO orders (id, request_id, offer_id, customer_id, vendor_id, price_paisa,
                                 commission_bps, commission_paisa, pickup_at, delivery_at, status,
@@ -735,12 +773,14 @@ impl Sql {
              CROSS JOIN LATERAL generate_series(1, o.n_offers) AS j
              CROSS JOIN LATERAL (SELECT o.t_req + interval '1 minute' * (5 + 10 * {rt}) AS at) AS t
              JOIN gen_people v ON v.role = 'vendor'
-                  AND v.n = 1 + (o.vend_n - 1 + (j - 1) * greatest(1, {vendors} / 4)) % {vendors}
+                  AND v.n = 1 + (o.vend_n - 1 + (j - 1) * greatest(1, {vendors} / 4)
+                                  + floor({rv} * greatest(1, {vendors} / 4))::bigint) % {vendors}
              WHERE at <= {now}
              ORDER BY o.m, at",
             seq_offers = seq.offers,
             rj = self.rnd("o.m * 8 + j", 600),
             rt = self.rnd("o.m * 8 + j", 700),
+            rv = self.rnd("o.m * 8 + j", 800),
         );
         for statement in [plan, requests, services, offers] {
             sqlx::query(&statement).execute(&mut *tx).await?;

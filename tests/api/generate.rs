@@ -85,6 +85,21 @@ async fn generated_history_balances_and_follows_the_rules(pool: PgPool) {
         .await,
         0
     );
+    // One offer per laundry on a request, laundries competing with each
+    // other (not always the same ones).
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM (SELECT request_id, vendor_id FROM offers
+                                   GROUP BY 1, 2 HAVING count(*) > 1) AS twice"
+        )
+        .await,
+        0
+    );
+    assert!(
+        app.count("SELECT count(DISTINCT vendor_id) FROM offers WHERE status = 'REJECTED'")
+            .await
+            >= 4
+    );
     // A realistic mix: most completed, some cancelled, both ways to pay,
     // disputes and refunds, all within the two years.
     let completed = app
@@ -111,6 +126,25 @@ async fn generated_history_balances_and_follows_the_rules(pool: PgPool) {
         )
         .await,
         0
+    );
+
+    // Everyone signed up before they first asked or offered, the laundries
+    // with their profile.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM users u
+             WHERE EXISTS (SELECT 1 FROM requests r WHERE r.customer_id = u.id AND r.created_at <= u.created_at)
+                OR EXISTS (SELECT 1 FROM offers f WHERE f.vendor_id = u.id AND f.created_at <= u.created_at)
+                OR EXISTS (SELECT 1 FROM vendors v WHERE v.user_id = u.id AND v.created_at <> u.created_at)"
+        )
+        .await,
+        0
+    );
+    assert!(
+        app.count("SELECT count(DISTINCT date_trunc('month', created_at)) FROM users")
+            .await
+            > 12,
+        "sign-ups spread over the two years"
     );
 
     // Every order's history is a chain of allowed moves by allowed people,
