@@ -517,20 +517,8 @@ impl Sql {
                     max(at) FILTER (WHERE to_status = 'COMPLETED') OVER (PARTITION BY k) AS completed_at
              FROM gen_steps ORDER BY k, seq DESC"
             .to_owned();
-        let requests = format!(
-            "INSERT INTO requests (id, customer_id, status, pickup_address, city, area, pickup_from,
-                                   pickup_to, notes, expires_at, created_at, updated_at)
-             OVERRIDING SYSTEM VALUE
-             SELECT request_id, customer_id, 'ORDER_CREATED',
-                    'House ' || (1 + k % 240) || ', ' || {STREETS}[1 + k % 8] || ', ' || area || ', ' || city,
-                    city, area, t_req + interval '2 hours', t_req + interval '5 hours',
-                    {NOTES}[1 + k % 6], t_req + interval '24 hours', t_req, t_acc
-             FROM gen_orders ORDER BY k"
-        );
-        let services = format!(
-            "INSERT INTO request_services (request_id, service_code, quantity)
-             SELECT request_id, ({SERVICE_CODES})[svc], qty FROM gen_orders"
-        );
+        let [requests, services] =
+            request_statements("gen_orders", "k", "'ORDER_CREATED'", "t_acc");
         // The accepted offer is the first; the others were made by other
         // laundries and rejected at the accept (a few withdrawn before).
         let offers = format!(
@@ -743,20 +731,11 @@ impl Sql {
              WHERE b.t_req <= {now}",
             seq_requests = seq.requests,
         );
-        let requests = format!(
-            "INSERT INTO requests (id, customer_id, status, pickup_address, city, area, pickup_from,
-                                   pickup_to, notes, expires_at, created_at, updated_at)
-             OVERRIDING SYSTEM VALUE
-             SELECT request_id, customer_id, status,
-                    'House ' || (1 + m % 240) || ', ' || {STREETS}[1 + m % 8] || ', ' || area || ', ' || city,
-                    city, area, t_req + interval '2 hours', t_req + interval '5 hours',
-                    {NOTES}[1 + m % 6], t_req + interval '24 hours', t_req,
-                    CASE WHEN status = 'OPEN' THEN t_req ELSE t_end END
-             FROM gen_others ORDER BY m"
-        );
-        let services = format!(
-            "INSERT INTO request_services (request_id, service_code, quantity)
-             SELECT request_id, ({SERVICE_CODES})[svc], qty FROM gen_others"
+        let [requests, services] = request_statements(
+            "gen_others",
+            "m",
+            "status",
+            "CASE WHEN status = 'OPEN' THEN t_req ELSE t_end END",
         );
         let offers = format!(
             "INSERT INTO offers (id, request_id, vendor_id, price_paisa, pickup_at, delivery_at, message,
@@ -787,6 +766,28 @@ impl Sql {
         }
         Ok(())
     }
+}
+
+/// The requests planned in `table` (numbered by `key`) with their service,
+/// in `status`, last changed at `updated_at` (SQL expressions over it).
+fn request_statements(table: &str, key: &str, status: &str, updated_at: &str) -> [String; 2] {
+    [
+        format!(
+            "INSERT INTO requests (id, customer_id, status, pickup_address, city, area, pickup_from,
+                                   pickup_to, notes, expires_at, created_at, updated_at)
+             OVERRIDING SYSTEM VALUE
+             SELECT request_id, customer_id, {status},
+                    'House ' || (1 + {key} % 240) || ', ' || {STREETS}[1 + {key} % 8] || ', '
+                        || area || ', ' || city,
+                    city, area, t_req + interval '2 hours', t_req + interval '5 hours',
+                    {NOTES}[1 + {key} % 6], t_req + interval '24 hours', t_req, {updated_at}
+             FROM {table} ORDER BY {key}"
+        ),
+        format!(
+            "INSERT INTO request_services (request_id, service_code, quantity)
+             SELECT request_id, ({SERVICE_CODES})[svc], qty FROM {table}"
+        ),
+    ]
 }
 
 const FIRST_NAMES: &str = "(ARRAY['Sita','Ram','Gita','Hari','Anita','Bikash','Sunita','Rajesh','Puja',\
