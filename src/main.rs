@@ -1,4 +1,4 @@
-//! The `dhune` command: serve | migrate | create-admin | seed-demo | ledger check.
+//! The `dhune` command: serve | migrate | create-admin | seed-demo | generate | ledger check.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -39,6 +39,27 @@ enum Command {
     },
     /// Fill an empty database with demo accounts and data.
     SeedDemo,
+    /// Fill a database without orders with generated history (accounts,
+    /// requests, offers, orders, disputes, payments, refunds and the ledger),
+    /// spread over the last weeks; every account's password is
+    /// `dhune-generated`.
+    Generate {
+        #[arg(long, default_value_t = 1_000)]
+        customers: i64,
+        #[arg(long, default_value_t = 50)]
+        vendors: i64,
+        #[arg(long, default_value_t = 10_000)]
+        orders: i64,
+        /// How many weeks back the history reaches.
+        #[arg(long, default_value_t = 104)]
+        weeks: i64,
+        /// The same seed on an empty database gives the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: i64,
+        /// Orders written per transaction.
+        #[arg(long, default_value_t = 50_000)]
+        batch: i64,
+    },
     /// The books: payments and refunds, in double entry.
     Ledger {
         #[command(subcommand)]
@@ -55,13 +76,19 @@ enum LedgerCommand {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The generator's bulk statements are slow on purpose; sqlx would warn
+    // of each one.
+    let filter = match cli.command {
+        Command::Generate { .. } => "info,sqlx=error",
+        _ => "info,sqlx=warn,tower_sessions=warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(filter)),
         )
         .init();
-    match run(Cli::parse()).await {
+    match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -115,6 +142,27 @@ async fn run_on(cli: Cli, config: Config) -> anyhow::Result<()> {
             seed(&pool, config.commission_bps).await?;
             Ok(())
         }
+        Command::Generate {
+            customers,
+            vendors,
+            orders,
+            weeks,
+            seed,
+            batch,
+        } => {
+            let plan = dhune::market::generate::Plan {
+                customers,
+                vendors,
+                orders,
+                weeks,
+                seed,
+                commission_bps: config.commission_bps,
+                auto_complete_hours: config.auto_complete_after.whole_hours(),
+                unpaid_cancel_hours: config.unpaid_cancel_after.whole_hours(),
+                batch,
+            };
+            generate(&pool, &plan).await
+        }
         Command::Ledger {
             command: LedgerCommand::Check,
         } => check_ledger(&pool).await,
@@ -125,6 +173,34 @@ async fn run_on(cli: Cli, config: Config) -> anyhow::Result<()> {
             serve(pool, config, demo).await
         }
     }
+}
+
+async fn generate(pool: &sqlx::PgPool, plan: &dhune::market::generate::Plan) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let generated = dhune::market::generate::generate(pool, plan, |done| {
+        println!(
+            "{done} of {} orders written ({:.0} s)",
+            plan.orders,
+            started.elapsed().as_secs_f64()
+        );
+    })
+    .await
+    .context("generating data")?;
+    println!(
+        "Generated {} customers, {} laundries, {} orders and {} requests without an order in {:.0} s.",
+        generated.customers,
+        generated.vendors,
+        generated.orders,
+        generated.other_requests,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "Log in as customer1@generated.example, vendor1@generated.example or {} \
+         (password: {}).",
+        dhune::market::generate::GENERATED_ADMIN,
+        dhune::market::generate::GENERATED_PASSWORD
+    );
+    Ok(())
 }
 
 async fn check_ledger(pool: &sqlx::PgPool) -> anyhow::Result<()> {

@@ -69,6 +69,7 @@ pub mod admin;
 mod audit;
 pub mod commission;
 pub mod feed;
+pub mod generate;
 pub mod ledger;
 pub mod notifications;
 pub mod offers;

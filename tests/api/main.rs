@@ -8,6 +8,7 @@ mod books;
 mod browser;
 mod commission;
 mod demo;
+mod generate;
 mod helpers;
 mod hostile;
 mod html_valid;
