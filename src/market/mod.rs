@@ -79,6 +79,7 @@ pub mod payments;
 pub mod payout_views;
 pub mod payouts;
 pub mod requests;
+pub mod stats;
 pub mod sweeps;
 pub mod throttle;
 

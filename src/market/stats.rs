@@ -1,0 +1,228 @@
+//! The figures of the statistics pages (DESIGN.md, "Statistics"), read
+//! from the pool outside any write transaction. Per-day figures are counted
+//! by Nepal day in SQL (a few hundred rows at most) and cut into buckets by
+//! `domain::stats`. Each query starts from a vendor's own rows through a
+//! composite index (vendor, time), so its cost follows the vendor's
+//! activity in the range, not the size of the tables.
+//!
+//! Definitions, for a range `start <= t < end`:
+//! - offers: the vendor's offers made in the range; acceptance rate =
+//!   accepted ÷ those no longer pending (accepted, rejected, withdrawn or
+//!   expired);
+//! - orders: the vendor's orders created (offer accepted) in the range;
+//!   completion rate = completed ÷ closed (completed or cancelled);
+//!   completion time = accepted → completed, over those completed, median
+//!   and 90th percentile interpolated (`percentile_cont`);
+//! - earnings: the ledger's entries on `vendor:<id>:payable` of captures
+//!   and refunds posted in the range, sign flipped (what Dhune owes the
+//!   laundry, net of commission and refunds), plus, for cash orders, the
+//!   cash the laundry collected itself (less what it gave back);
+//! - cancellations: the range's orders now cancelled, by who cancelled
+//!   them (the history's actor; none: Dhune's sweep, for an unpaid order).
+
+use sqlx::PgPool;
+use time::{Date, OffsetDateTime};
+
+use super::accounts::User;
+use super::{MarketError, MarketResult};
+use crate::domain::account::Role;
+use crate::domain::stats::{Range, Rate};
+
+/// A vendor's figures for one Nepal day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VendorDay {
+    pub day: Option<Date>,
+    pub offers_final: i64,
+    pub offers_accepted: i64,
+    pub orders: i64,
+    pub completed: i64,
+    pub cancelled: i64,
+    /// Earnings from online payments (the ledger's entries, sign flipped).
+    pub online_paisa: i64,
+    /// Earnings from cash orders: the cash kept, less the commission owed.
+    pub cash_paisa: i64,
+    /// Payments and refunds behind the earnings.
+    pub movements: i64,
+}
+
+/// Completion times over one period, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Times {
+    pub n: i64,
+    pub median_secs: Option<i64>,
+    pub p90_secs: Option<i64>,
+}
+
+/// Who cancelled how many of a period's orders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellers {
+    /// `customer`, `vendor`, `admin` or `dhune` (the sweep).
+    pub who: String,
+    pub current: i64,
+    pub previous: i64,
+}
+
+/// Everything the vendor's page shows: per-day figures over the range and
+/// the one before it, and the times and cancellations of each.
+#[derive(Debug, Clone)]
+pub struct VendorStats {
+    pub range: Range,
+    pub days: Vec<VendorDay>,
+    pub times: Times,
+    pub previous_times: Times,
+    pub cancellers: Vec<Cancellers>,
+}
+
+impl VendorStats {
+    /// The per-day figures of the days of `range`.
+    fn within(&self, range: &Range) -> impl Iterator<Item = &VendorDay> {
+        self.days.iter().filter(|d| {
+            d.day
+                .is_some_and(|day| range.first <= day && day <= range.last)
+        })
+    }
+
+    /// A figure summed over `range`'s days.
+    pub fn total(&self, range: &Range, figure: fn(&VendorDay) -> i64) -> i64 {
+        self.within(range).map(figure).sum()
+    }
+
+    /// A figure per bucket of the range, zero-filled.
+    pub fn series(&self, figure: fn(&VendorDay) -> i64) -> Vec<i64> {
+        let per_day: Vec<(Date, i64)> = self
+            .within(&self.range)
+            .filter_map(|d| Some((d.day?, figure(d))))
+            .collect();
+        self.range.series(&per_day)
+    }
+
+    pub fn acceptance(&self, range: &Range) -> Rate {
+        Rate {
+            hits: self.total(range, |d| d.offers_accepted),
+            n: self.total(range, |d| d.offers_final),
+        }
+    }
+
+    pub fn completion(&self, range: &Range) -> Rate {
+        Rate {
+            hits: self.total(range, |d| d.completed),
+            n: self.total(range, |d| d.completed + d.cancelled),
+        }
+    }
+}
+
+/// The vendor's own figures over `range` and the period before it.
+pub async fn vendor_stats(pool: &PgPool, vendor: &User, range: Range) -> MarketResult<VendorStats> {
+    if vendor.role != Role::Vendor {
+        return Err(MarketError::NotFound);
+    }
+    let previous = range.previous();
+    let (start, end) = (previous.start(), range.end());
+    let account = format!("vendor:{}:payable", vendor.id);
+    let days = sqlx::query_as!(
+        VendorDay,
+        r#"WITH offer_days AS (
+               SELECT (created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day,
+                      count(*) FILTER (WHERE status <> 'PENDING') AS final,
+                      count(*) FILTER (WHERE status = 'ACCEPTED') AS accepted
+               FROM offers WHERE vendor_id = $1 AND created_at >= $2 AND created_at < $3
+               GROUP BY 1),
+           order_days AS (
+               SELECT (created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day,
+                      count(*) AS orders,
+                      count(*) FILTER (WHERE status = 'COMPLETED') AS completed,
+                      count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled
+               FROM orders WHERE vendor_id = $1 AND created_at >= $2 AND created_at < $3
+               GROUP BY 1),
+           money_days AS (
+               SELECT (t.created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day,
+                      sum(-e.amount_paisa) FILTER (WHERE p.method = 'online') AS online,
+                      sum(-e.amount_paisa + CASE WHEN t.kind = 'capture' THEN p.amount_paisa
+                                                 ELSE -r.amount_paisa END)
+                          FILTER (WHERE p.method = 'cod') AS cash,
+                      count(*) AS movements
+               FROM ledger_entries e
+               JOIN ledger_transactions t ON t.id = e.transaction_id
+               LEFT JOIN refunds r ON t.kind = 'refund' AND r.id = t.source_id
+               JOIN payments p ON p.id = CASE WHEN t.kind = 'capture' THEN t.source_id
+                                              ELSE r.payment_id END
+               WHERE e.account = $4 AND t.kind IN ('capture', 'refund')
+                 AND t.created_at >= $2 AND t.created_at < $3
+               GROUP BY 1)
+           SELECT day,
+                  coalesce(o.final, 0) AS "offers_final!",
+                  coalesce(o.accepted, 0) AS "offers_accepted!",
+                  coalesce(d.orders, 0) AS "orders!",
+                  coalesce(d.completed, 0) AS "completed!",
+                  coalesce(d.cancelled, 0) AS "cancelled!",
+                  coalesce(m.online, 0)::bigint AS "online_paisa!",
+                  coalesce(m.cash, 0)::bigint AS "cash_paisa!",
+                  coalesce(m.movements, 0) AS "movements!"
+           FROM offer_days o
+           FULL JOIN order_days d USING (day)
+           FULL JOIN money_days m USING (day)
+           ORDER BY day"#,
+        vendor.id,
+        start,
+        end,
+        account,
+    )
+    .fetch_all(pool)
+    .await?;
+    let times = completion_times(pool, vendor.id, range.start(), end).await?;
+    let previous_times = completion_times(pool, vendor.id, start, range.start()).await?;
+    let cancellers = sqlx::query_as!(
+        Cancellers,
+        r#"SELECT coalesce(u.role, 'dhune') AS "who!",
+                  count(*) FILTER (WHERE o.created_at >= $3) AS "current!",
+                  count(*) FILTER (WHERE o.created_at < $3) AS "previous!"
+           FROM orders o
+           LEFT JOIN LATERAL (
+               SELECT h.actor_id FROM order_status_history h
+               WHERE h.order_id = o.id AND h.to_status = 'CANCELLED'
+               ORDER BY h.id DESC LIMIT 1) h ON true
+           LEFT JOIN users u ON u.id = h.actor_id
+           WHERE o.vendor_id = $1 AND o.created_at >= $2 AND o.created_at < $4
+             AND o.status = 'CANCELLED'
+           GROUP BY 1 ORDER BY 1"#,
+        vendor.id,
+        start,
+        range.start(),
+        end,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(VendorStats {
+        range,
+        days,
+        times,
+        previous_times,
+        cancellers,
+    })
+}
+
+/// Accepted → completed over the vendor's orders created in `[start, end)`
+/// and completed since.
+async fn completion_times(
+    pool: &PgPool,
+    vendor_id: i64,
+    start: OffsetDateTime,
+    end: OffsetDateTime,
+) -> MarketResult<Times> {
+    let times = sqlx::query_as!(
+        Times,
+        r#"SELECT count(*) AS "n!",
+                  (percentile_cont(0.5) WITHIN GROUP (ORDER BY secs))::bigint AS median_secs,
+                  (percentile_cont(0.9) WITHIN GROUP (ORDER BY secs))::bigint AS p90_secs
+           FROM (SELECT extract(epoch FROM completed_at - created_at) AS secs
+                 FROM orders
+                 WHERE vendor_id = $1 AND created_at >= $2 AND created_at < $3
+                   AND status = 'COMPLETED' AND completed_at IS NOT NULL) t"#,
+        vendor_id,
+        start,
+        end,
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(times)
+}

@@ -1,0 +1,495 @@
+//! `/stats` and `/stats.csv`: a vendor's dashboard (DESIGN.md,
+//! "Statistics"). Every figure is shown as a table (the accessible version,
+//! and what the CSV holds, row for row) and, for the series, as a chart
+//! drawn on the server. Customers and admins get 403 here (the admin's
+//! statistics are their own page).
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::HeaderValue;
+use axum::http::StatusCode;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::AppState;
+use super::charts::{BarChart, Point};
+use super::error::AppError;
+use super::extract::{Shell, Vendor};
+use super::form::{ErrorSummary, FormField};
+use crate::domain::FieldErrors;
+use crate::domain::money::Money;
+use crate::domain::stats::{
+    self, NOT_ENOUGH, PRESETS, Range, Step, change_percent, change_words, duration_words,
+};
+use crate::market::stats::{Times, VendorDay, VendorStats, vendor_stats};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/stats", get(page))
+        .route("/stats.csv", get(csv_file))
+}
+
+/// `?range=28d` or `?from=&to=`, and `by=day|week`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RangeQuery {
+    range: String,
+    from: String,
+    to: String,
+    by: String,
+}
+
+impl RangeQuery {
+    fn range(&self) -> Result<Range, FieldErrors> {
+        Range::parse(
+            &self.range,
+            &self.from,
+            &self.to,
+            &self.by,
+            OffsetDateTime::now_utc(),
+        )
+    }
+}
+
+/// A cell of a table: as shown, and as the CSV writes it (money without
+/// "Rs" and the grouping commas, so a spreadsheet reads a number).
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub text: String,
+    pub csv: String,
+    pub num: bool,
+}
+
+impl Cell {
+    fn text(text: impl Into<String>) -> Cell {
+        let text = text.into();
+        Cell {
+            csv: text.clone(),
+            text,
+            num: false,
+        }
+    }
+
+    fn count(value: i64) -> Cell {
+        Cell {
+            num: true,
+            ..Cell::text(value.to_string())
+        }
+    }
+
+    fn money(paisa: i64) -> Cell {
+        let money = Money::from_paisa(paisa);
+        Cell {
+            text: money.to_string(),
+            csv: money.decimal(),
+            num: true,
+        }
+    }
+}
+
+/// A table of the page, with the chart of its numbers when it is a series.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub id: &'static str,
+    pub caption: String,
+    pub head: Vec<&'static str>,
+    /// The first cell of a row is its heading.
+    pub rows: Vec<Vec<Cell>>,
+    pub chart: Option<BarChart>,
+    /// What the figures mean, under the table.
+    pub note: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "stats/vendor.html")]
+struct VendorPage {
+    shell: Shell,
+    presets: Vec<(String, String, bool)>,
+    fields: Vec<FormField>,
+    by_day: bool,
+    summary: ErrorSummary,
+    /// "26 Oct – 22 Nov 2026 (28 days)", when the range was read.
+    heading: String,
+    csv_href: String,
+    tables: Vec<Table>,
+}
+
+impl VendorPage {
+    fn new(shell: Shell, query: &RangeQuery, range: Result<Range, FieldErrors>) -> Self {
+        let errors = range.as_ref().err().cloned().unwrap_or_default();
+        let current = range.as_ref().ok();
+        let fields = vec![
+            FormField::new("from", "From", "date", 10).with(&query.from, &errors),
+            FormField::new("to", "To", "date", 10).with(&query.to, &errors),
+        ];
+        let summary = ErrorSummary::of(&fields)
+            .and("range-presets", errors.get("range"))
+            .and("by", errors.get("by"));
+        let presets = PRESETS
+            .iter()
+            .map(|days| {
+                (
+                    format!("/stats?range={days}d"),
+                    format!("{days} days"),
+                    current.is_some_and(|r| r.preset == Some(*days)),
+                )
+            })
+            .collect();
+        VendorPage {
+            shell,
+            presets,
+            fields,
+            by_day: current.is_none_or(|r| r.step == Step::Day),
+            summary,
+            heading: current.map(heading).unwrap_or_default(),
+            csv_href: current.map_or_else(String::new, |r| format!("/stats.csv?{}", r.query())),
+            tables: Vec::new(),
+        }
+    }
+}
+
+/// "30 Oct – 26 Nov 2026 (28 days, per day)".
+fn heading(range: &Range) -> String {
+    let day = time::macros::format_description!("[day padding:none] [month repr:short] [year]");
+    format!(
+        "{} – {} ({} days, per {})",
+        range.first.format(day).unwrap_or_default(),
+        range.last.format(day).unwrap_or_default(),
+        range.days(),
+        range.step.as_str()
+    )
+}
+
+async fn page(
+    State(state): State<AppState>,
+    Vendor(vendor): Vendor,
+    shell: Shell,
+    Query(query): Query<RangeQuery>,
+) -> Result<Response, AppError> {
+    let range = query.range();
+    let mut page = VendorPage::new(shell, &query, range.clone());
+    match range {
+        Ok(range) => {
+            let figures = vendor_stats(&state.pool, &vendor, range).await?;
+            page.tables = vendor_tables(&figures);
+            Ok(page.into_response())
+        }
+        Err(_) => Ok((StatusCode::BAD_REQUEST, page).into_response()),
+    }
+}
+
+async fn csv_file(
+    State(state): State<AppState>,
+    Vendor(vendor): Vendor,
+    Query(query): Query<RangeQuery>,
+) -> Result<Response, AppError> {
+    let range = query
+        .range()
+        .map_err(|errors| AppError::BadRequest(errors.to_string()))?;
+    let figures = vendor_stats(&state.pool, &vendor, range).await?;
+    let body = tables_csv(&vendor_tables(&figures))?;
+    let filename = format!(
+        "attachment; filename=\"dhune-stats-{}-{}.csv\"",
+        range.first, range.last
+    );
+    let disposition = HeaderValue::from_str(&filename)
+        .map_err(|err| anyhow::anyhow!("the CSV's file name: {err}"))?;
+    Ok((
+        [
+            (
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The tables as CSV: for each, a row of its headings, then its rows, each
+/// row led by the table's caption so the tables stay apart.
+fn tables_csv(tables: &[Table]) -> Result<Vec<u8>, AppError> {
+    let mut out = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
+    let fail =
+        |err: csv::Error| AppError::Internal(anyhow::Error::new(err).context("writing the CSV"));
+    for table in tables {
+        let head = std::iter::once(table.caption.as_str()).chain(table.head.iter().copied());
+        out.write_record(head).map_err(fail)?;
+        for row in &table.rows {
+            let cells = std::iter::once(table.caption.as_str())
+                .chain(row.iter().map(|cell| cell.csv.as_str()));
+            out.write_record(cells).map_err(fail)?;
+        }
+    }
+    out.into_inner()
+        .map_err(|err| AppError::Internal(anyhow::anyhow!("finishing the CSV: {err}")))
+}
+
+/// A time, or what a too small sample says.
+fn time_words(seconds: Option<i64>, n: i64) -> String {
+    match seconds {
+        Some(secs) if stats::enough(n) => duration_words(secs),
+        _ => NOT_ENOUGH.into(),
+    }
+}
+
+fn earnings(day: &VendorDay) -> i64 {
+    day.online_paisa + day.cash_paisa
+}
+
+/// The tables of the vendor's page, in its order.
+fn vendor_tables(figures: &VendorStats) -> Vec<Table> {
+    let range = &figures.range;
+    let previous = range.previous();
+    let buckets = range.buckets();
+    let labels: Vec<String> = buckets
+        .iter()
+        .map(|b| {
+            if b.partial {
+                format!("{} (so far)", b.label())
+            } else {
+                b.label()
+            }
+        })
+        .collect();
+    let per = range.step.as_str();
+
+    let rate_row = |name: &str, rate: stats::Rate, previous: stats::Rate| {
+        vec![
+            Cell::text(name),
+            Cell::text(rate.words()),
+            Cell::count(rate.n),
+            Cell::text(previous.words()),
+            Cell::text(match (rate.percent(), previous.percent()) {
+                (Some(now), Some(before)) => format!("{:+} points", now - before),
+                _ => "—".into(),
+            }),
+        ]
+    };
+    let time_row = |name: &str, now: &Times, before: &Times, pick: fn(&Times) -> Option<i64>| {
+        vec![
+            Cell::text(name),
+            Cell::text(time_words(pick(now), now.n)),
+            Cell::count(now.n),
+            Cell::text(time_words(pick(before), before.n)),
+            Cell::text("—"),
+        ]
+    };
+    let orders = figures.total(range, |d| d.orders);
+    let orders_before = figures.total(&previous, |d| d.orders);
+    let earned = figures.total(range, earnings);
+    let earned_before = figures.total(&previous, earnings);
+    let summary = Table {
+        id: "summary",
+        caption: "At a glance".into(),
+        head: vec!["Figure", "This period", "n", "Previous period", "Change"],
+        rows: vec![
+            vec![
+                Cell::text("Orders"),
+                Cell::count(orders),
+                Cell::count(orders),
+                Cell::count(orders_before),
+                Cell::text(change_words(change_percent(orders, orders_before))),
+            ],
+            vec![
+                Cell::text("Earnings"),
+                Cell::money(earned),
+                Cell::count(figures.total(range, |d| d.movements)),
+                Cell::money(earned_before),
+                Cell::text(change_words(change_percent(earned, earned_before))),
+            ],
+            rate_row(
+                "Acceptance rate",
+                figures.acceptance(range),
+                figures.acceptance(&previous),
+            ),
+            rate_row(
+                "Completion rate",
+                figures.completion(range),
+                figures.completion(&previous),
+            ),
+            time_row(
+                "Median completion time",
+                &figures.times,
+                &figures.previous_times,
+                |t| t.median_secs,
+            ),
+            time_row(
+                "90th percentile completion time",
+                &figures.times,
+                &figures.previous_times,
+                |t| t.p90_secs,
+            ),
+        ],
+        chart: None,
+        note: "n is what a figure counts: orders created, payments and refunds (earnings), \
+               offers that reached a final state (acceptance), orders closed — completed or \
+               cancelled (completion rate), orders completed (times). Rates and times on fewer \
+               than 5 say “not enough orders yet”.",
+    };
+
+    let (count_orders, completed, cancelled) = (
+        figures.series(|d| d.orders),
+        figures.series(|d| d.completed),
+        figures.series(|d| d.cancelled),
+    );
+    let orders_table = Table {
+        id: "orders",
+        caption: format!("Orders per {per}"),
+        head: vec!["Period", "Orders", "Completed", "Cancelled"],
+        rows: (0..labels.len())
+            .map(|i| {
+                vec![
+                    Cell::text(labels[i].clone()),
+                    Cell::count(count_orders[i]),
+                    Cell::count(completed[i]),
+                    Cell::count(cancelled[i]),
+                ]
+            })
+            .collect(),
+        chart: Some(BarChart::new(
+            &format!("Orders per {per}"),
+            format!("{orders} orders in {} days.", range.days()),
+            &buckets_points(&buckets, &count_orders),
+            |v| v.to_string(),
+        )),
+        note: "Orders counted on the day their offer was accepted; completed and cancelled \
+               are what those orders are now.",
+    };
+
+    let (online, cash, total) = (
+        figures.series(|d| d.online_paisa),
+        figures.series(|d| d.cash_paisa),
+        figures.series(earnings),
+    );
+    let earnings_table = Table {
+        id: "earnings",
+        caption: format!("Earnings per {per}"),
+        head: vec!["Period", "Online", "Cash", "Total"],
+        rows: (0..labels.len())
+            .map(|i| {
+                vec![
+                    Cell::text(labels[i].clone()),
+                    Cell::money(online[i]),
+                    Cell::money(cash[i]),
+                    Cell::money(total[i]),
+                ]
+            })
+            .collect(),
+        chart: Some(BarChart::new(
+            &format!("Earnings per {per}"),
+            format!(
+                "{} earned in {} days.",
+                Money::from_paisa(earned),
+                range.days()
+            ),
+            &buckets_points(&buckets, &total),
+            compact_money,
+        )),
+        note: "What you earned, net of Dhune's commission and of refunds, on the day the \
+               money moved: online, what Dhune owes you for payments taken (the ledger's \
+               entries on your account); cash, the cash you collected on delivery, less the \
+               commission on it you owe Dhune and any cash given back.",
+    };
+
+    let who_label = |who: &str| match who {
+        "customer" => "The customer",
+        "vendor" => "You",
+        "admin" => "An admin",
+        _ => "Dhune (unpaid in time)",
+    };
+    let cancellations = Table {
+        id: "cancellations",
+        caption: "Cancellations by who cancelled".into(),
+        head: vec!["Who", "This period", "Previous period", "Change"],
+        rows: figures
+            .cancellers
+            .iter()
+            .map(|c| {
+                vec![
+                    Cell::text(who_label(&c.who)),
+                    Cell::count(c.current),
+                    Cell::count(c.previous),
+                    Cell::text(change_words(change_percent(c.current, c.previous))),
+                ]
+            })
+            .collect(),
+        chart: None,
+        note: "Of the orders created in each period, those now cancelled.",
+    };
+    vec![summary, orders_table, earnings_table, cancellations]
+}
+
+fn buckets_points(buckets: &[stats::Bucket], values: &[i64]) -> Vec<Point> {
+    buckets
+        .iter()
+        .zip(values)
+        .map(|(bucket, &value)| Point {
+            label: bucket.label(),
+            value,
+            partial: bucket.partial,
+        })
+        .collect()
+}
+
+/// Rupees for an axis: "Rs 500", "Rs 1.5k", "Rs 2M" (ticks are round).
+fn compact_money(paisa: i64) -> String {
+    let rupees = paisa / 100;
+    let sign = if rupees < 0 { "−" } else { "" };
+    let abs = rupees.unsigned_abs();
+    let short = match abs {
+        0..1_000 => abs.to_string(),
+        1_000..1_000_000 => thousands(abs, 1_000, "k"),
+        _ => thousands(abs, 1_000_000, "M"),
+    };
+    format!("{sign}Rs {short}")
+}
+
+fn thousands(value: u64, unit: u64, suffix: &str) -> String {
+    let whole = value / unit;
+    let tenth = value % unit * 10 / unit;
+    if tenth == 0 {
+        format!("{whole}{suffix}")
+    } else {
+        format!("{whole}.{tenth}{suffix}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_axis_money_is_short() {
+        assert_eq!(compact_money(0), "Rs 0");
+        assert_eq!(compact_money(50_000), "Rs 500");
+        assert_eq!(compact_money(150_000), "Rs 1.5k");
+        assert_eq!(compact_money(200_000_000), "Rs 2M");
+        assert_eq!(compact_money(-100_000), "−Rs 1k");
+    }
+
+    #[test]
+    fn stats_csv_holds_each_table_under_its_caption() {
+        let table = Table {
+            id: "t",
+            caption: "Orders per day".into(),
+            head: vec!["Period", "Orders"],
+            rows: vec![vec![Cell::text("26 Nov"), Cell::money(12_345)]],
+            chart: None,
+            note: "",
+        };
+        let csv = String::from_utf8(tables_csv(&[table]).unwrap()).unwrap();
+        assert_eq!(
+            csv,
+            "Orders per day,Period,Orders\nOrders per day,26 Nov,123.45\n"
+        );
+    }
+}
