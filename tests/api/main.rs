@@ -34,5 +34,6 @@ mod sandbox;
 mod security;
 mod shell;
 mod statements;
+mod stats;
 mod throttle;
 mod web_hardening;
