@@ -44,6 +44,7 @@ pub fn day_begins(day: Date) -> OffsetDateTime {
 pub enum Step {
     Day,
     Week,
+    Month,
 }
 
 impl Step {
@@ -51,6 +52,7 @@ impl Step {
         match self {
             Step::Day => "day",
             Step::Week => "week",
+            Step::Month => "month",
         }
     }
 }
@@ -74,12 +76,17 @@ pub struct Bucket {
     pub first: Date,
     pub last: Date,
     pub partial: bool,
+    pub step: Step,
 }
 
 impl Bucket {
     /// "26 Nov" for a day, "22–28 Nov" for a week ("29 Nov–5 Dec" across
-    /// a month).
+    /// a month), "Nov 2026" for a month.
     pub fn label(&self) -> String {
+        if self.step == Step::Month {
+            let month = format_description!("[month repr:short] [year]");
+            return self.first.format(month).unwrap_or_default();
+        }
         let day = format_description!("[day padding:none] [month repr:short]");
         let first = self.first.format(day).unwrap_or_default();
         if self.first == self.last {
@@ -152,8 +159,9 @@ impl Range {
             "" => None,
             "day" => Some(Step::Day),
             "week" => Some(Step::Week),
+            "month" => Some(Step::Month),
             _ => {
-                errors.add("by", "Choose per day or per week.");
+                errors.add("by", "Choose per day, per week or per month.");
                 None
             }
         };
@@ -216,11 +224,21 @@ impl Range {
                         .unwrap_or(self.last);
                     saturday.min(self.last)
                 }
+                Step::Month => {
+                    let days = i64::from(first.month().length(first.year()));
+                    let month_end = first
+                        .replace_day(1)
+                        .ok()
+                        .and_then(|start| start.checked_add(Duration::days(days - 1)))
+                        .unwrap_or(self.last);
+                    month_end.min(self.last)
+                }
             };
             buckets.push(Bucket {
                 first,
                 last,
                 partial: first <= self.today && self.today <= last,
+                step: self.step,
             });
             match last.next_day() {
                 Some(next) => first = next,
@@ -240,6 +258,10 @@ impl Range {
             Step::Week => {
                 let week = |d: Date| week_start(day_begins(d));
                 (week(day) - week(self.first)).whole_days() / 7
+            }
+            Step::Month => {
+                let months = |d: Date| i64::from(d.year()) * 12 + i64::from(u8::from(d.month()));
+                months(day) - months(self.first)
             }
         };
         usize::try_from(index).ok()
@@ -411,7 +433,7 @@ mod tests {
         assert!(err.get("from").unwrap().contains("like 2026-11-26"));
         assert!(err.get("to").unwrap().contains("end date"));
         assert!(parse("", "2026-02-30", "2026-03-01", "").is_err());
-        assert!(parse("", "", "", "month").unwrap_err().get("by").is_some());
+        assert!(parse("", "", "", "year").unwrap_err().get("by").is_some());
     }
 
     #[test]
@@ -478,6 +500,46 @@ mod tests {
         let sums = weekly.series(&[(date!(2026 - 11 - 22), 1), (date!(2026 - 11 - 26), 2)]);
         assert_eq!(sums.last(), Some(&3));
         assert_eq!(sums.iter().sum::<i64>(), 3);
+    }
+
+    #[test]
+    fn stats_months_are_calendar_months_clipped_to_the_range() {
+        let range = parse("", "2026-01-15", "2026-03-10", "month").unwrap();
+        let spans: Vec<_> = range
+            .buckets()
+            .iter()
+            .map(|b| (b.first, b.last, b.label()))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (
+                    date!(2026 - 01 - 15),
+                    date!(2026 - 01 - 31),
+                    "Jan 2026".to_owned()
+                ),
+                (
+                    date!(2026 - 02 - 01),
+                    date!(2026 - 02 - 28),
+                    "Feb 2026".to_owned()
+                ),
+                (
+                    date!(2026 - 03 - 01),
+                    date!(2026 - 03 - 10),
+                    "Mar 2026".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(range.bucket_of(date!(2026 - 02 - 28)), Some(1));
+        assert_eq!(range.bucket_of(date!(2026 - 03 - 01)), Some(2));
+        let year = parse("365d", "", "", "month").unwrap();
+        assert_eq!(year.buckets().len(), 13);
+        assert!(year.buckets().last().unwrap().partial);
+        assert_eq!(
+            year.series(&[(date!(2026 - 11 - 01), 2), (date!(2026 - 11 - 26), 1)])
+                .last(),
+            Some(&3)
+        );
     }
 
     #[test]

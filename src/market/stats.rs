@@ -226,3 +226,136 @@ async fn completion_times(
     .await?;
     Ok(times)
 }
+
+/// A customer's figures for one Nepal day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CustomerDay {
+    pub day: Option<Date>,
+    pub requests: i64,
+    pub orders: i64,
+    /// Paid (online, or cash on delivery at completion), when the payment
+    /// was taken.
+    pub paid_paisa: i64,
+    /// Given back, when the refund was posted.
+    pub refunded_paisa: i64,
+}
+
+/// A laundry the customer ordered from in the range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Laundry {
+    pub name: String,
+    pub orders: i64,
+    pub value_paisa: i64,
+}
+
+/// Everything the customer's page shows.
+#[derive(Debug, Clone)]
+pub struct CustomerStats {
+    pub range: Range,
+    pub days: Vec<CustomerDay>,
+    pub laundries: Vec<Laundry>,
+}
+
+impl CustomerStats {
+    fn within(&self, range: &Range) -> impl Iterator<Item = &CustomerDay> {
+        self.days.iter().filter(|d| {
+            d.day
+                .is_some_and(|day| range.first <= day && day <= range.last)
+        })
+    }
+
+    pub fn total(&self, range: &Range, figure: fn(&CustomerDay) -> i64) -> i64 {
+        self.within(range).map(figure).sum()
+    }
+
+    pub fn series(&self, figure: fn(&CustomerDay) -> i64) -> Vec<i64> {
+        let per_day: Vec<(Date, i64)> = self
+            .within(&self.range)
+            .filter_map(|d| Some((d.day?, figure(d))))
+            .collect();
+        self.range.series(&per_day)
+    }
+}
+
+/// How many laundries the customer's page lists.
+const TOP_LAUNDRIES: i64 = 5;
+
+/// The customer's own activity over `range` and the period before it:
+/// requests posted, orders made (offers accepted), money paid (captures)
+/// and given back (refunds) by the day the ledger posted them, and the
+/// laundries ordered from most in the range.
+pub async fn customer_stats(
+    pool: &PgPool,
+    customer: &User,
+    range: Range,
+) -> MarketResult<CustomerStats> {
+    if customer.role != Role::Customer {
+        return Err(MarketError::NotFound);
+    }
+    let (start, end) = (range.previous().start(), range.end());
+    let days = sqlx::query_as!(
+        CustomerDay,
+        r#"WITH request_days AS (
+               SELECT (created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day, count(*) AS n
+               FROM requests WHERE customer_id = $1 AND created_at >= $2 AND created_at < $3
+               GROUP BY 1),
+           order_days AS (
+               SELECT (created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day, count(*) AS n
+               FROM orders WHERE customer_id = $1 AND created_at >= $2 AND created_at < $3
+               GROUP BY 1),
+           money AS (
+               SELECT t.created_at, p.amount_paisa AS paid, 0::bigint AS refunded
+               FROM orders o
+               JOIN payments p ON p.order_id = o.id
+               JOIN ledger_transactions t
+                 ON t.kind = 'capture' AND t.source_type = 'payment' AND t.source_id = p.id
+               WHERE o.customer_id = $1 AND t.created_at >= $2 AND t.created_at < $3
+               UNION ALL
+               SELECT t.created_at, 0, r.amount_paisa
+               FROM orders o
+               JOIN payments p ON p.order_id = o.id
+               JOIN refunds r ON r.payment_id = p.id
+               JOIN ledger_transactions t
+                 ON t.kind = 'refund' AND t.source_type = 'refund' AND t.source_id = r.id
+               WHERE o.customer_id = $1 AND t.created_at >= $2 AND t.created_at < $3),
+           money_days AS (
+               SELECT (created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day,
+                      sum(paid) AS paid, sum(refunded) AS refunded
+               FROM money GROUP BY 1)
+           SELECT day,
+                  coalesce(q.n, 0) AS "requests!",
+                  coalesce(d.n, 0) AS "orders!",
+                  coalesce(m.paid, 0)::bigint AS "paid_paisa!",
+                  coalesce(m.refunded, 0)::bigint AS "refunded_paisa!"
+           FROM request_days q
+           FULL JOIN order_days d USING (day)
+           FULL JOIN money_days m USING (day)
+           ORDER BY day"#,
+        customer.id,
+        start,
+        end,
+    )
+    .fetch_all(pool)
+    .await?;
+    let laundries = sqlx::query_as!(
+        Laundry,
+        r#"SELECT v.business_name AS name, count(*) AS "orders!",
+                  sum(o.price_paisa)::bigint AS "value_paisa!"
+           FROM orders o JOIN vendors v ON v.user_id = o.vendor_id
+           WHERE o.customer_id = $1 AND o.created_at >= $2 AND o.created_at < $3
+           GROUP BY v.user_id, v.business_name
+           ORDER BY count(*) DESC, sum(o.price_paisa) DESC, v.business_name
+           LIMIT $4"#,
+        customer.id,
+        range.start(),
+        end,
+        TOP_LAUNDRIES,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(CustomerStats {
+        range,
+        days,
+        laundries,
+    })
+}

@@ -215,7 +215,7 @@ fn statement_csv(detail: &StatementDetail) -> Result<Response, AppError> {
 /// A CSV field a spreadsheet reads as text, never as a formula: one that
 /// begins with `=`, `+`, `-`, `@`, a tab or a carriage return gets a
 /// leading apostrophe (OWASP's advice on CSV injection).
-fn neutralised(text: &str) -> String {
+pub(super) fn neutralised(text: &str) -> String {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {

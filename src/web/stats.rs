@@ -1,8 +1,8 @@
-//! `/stats` and `/stats.csv`: a vendor's dashboard (DESIGN.md,
-//! "Statistics"). Every figure is shown as a table (the accessible version,
-//! and what the CSV holds, row for row) and, for the series, as a chart
-//! drawn on the server. Customers and admins get 403 here (the admin's
-//! statistics are their own page).
+//! `/stats` and `/stats.csv`: a vendor's dashboard, or a customer's
+//! activity (DESIGN.md, "Statistics"). Every figure is shown as a table (the
+//! accessible version, and what the CSV holds, row for row) and, for the
+//! series, as a chart drawn on the server. Admins get 403 here (their
+//! statistics are a page of their own).
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -19,14 +19,19 @@ use time::OffsetDateTime;
 use super::AppState;
 use super::charts::{BarChart, Point};
 use super::error::AppError;
-use super::extract::{Shell, Vendor};
+use super::extract::{Shell, SignedIn};
 use super::form::{ErrorSummary, FormField};
+use super::payouts::neutralised;
 use crate::domain::FieldErrors;
+use crate::domain::account::Role;
 use crate::domain::money::Money;
 use crate::domain::stats::{
-    self, NOT_ENOUGH, PRESETS, Range, Step, change_percent, change_words, duration_words,
+    self, NOT_ENOUGH, PRESETS, Range, change_percent, change_words, duration_words,
 };
-use crate::market::stats::{Times, VendorDay, VendorStats, vendor_stats};
+use crate::market::accounts::User;
+use crate::market::stats::{
+    CustomerDay, CustomerStats, Times, VendorDay, VendorStats, customer_stats, vendor_stats,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -45,6 +50,19 @@ struct RangeQuery {
 }
 
 impl RangeQuery {
+    /// A customer's page, asked for without a range: the last year, per
+    /// month.
+    fn for_role(mut self, role: Role) -> Self {
+        let blank = [&self.range, &self.from, &self.to, &self.by]
+            .iter()
+            .all(|v| v.trim().is_empty());
+        if role == Role::Customer && blank {
+            self.range = "365d".into();
+            self.by = "month".into();
+        }
+        self
+    }
+
     fn range(&self) -> Result<Range, FieldErrors> {
         Range::parse(
             &self.range,
@@ -72,6 +90,15 @@ impl Cell {
             csv: text.clone(),
             text,
             num: false,
+        }
+    }
+
+    /// Text someone typed (a laundry's name): the CSV keeps a spreadsheet
+    /// from reading it as a formula.
+    fn typed(text: &str) -> Cell {
+        Cell {
+            csv: neutralised(text),
+            ..Cell::text(text)
         }
     }
 
@@ -106,12 +133,14 @@ pub struct Table {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "stats/vendor.html")]
-struct VendorPage {
+#[template(path = "stats/page.html")]
+struct StatsPage {
     shell: Shell,
+    title: &'static str,
     presets: Vec<(String, String, bool)>,
     fields: Vec<FormField>,
-    by_day: bool,
+    /// The step chosen: `day`, `week` or `month`.
+    step: &'static str,
     summary: ErrorSummary,
     /// "26 Oct – 22 Nov 2026 (28 days)", when the range was read.
     heading: String,
@@ -119,8 +148,13 @@ struct VendorPage {
     tables: Vec<Table>,
 }
 
-impl VendorPage {
-    fn new(shell: Shell, query: &RangeQuery, range: Result<Range, FieldErrors>) -> Self {
+impl StatsPage {
+    fn new(
+        shell: Shell,
+        role: Role,
+        query: &RangeQuery,
+        range: Result<Range, FieldErrors>,
+    ) -> Self {
         let errors = range.as_ref().err().cloned().unwrap_or_default();
         let current = range.as_ref().ok();
         let fields = vec![
@@ -140,11 +174,16 @@ impl VendorPage {
                 )
             })
             .collect();
-        VendorPage {
+        StatsPage {
             shell,
+            title: if role == Role::Customer {
+                "Your activity"
+            } else {
+                "Your statistics"
+            },
             presets,
             fields,
-            by_day: current.is_none_or(|r| r.step == Step::Day),
+            step: current.map_or("day", |r| r.step.as_str()),
             summary,
             heading: current.map(heading).unwrap_or_default(),
             csv_href: current.map_or_else(String::new, |r| format!("/stats.csv?{}", r.query())),
@@ -165,18 +204,34 @@ fn heading(range: &Range) -> String {
     )
 }
 
+/// The tables of `user`'s page over `range`.
+async fn tables(state: &AppState, user: &User, range: Range) -> Result<Vec<Table>, AppError> {
+    match user.role {
+        Role::Vendor => Ok(vendor_tables(
+            &vendor_stats(&state.pool, user, range).await?,
+        )),
+        Role::Customer => Ok(customer_tables(
+            &customer_stats(&state.pool, user, range).await?,
+        )),
+        Role::Admin => Err(AppError::WrongRole),
+    }
+}
+
 async fn page(
     State(state): State<AppState>,
-    Vendor(vendor): Vendor,
+    SignedIn(user): SignedIn,
     shell: Shell,
     Query(query): Query<RangeQuery>,
 ) -> Result<Response, AppError> {
+    if user.role == Role::Admin {
+        return Err(AppError::WrongRole);
+    }
+    let query = query.for_role(user.role);
     let range = query.range();
-    let mut page = VendorPage::new(shell, &query, range.clone());
+    let mut page = StatsPage::new(shell, user.role, &query, range.clone());
     match range {
         Ok(range) => {
-            let figures = vendor_stats(&state.pool, &vendor, range).await?;
-            page.tables = vendor_tables(&figures);
+            page.tables = tables(&state, &user, range).await?;
             Ok(page.into_response())
         }
         Err(_) => Ok((StatusCode::BAD_REQUEST, page).into_response()),
@@ -185,14 +240,17 @@ async fn page(
 
 async fn csv_file(
     State(state): State<AppState>,
-    Vendor(vendor): Vendor,
+    SignedIn(user): SignedIn,
     Query(query): Query<RangeQuery>,
 ) -> Result<Response, AppError> {
+    if user.role == Role::Admin {
+        return Err(AppError::WrongRole);
+    }
     let range = query
+        .for_role(user.role)
         .range()
         .map_err(|errors| AppError::BadRequest(errors.to_string()))?;
-    let figures = vendor_stats(&state.pool, &vendor, range).await?;
-    let body = tables_csv(&vendor_tables(&figures))?;
+    let body = tables_csv(&tables(&state, &user, range).await?)?;
     let filename = format!(
         "attachment; filename=\"dhune-stats-{}-{}.csv\"",
         range.first, range.last
@@ -245,12 +303,10 @@ fn earnings(day: &VendorDay) -> i64 {
     day.online_paisa + day.cash_paisa
 }
 
-/// The tables of the vendor's page, in its order.
-fn vendor_tables(figures: &VendorStats) -> Vec<Table> {
-    let range = &figures.range;
-    let previous = range.previous();
-    let buckets = range.buckets();
-    let labels: Vec<String> = buckets
+/// The row headings of the buckets: the bucket's label, "(so far)" on
+/// the one still going on.
+fn bucket_labels(buckets: &[stats::Bucket]) -> Vec<String> {
+    buckets
         .iter()
         .map(|b| {
             if b.partial {
@@ -259,7 +315,29 @@ fn vendor_tables(figures: &VendorStats) -> Vec<Table> {
                 b.label()
             }
         })
-        .collect();
+        .collect()
+}
+
+/// A row of "At a glance" for a count or an amount: this period, its n,
+/// the previous period, the change.
+fn glance_row(name: &str, now: i64, before: i64, n: i64, cell: fn(i64) -> Cell) -> Vec<Cell> {
+    vec![
+        Cell::text(name),
+        cell(now),
+        Cell::count(n),
+        cell(before),
+        Cell::text(change_words(change_percent(now, before))),
+    ]
+}
+
+const GLANCE_HEAD: [&str; 5] = ["Figure", "This period", "n", "Previous period", "Change"];
+
+/// The tables of the vendor's page, in its order.
+fn vendor_tables(figures: &VendorStats) -> Vec<Table> {
+    let range = &figures.range;
+    let previous = range.previous();
+    let buckets = range.buckets();
+    let labels = bucket_labels(&buckets);
     let per = range.step.as_str();
 
     let rate_row = |name: &str, rate: stats::Rate, previous: stats::Rate| {
@@ -290,22 +368,16 @@ fn vendor_tables(figures: &VendorStats) -> Vec<Table> {
     let summary = Table {
         id: "summary",
         caption: "At a glance".into(),
-        head: vec!["Figure", "This period", "n", "Previous period", "Change"],
+        head: GLANCE_HEAD.to_vec(),
         rows: vec![
-            vec![
-                Cell::text("Orders"),
-                Cell::count(orders),
-                Cell::count(orders),
-                Cell::count(orders_before),
-                Cell::text(change_words(change_percent(orders, orders_before))),
-            ],
-            vec![
-                Cell::text("Earnings"),
-                Cell::money(earned),
-                Cell::count(figures.total(range, |d| d.movements)),
-                Cell::money(earned_before),
-                Cell::text(change_words(change_percent(earned, earned_before))),
-            ],
+            glance_row("Orders", orders, orders_before, orders, Cell::count),
+            glance_row(
+                "Earnings",
+                earned,
+                earned_before,
+                figures.total(range, |d| d.movements),
+                Cell::money,
+            ),
             rate_row(
                 "Acceptance rate",
                 figures.acceptance(range),
@@ -426,6 +498,112 @@ fn vendor_tables(figures: &VendorStats) -> Vec<Table> {
         note: "Of the orders created in each period, those now cancelled.",
     };
     vec![summary, orders_table, earnings_table, cancellations]
+}
+
+/// The tables of the customer's page, in its order.
+fn customer_tables(figures: &CustomerStats) -> Vec<Table> {
+    let range = &figures.range;
+    let previous = range.previous();
+    let buckets = range.buckets();
+    let labels = bucket_labels(&buckets);
+    let per = range.step.as_str();
+    let net = |d: &CustomerDay| d.paid_paisa - d.refunded_paisa;
+    let glance = |name: &str, figure: fn(&CustomerDay) -> i64, cell: fn(i64) -> Cell| {
+        let now = figures.total(range, figure);
+        glance_row(name, now, figures.total(&previous, figure), now, cell)
+    };
+    let summary = Table {
+        id: "summary",
+        caption: "At a glance".into(),
+        head: GLANCE_HEAD.to_vec(),
+        rows: vec![
+            glance("Requests", |d| d.requests, Cell::count),
+            glance("Orders", |d| d.orders, Cell::count),
+            glance("Paid", |d| d.paid_paisa, Cell::money),
+            glance("Refunded", |d| d.refunded_paisa, Cell::money),
+        ],
+        chart: None,
+        note: "Requests you posted and orders you made (an offer accepted) in the period; \
+               what you paid (online, or in cash when a cash order was completed) and what \
+               came back to you, on the day the money moved.",
+    };
+    let (requests, orders) = (figures.series(|d| d.requests), figures.series(|d| d.orders));
+    let activity = Table {
+        id: "activity",
+        caption: format!("Requests and orders per {per}"),
+        head: vec!["Period", "Requests", "Orders"],
+        rows: (0..labels.len())
+            .map(|i| {
+                vec![
+                    Cell::text(labels[i].clone()),
+                    Cell::count(requests[i]),
+                    Cell::count(orders[i]),
+                ]
+            })
+            .collect(),
+        chart: Some(BarChart::new(
+            &format!("Orders per {per}"),
+            format!(
+                "{} orders from {} requests in {} days.",
+                figures.total(range, |d| d.orders),
+                figures.total(range, |d| d.requests),
+                range.days()
+            ),
+            &buckets_points(&buckets, &orders),
+            |v| v.to_string(),
+        )),
+        note: "",
+    };
+    let (paid, refunded, spent) = (
+        figures.series(|d| d.paid_paisa),
+        figures.series(|d| d.refunded_paisa),
+        figures.series(net),
+    );
+    let spending = Table {
+        id: "spending",
+        caption: format!("Spending per {per}"),
+        head: vec!["Period", "Paid", "Refunded", "Spent"],
+        rows: (0..labels.len())
+            .map(|i| {
+                vec![
+                    Cell::text(labels[i].clone()),
+                    Cell::money(paid[i]),
+                    Cell::money(refunded[i]),
+                    Cell::money(spent[i]),
+                ]
+            })
+            .collect(),
+        chart: Some(BarChart::new(
+            &format!("Spending per {per}"),
+            format!(
+                "{} spent in {} days.",
+                Money::from_paisa(figures.total(range, net)),
+                range.days()
+            ),
+            &buckets_points(&buckets, &spent),
+            compact_money,
+        )),
+        note: "Spent is what you paid less what came back.",
+    };
+    let laundries = Table {
+        id: "laundries",
+        caption: "The laundries you used most".into(),
+        head: vec!["Laundry", "Orders", "Order value"],
+        rows: figures
+            .laundries
+            .iter()
+            .map(|l| {
+                vec![
+                    Cell::typed(&l.name),
+                    Cell::count(l.orders),
+                    Cell::money(l.value_paisa),
+                ]
+            })
+            .collect(),
+        chart: None,
+        note: "By orders made in the period (at most five), then by their value.",
+    };
+    vec![summary, activity, spending, laundries]
 }
 
 fn buckets_points(buckets: &[stats::Bucket], values: &[i64]) -> Vec<Point> {

@@ -496,8 +496,7 @@ async fn stats_a_vendor_sees_only_their_own_and_others_are_refused(pool: PgPool)
     assert_eq!(row(&summary, "Orders")[1..4], ["1", "1", "0"]);
     assert_eq!(row(&summary, "Acceptance rate")[2], "1");
     assert_eq!(table(&theirs.body, "cancellations").len(), 2, "only 'none'");
-    // Customers have no statistics page yet; admins have their own.
-    assert_eq!(w.customer.get("/stats").await.status, StatusCode::FORBIDDEN);
+    // Admins have a statistics page of their own.
     let admin = w.app.admin("admin@example.com").await;
     assert_eq!(admin.get("/stats").await.status, StatusCode::FORBIDDEN);
     assert_eq!(admin.get("/stats.csv").await.status, StatusCode::FORBIDDEN);
@@ -572,6 +571,102 @@ async fn stats_a_bad_range_is_refused_on_the_form_with_what_was_typed(pool: PgPo
     );
 }
 
+const REQUESTS_BY: &str =
+    "SELECT count(*) FROM requests WHERE customer_id = $1 AND created_at >= $2 AND created_at < $3";
+const ORDERS_BY: &str =
+    "SELECT count(*) FROM orders WHERE customer_id = $1 AND created_at >= $2 AND created_at < $3";
+/// Paid: the payments of orders completed (cash) or paid (online) in the
+/// fixture, by the moment their capture was moved to.
+const PAID_BY: &str = "SELECT coalesce(sum(p.amount_paisa), 0)::bigint FROM payments p JOIN orders o ON o.id = p.order_id
+     JOIN ledger_transactions t ON t.kind = 'capture' AND t.source_id = p.id
+     WHERE o.customer_id = $1 AND t.created_at >= $2 AND t.created_at < $3";
+const REFUNDED_BY: &str = "SELECT coalesce(sum(p.refunded_paisa), 0)::bigint FROM payments p JOIN orders o ON o.id = p.order_id
+     WHERE o.customer_id = $1 AND o.status = 'CANCELLED' AND o.created_at >= $2 AND o.created_at < $3";
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn stats_a_customer_sees_their_activity(pool: PgPool) {
+    let w = world(pool).await;
+    let s = w.saturday;
+    let customer_id = user_id(&w.app, "c@example.com").await;
+    let count = |sql: &'static str, from: OffsetDateTime, to: OffsetDateTime| {
+        let pool = w.app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(customer_id)
+                .bind(from)
+                .bind(to)
+                .fetch_one(&pool)
+                .await
+                .expect(sql)
+        }
+    };
+    // Requests were posted now; move three of them into the range.
+    sqlx::query(
+        "UPDATE requests SET created_at = $2 WHERE id IN
+         (SELECT request_id FROM orders WHERE vendor_id = $1 AND created_at >= $2)",
+    )
+    .bind(w.vendor_id)
+    .bind(at(plus(s, -1), 0, 0))
+    .execute(&w.app.pool)
+    .await
+    .expect("requests");
+    let page = w.customer.get(&format!("/stats?{}", w.range_query())).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("<h1>Your activity</h1>"));
+    let (start, end) = (at(plus(s, -1), 0, 0), at(plus(s, 2), 0, 0));
+    let (prev_start, prev_end) = (at(plus(s, -4), 0, 0), start);
+    let summary = table(&page.body, "summary");
+    let requests = count(REQUESTS_BY, start, end).await;
+    assert_eq!(row(&summary, "Requests")[1], requests.to_string());
+    let orders = count(ORDERS_BY, start, end).await;
+    let orders_before = count(ORDERS_BY, prev_start, prev_end).await;
+    assert_eq!((orders, orders_before), (8, 2), "with the other laundry's");
+    assert_eq!(row(&summary, "Orders")[1..5], ["8", "8", "2", "+300%"]);
+    let paid = count(PAID_BY, start, end).await;
+    assert_eq!(paid, 3 * 50_000 + 2 * 100_000 + 80_000);
+    assert_eq!(row(&summary, "Paid")[1], rupees(paid));
+    assert_eq!(
+        row(&summary, "Refunded")[1],
+        rupees(count(REFUNDED_BY, start, end).await)
+    );
+    assert_eq!(row(&summary, "Refunded")[1], rupees(80_000));
+
+    let activity = table(&page.body, "activity");
+    let spending = table(&page.body, "spending");
+    for (i, day) in [plus(s, -1), s, plus(s, 1)].into_iter().enumerate() {
+        let (from, to) = (at(day, 0, 0), at(plus(day, 1), 0, 0));
+        assert_eq!(
+            activity[i + 1][1..],
+            [
+                count(REQUESTS_BY, from, to).await.to_string(),
+                count(ORDERS_BY, from, to).await.to_string()
+            ],
+            "{day}"
+        );
+        let paid = count(PAID_BY, from, to).await;
+        assert_eq!(spending[i + 1][1], rupees(paid), "{day}");
+    }
+    let laundries = table(&page.body, "laundries");
+    let value = rupees(3 * 50_000 + 50_000 + 2 * 100_000 + 80_000);
+    assert_eq!(laundries[1], ["Sparkle Laundry", "7", value.as_str()]);
+    assert_eq!(laundries.len(), 3, "both laundries: {laundries:?}");
+
+    // Without a range: the last year, per month; the CSV is the tables.
+    let year = w.customer.get("/stats").await;
+    assert_eq!(
+        table(&year.body, "activity").len(),
+        14,
+        "13 months and the heading"
+    );
+    assert!(year.body.contains("range=365d&#38;by=month"));
+    let csv = w.customer.get("/stats.csv").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.body.starts_with("At a glance,Figure,"), "{}", csv.body);
+    // A vendor's numbers are not the customer's, nor the other way round.
+    assert!(!page.body.contains("Acceptance rate"));
+    w.app.assert_books_balance().await;
+}
+
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]
 async fn stats_pages_are_valid_html(pool: PgPool) {
     let Some(jar) = crate::html_valid::checker() else {
@@ -589,6 +684,15 @@ async fn stats_pages_are_valid_html(pool: PgPool) {
     ] {
         let page = w.vendor.get(&path).await;
         pages.push((format!("vendor: {path} ({})", page.status), page.body));
+    }
+    for path in [
+        "/stats",
+        "/stats?range=28d",
+        "/stats?range=oops",
+        "/requests",
+    ] {
+        let page = w.customer.get(path).await;
+        pages.push((format!("customer: {path} ({})", page.status), page.body));
     }
     let errors = crate::html_valid::validate(&jar, &pages);
     assert!(errors.is_empty(), "{}", errors.join("\n"));
