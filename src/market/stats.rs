@@ -238,6 +238,9 @@ pub struct CustomerDay {
     pub paid_paisa: i64,
     /// Given back, when the refund was posted.
     pub refunded_paisa: i64,
+    /// How many payments were taken, and refunds made.
+    pub payments: i64,
+    pub refunds: i64,
 }
 
 /// A laundry the customer ordered from in the range.
@@ -320,13 +323,17 @@ pub async fn customer_stats(
                WHERE o.customer_id = $1 AND t.created_at >= $2 AND t.created_at < $3),
            money_days AS (
                SELECT (created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day,
-                      sum(paid) AS paid, sum(refunded) AS refunded
+                      sum(paid) AS paid, sum(refunded) AS refunded,
+                      count(*) FILTER (WHERE paid > 0) AS payments,
+                      count(*) FILTER (WHERE refunded > 0) AS refunds
                FROM money GROUP BY 1)
            SELECT day,
                   coalesce(q.n, 0) AS "requests!",
                   coalesce(d.n, 0) AS "orders!",
                   coalesce(m.paid, 0)::bigint AS "paid_paisa!",
-                  coalesce(m.refunded, 0)::bigint AS "refunded_paisa!"
+                  coalesce(m.refunded, 0)::bigint AS "refunded_paisa!",
+                  coalesce(m.payments, 0) AS "payments!",
+                  coalesce(m.refunds, 0) AS "refunds!"
            FROM request_days q
            FULL JOIN order_days d USING (day)
            FULL JOIN money_days m USING (day)

@@ -330,7 +330,7 @@ fn glance_row(name: &str, now: i64, before: i64, n: i64, cell: fn(i64) -> Cell) 
     ]
 }
 
-const GLANCE_HEAD: [&str; 5] = ["Figure", "This period", "n", "Previous period", "Change"];
+const GLANCE_HEAD: [&str; 5] = ["Figure", "This period", "n", "Previous", "Change"];
 
 /// The tables of the vendor's page, in its order.
 fn vendor_tables(figures: &VendorStats) -> Vec<Table> {
@@ -481,7 +481,7 @@ fn vendor_tables(figures: &VendorStats) -> Vec<Table> {
     let cancellations = Table {
         id: "cancellations",
         caption: "Cancellations by who cancelled".into(),
-        head: vec!["Who", "This period", "Previous period", "Change"],
+        head: vec!["Who", "This period", "Previous", "Change"],
         rows: figures
             .cancellers
             .iter()
@@ -508,23 +508,30 @@ fn customer_tables(figures: &CustomerStats) -> Vec<Table> {
     let labels = bucket_labels(&buckets);
     let per = range.step.as_str();
     let net = |d: &CustomerDay| d.paid_paisa - d.refunded_paisa;
-    let glance = |name: &str, figure: fn(&CustomerDay) -> i64, cell: fn(i64) -> Cell| {
+    type Figure = fn(&CustomerDay) -> i64;
+    let glance = |name: &str, figure: Figure, n: Figure, cell: fn(i64) -> Cell| {
         let now = figures.total(range, figure);
-        glance_row(name, now, figures.total(&previous, figure), now, cell)
+        glance_row(
+            name,
+            now,
+            figures.total(&previous, figure),
+            figures.total(range, n),
+            cell,
+        )
     };
     let summary = Table {
         id: "summary",
         caption: "At a glance".into(),
         head: GLANCE_HEAD.to_vec(),
         rows: vec![
-            glance("Requests", |d| d.requests, Cell::count),
-            glance("Orders", |d| d.orders, Cell::count),
-            glance("Paid", |d| d.paid_paisa, Cell::money),
-            glance("Refunded", |d| d.refunded_paisa, Cell::money),
+            glance("Requests", |d| d.requests, |d| d.requests, Cell::count),
+            glance("Orders", |d| d.orders, |d| d.orders, Cell::count),
+            glance("Paid", |d| d.paid_paisa, |d| d.payments, Cell::money),
+            glance("Refunded", |d| d.refunded_paisa, |d| d.refunds, Cell::money),
         ],
         chart: None,
-        note: "Requests you posted and orders you made (an offer accepted) in the period; \
-               what you paid (online, or in cash when a cash order was completed) and what \
+        note: "n is how many: requests, orders, payments, refunds. Requests you posted and \
+               orders you made (an offer accepted) in the period; what you paid (online, or in cash when a cash order was completed) and what \
                came back to you, on the day the money moved.",
     };
     let (requests, orders) = (figures.series(|d| d.requests), figures.series(|d| d.orders));
