@@ -15,8 +15,11 @@
 //!   and 90th percentile interpolated (`percentile_cont`);
 //! - earnings: the ledger's entries on `vendor:<id>:payable` of captures
 //!   and refunds posted in the range, sign flipped (what Dhune owes the
-//!   laundry, net of commission and refunds), plus, for cash orders, the
-//!   cash the laundry collected itself (less what it gave back);
+//!   laundry, net of commission and refunds; for cash orders, the
+//!   commission it owes), plus the cash it collected itself on delivery
+//!   (the cash payment, recorded at completion; a cash order at 0%
+//!   commission has no ledger entry but is counted here) less the cash
+//!   given back;
 //! - cancellations: the range's orders now cancelled, by who cancelled
 //!   them (the history's actor; none: Dhune's sweep, for an unpaid order).
 
@@ -134,13 +137,12 @@ pub async fn vendor_stats(pool: &PgPool, vendor: &User, range: Range) -> MarketR
                       count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled
                FROM orders WHERE vendor_id = $1 AND created_at >= $2 AND created_at < $3
                GROUP BY 1),
-           money_days AS (
-               SELECT (t.created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day,
-                      sum(-e.amount_paisa) FILTER (WHERE p.method = 'online') AS online,
-                      sum(-e.amount_paisa + CASE WHEN t.kind = 'capture' THEN p.amount_paisa
-                                                 ELSE -r.amount_paisa END)
-                          FILTER (WHERE p.method = 'cod') AS cash,
-                      count(*) AS movements
+           money AS (
+               -- The ledger: online earnings, and the commission owed on cash.
+               SELECT t.created_at AS at,
+                      CASE WHEN p.method = 'online' THEN -e.amount_paisa ELSE 0 END AS online,
+                      CASE WHEN p.method = 'cod' THEN -e.amount_paisa ELSE 0 END AS cash,
+                      (p.method = 'online')::int AS movements
                FROM ledger_entries e
                JOIN ledger_transactions t ON t.id = e.transaction_id
                LEFT JOIN refunds r ON t.kind = 'refund' AND r.id = t.source_id
@@ -148,7 +150,22 @@ pub async fn vendor_stats(pool: &PgPool, vendor: &User, range: Range) -> MarketR
                                               ELSE r.payment_id END
                WHERE e.account = $4 AND t.kind IN ('capture', 'refund')
                  AND t.created_at >= $2 AND t.created_at < $3
-               GROUP BY 1)
+               UNION ALL
+               -- Cash collected on delivery (recorded when the order completes).
+               SELECT p.created_at, 0, p.amount_paisa, 1
+               FROM orders o JOIN payments p ON p.order_id = o.id AND p.method = 'cod'
+               WHERE o.vendor_id = $1 AND p.created_at >= $2 AND p.created_at < $3
+               UNION ALL
+               -- Cash given back (when an admin records it done).
+               SELECT r.updated_at, 0, -r.amount_paisa, 1
+               FROM orders o
+               JOIN payments p ON p.order_id = o.id AND p.method = 'cod'
+               JOIN refunds r ON r.payment_id = p.id AND r.status = 'SUCCEEDED'
+               WHERE o.vendor_id = $1 AND r.updated_at >= $2 AND r.updated_at < $3),
+           money_days AS (
+               SELECT (at AT TIME ZONE 'Asia/Kathmandu')::date AS day,
+                      sum(online) AS online, sum(cash) AS cash, sum(movements) AS movements
+               FROM money GROUP BY 1)
            SELECT day,
                   coalesce(o.final, 0) AS "offers_final!",
                   coalesce(o.accepted, 0) AS "offers_accepted!",
@@ -157,7 +174,7 @@ pub async fn vendor_stats(pool: &PgPool, vendor: &User, range: Range) -> MarketR
                   coalesce(d.cancelled, 0) AS "cancelled!",
                   coalesce(m.online, 0)::bigint AS "online_paisa!",
                   coalesce(m.cash, 0)::bigint AS "cash_paisa!",
-                  coalesce(m.movements, 0) AS "movements!"
+                  coalesce(m.movements, 0)::bigint AS "movements!"
            FROM offer_days o
            FULL JOIN order_days d USING (day)
            FULL JOIN money_days m USING (day)
@@ -307,20 +324,32 @@ pub async fn customer_stats(
                FROM orders WHERE customer_id = $1 AND created_at >= $2 AND created_at < $3
                GROUP BY 1),
            money AS (
+               -- Online: when the ledger took the payment, or gave some back.
                SELECT t.created_at, p.amount_paisa AS paid, 0::bigint AS refunded
                FROM orders o
-               JOIN payments p ON p.order_id = o.id
+               JOIN payments p ON p.order_id = o.id AND p.method = 'online'
                JOIN ledger_transactions t
                  ON t.kind = 'capture' AND t.source_type = 'payment' AND t.source_id = p.id
                WHERE o.customer_id = $1 AND t.created_at >= $2 AND t.created_at < $3
                UNION ALL
                SELECT t.created_at, 0, r.amount_paisa
                FROM orders o
-               JOIN payments p ON p.order_id = o.id
+               JOIN payments p ON p.order_id = o.id AND p.method = 'online'
                JOIN refunds r ON r.payment_id = p.id
                JOIN ledger_transactions t
                  ON t.kind = 'refund' AND t.source_type = 'refund' AND t.source_id = r.id
-               WHERE o.customer_id = $1 AND t.created_at >= $2 AND t.created_at < $3),
+               WHERE o.customer_id = $1 AND t.created_at >= $2 AND t.created_at < $3
+               UNION ALL
+               -- Cash: paid when the order completed; given back when recorded done.
+               SELECT p.created_at, p.amount_paisa, 0
+               FROM orders o JOIN payments p ON p.order_id = o.id AND p.method = 'cod'
+               WHERE o.customer_id = $1 AND p.created_at >= $2 AND p.created_at < $3
+               UNION ALL
+               SELECT r.updated_at, 0, r.amount_paisa
+               FROM orders o
+               JOIN payments p ON p.order_id = o.id AND p.method = 'cod'
+               JOIN refunds r ON r.payment_id = p.id AND r.status = 'SUCCEEDED'
+               WHERE o.customer_id = $1 AND r.updated_at >= $2 AND r.updated_at < $3),
            money_days AS (
                SELECT (created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day,
                       sum(paid) AS paid, sum(refunded) AS refunded,
