@@ -142,7 +142,8 @@ struct StatsPage {
     /// The step chosen: `day`, `week` or `month`.
     step: &'static str,
     summary: ErrorSummary,
-    /// "26 Oct – 22 Nov 2026 (28 days)", when the range was read.
+    /// "30 Oct 2026 – 26 Nov 2026 (28 days, per day)", when the range was
+    /// read.
     heading: String,
     csv_href: String,
     tables: Vec<Table>,
@@ -157,9 +158,16 @@ impl StatsPage {
     ) -> Self {
         let errors = range.as_ref().err().cloned().unwrap_or_default();
         let current = range.as_ref().ok();
+        // What was typed, or else the dates of the range shown.
+        let typed = |raw: &str, day: Option<time::Date>| match day {
+            Some(day) if raw.trim().is_empty() => day.to_string(),
+            _ => raw.to_owned(),
+        };
         let fields = vec![
-            FormField::new("from", "From", "date", 10).with(&query.from, &errors),
-            FormField::new("to", "To", "date", 10).with(&query.to, &errors),
+            FormField::new("from", "From", "date", 10)
+                .with(&typed(&query.from, current.map(|r| r.first)), &errors),
+            FormField::new("to", "To", "date", 10)
+                .with(&typed(&query.to, current.map(|r| r.last)), &errors),
         ];
         let summary = ErrorSummary::of(&fields)
             .and("range-presets", errors.get("range"))
@@ -192,7 +200,7 @@ impl StatsPage {
     }
 }
 
-/// "30 Oct – 26 Nov 2026 (28 days, per day)".
+/// "30 Oct 2026 – 26 Nov 2026 (28 days, per day)".
 fn heading(range: &Range) -> String {
     let day = time::macros::format_description!("[day padding:none] [month repr:short] [year]");
     format!(
