@@ -65,51 +65,77 @@ pub struct Cancellers {
     pub previous: i64,
 }
 
+/// A record of figures for one Nepal day.
+pub trait OnDay {
+    fn day(&self) -> Option<Date>;
+}
+
+impl OnDay for VendorDay {
+    fn day(&self) -> Option<Date> {
+        self.day
+    }
+}
+
+impl OnDay for CustomerDay {
+    fn day(&self) -> Option<Date> {
+        self.day
+    }
+}
+
+/// Per-day figures over a range and the period of the same length before
+/// it, summed over either or cut into the range's buckets.
+#[derive(Debug, Clone)]
+pub struct Daily<T> {
+    pub range: Range,
+    pub days: Vec<T>,
+}
+
+impl<T: OnDay> Daily<T> {
+    /// The per-day figures of the days of `range`.
+    fn within(&self, range: &Range) -> impl Iterator<Item = &T> {
+        self.days.iter().filter(|d| {
+            d.day()
+                .is_some_and(|day| range.first <= day && day <= range.last)
+        })
+    }
+
+    /// A figure summed over `range`'s days.
+    pub fn total(&self, range: &Range, figure: fn(&T) -> i64) -> i64 {
+        self.within(range).map(figure).sum()
+    }
+
+    /// A figure per bucket of the range, zero-filled.
+    pub fn series(&self, figure: fn(&T) -> i64) -> Vec<i64> {
+        let per_day: Vec<(Date, i64)> = self
+            .within(&self.range)
+            .filter_map(|d| Some((d.day()?, figure(d))))
+            .collect();
+        self.range.series(&per_day)
+    }
+}
+
 /// Everything the vendor's page shows: per-day figures over the range and
 /// the one before it, and the times and cancellations of each.
 #[derive(Debug, Clone)]
 pub struct VendorStats {
-    pub range: Range,
-    pub days: Vec<VendorDay>,
+    pub daily: Daily<VendorDay>,
     pub times: Times,
     pub previous_times: Times,
     pub cancellers: Vec<Cancellers>,
 }
 
 impl VendorStats {
-    /// The per-day figures of the days of `range`.
-    fn within(&self, range: &Range) -> impl Iterator<Item = &VendorDay> {
-        self.days.iter().filter(|d| {
-            d.day
-                .is_some_and(|day| range.first <= day && day <= range.last)
-        })
-    }
-
-    /// A figure summed over `range`'s days.
-    pub fn total(&self, range: &Range, figure: fn(&VendorDay) -> i64) -> i64 {
-        self.within(range).map(figure).sum()
-    }
-
-    /// A figure per bucket of the range, zero-filled.
-    pub fn series(&self, figure: fn(&VendorDay) -> i64) -> Vec<i64> {
-        let per_day: Vec<(Date, i64)> = self
-            .within(&self.range)
-            .filter_map(|d| Some((d.day?, figure(d))))
-            .collect();
-        self.range.series(&per_day)
-    }
-
     pub fn acceptance(&self, range: &Range) -> Rate {
         Rate {
-            hits: self.total(range, |d| d.offers_accepted),
-            n: self.total(range, |d| d.offers_final),
+            hits: self.daily.total(range, |d| d.offers_accepted),
+            n: self.daily.total(range, |d| d.offers_final),
         }
     }
 
     pub fn completion(&self, range: &Range) -> Rate {
         Rate {
-            hits: self.total(range, |d| d.completed),
-            n: self.total(range, |d| d.completed + d.cancelled),
+            hits: self.daily.total(range, |d| d.completed),
+            n: self.daily.total(range, |d| d.completed + d.cancelled),
         }
     }
 }
@@ -210,8 +236,7 @@ pub async fn vendor_stats(pool: &PgPool, vendor: &User, range: Range) -> MarketR
     .fetch_all(pool)
     .await?;
     Ok(VendorStats {
-        range,
-        days,
+        daily: Daily { range, days },
         times,
         previous_times,
         cancellers,
@@ -271,30 +296,8 @@ pub struct Laundry {
 /// Everything the customer's page shows.
 #[derive(Debug, Clone)]
 pub struct CustomerStats {
-    pub range: Range,
-    pub days: Vec<CustomerDay>,
+    pub daily: Daily<CustomerDay>,
     pub laundries: Vec<Laundry>,
-}
-
-impl CustomerStats {
-    fn within(&self, range: &Range) -> impl Iterator<Item = &CustomerDay> {
-        self.days.iter().filter(|d| {
-            d.day
-                .is_some_and(|day| range.first <= day && day <= range.last)
-        })
-    }
-
-    pub fn total(&self, range: &Range, figure: fn(&CustomerDay) -> i64) -> i64 {
-        self.within(range).map(figure).sum()
-    }
-
-    pub fn series(&self, figure: fn(&CustomerDay) -> i64) -> Vec<i64> {
-        let per_day: Vec<(Date, i64)> = self
-            .within(&self.range)
-            .filter_map(|d| Some((d.day?, figure(d))))
-            .collect();
-        self.range.series(&per_day)
-    }
 }
 
 /// How many laundries the customer's page lists.
@@ -390,8 +393,7 @@ pub async fn customer_stats(
     .fetch_all(pool)
     .await?;
     Ok(CustomerStats {
-        range,
-        days,
+        daily: Daily { range, days },
         laundries,
     })
 }

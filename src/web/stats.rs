@@ -8,9 +8,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::HeaderValue;
 use axum::http::StatusCode;
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
@@ -21,7 +19,7 @@ use super::charts::{BarChart, Point};
 use super::error::AppError;
 use super::extract::{Shell, SignedIn};
 use super::form::{ErrorSummary, FormField};
-use super::payouts::neutralised;
+use super::payouts::{csv_download, neutralised};
 use crate::domain::FieldErrors;
 use crate::domain::account::Role;
 use crate::domain::money::Money;
@@ -259,23 +257,10 @@ async fn csv_file(
         .range()
         .map_err(|errors| AppError::BadRequest(errors.to_string()))?;
     let body = tables_csv(&tables(&state, &user, range).await?)?;
-    let filename = format!(
-        "attachment; filename=\"dhune-stats-{}-{}.csv\"",
-        range.first, range.last
-    );
-    let disposition = HeaderValue::from_str(&filename)
-        .map_err(|err| anyhow::anyhow!("the CSV's file name: {err}"))?;
-    Ok((
-        [
-            (
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
-            (CONTENT_DISPOSITION, disposition),
-        ],
+    csv_download(
+        &format!("dhune-stats-{}-{}.csv", range.first, range.last),
         body,
     )
-        .into_response())
 }
 
 /// The tables as CSV: for each, a row of its headings, then its rows, each
@@ -342,7 +327,7 @@ const GLANCE_HEAD: [&str; 5] = ["Figure", "This period", "n", "Previous", "Chang
 
 /// The tables of the vendor's page, in its order.
 fn vendor_tables(figures: &VendorStats) -> Vec<Table> {
-    let range = &figures.range;
+    let range = &figures.daily.range;
     let previous = range.previous();
     let buckets = range.buckets();
     let labels = bucket_labels(&buckets);
@@ -369,10 +354,10 @@ fn vendor_tables(figures: &VendorStats) -> Vec<Table> {
             Cell::text("—"),
         ]
     };
-    let orders = figures.total(range, |d| d.orders);
-    let orders_before = figures.total(&previous, |d| d.orders);
-    let earned = figures.total(range, earnings);
-    let earned_before = figures.total(&previous, earnings);
+    let orders = figures.daily.total(range, |d| d.orders);
+    let orders_before = figures.daily.total(&previous, |d| d.orders);
+    let earned = figures.daily.total(range, earnings);
+    let earned_before = figures.daily.total(&previous, earnings);
     let summary = Table {
         id: "summary",
         caption: "At a glance".into(),
@@ -383,7 +368,7 @@ fn vendor_tables(figures: &VendorStats) -> Vec<Table> {
                 "Earnings",
                 earned,
                 earned_before,
-                figures.total(range, |d| d.movements),
+                figures.daily.total(range, |d| d.movements),
                 Cell::money,
             ),
             rate_row(
@@ -417,9 +402,9 @@ fn vendor_tables(figures: &VendorStats) -> Vec<Table> {
     };
 
     let (count_orders, completed, cancelled) = (
-        figures.series(|d| d.orders),
-        figures.series(|d| d.completed),
-        figures.series(|d| d.cancelled),
+        figures.daily.series(|d| d.orders),
+        figures.daily.series(|d| d.completed),
+        figures.daily.series(|d| d.cancelled),
     );
     let orders_table = Table {
         id: "orders",
@@ -446,9 +431,9 @@ fn vendor_tables(figures: &VendorStats) -> Vec<Table> {
     };
 
     let (online, cash, total) = (
-        figures.series(|d| d.online_paisa),
-        figures.series(|d| d.cash_paisa),
-        figures.series(earnings),
+        figures.daily.series(|d| d.online_paisa),
+        figures.daily.series(|d| d.cash_paisa),
+        figures.daily.series(earnings),
     );
     let earnings_table = Table {
         id: "earnings",
@@ -510,7 +495,7 @@ fn vendor_tables(figures: &VendorStats) -> Vec<Table> {
 
 /// The tables of the customer's page, in its order.
 fn customer_tables(figures: &CustomerStats) -> Vec<Table> {
-    let range = &figures.range;
+    let range = &figures.daily.range;
     let previous = range.previous();
     let buckets = range.buckets();
     let labels = bucket_labels(&buckets);
@@ -518,12 +503,12 @@ fn customer_tables(figures: &CustomerStats) -> Vec<Table> {
     let net = |d: &CustomerDay| d.paid_paisa - d.refunded_paisa;
     type Figure = fn(&CustomerDay) -> i64;
     let glance = |name: &str, figure: Figure, n: Figure, cell: fn(i64) -> Cell| {
-        let now = figures.total(range, figure);
+        let now = figures.daily.total(range, figure);
         glance_row(
             name,
             now,
-            figures.total(&previous, figure),
-            figures.total(range, n),
+            figures.daily.total(&previous, figure),
+            figures.daily.total(range, n),
             cell,
         )
     };
@@ -542,7 +527,10 @@ fn customer_tables(figures: &CustomerStats) -> Vec<Table> {
                orders you made (an offer accepted) in the period; what you paid (online, or in cash when a cash order was completed) and what \
                came back to you, on the day the money moved.",
     };
-    let (requests, orders) = (figures.series(|d| d.requests), figures.series(|d| d.orders));
+    let (requests, orders) = (
+        figures.daily.series(|d| d.requests),
+        figures.daily.series(|d| d.orders),
+    );
     let activity = Table {
         id: "activity",
         caption: format!("Requests and orders per {per}"),
@@ -560,8 +548,8 @@ fn customer_tables(figures: &CustomerStats) -> Vec<Table> {
             &format!("Orders per {per}"),
             format!(
                 "{} orders from {} requests in {} days.",
-                figures.total(range, |d| d.orders),
-                figures.total(range, |d| d.requests),
+                figures.daily.total(range, |d| d.orders),
+                figures.daily.total(range, |d| d.requests),
                 range.days()
             ),
             &buckets_points(&buckets, &orders),
@@ -570,9 +558,9 @@ fn customer_tables(figures: &CustomerStats) -> Vec<Table> {
         note: "",
     };
     let (paid, refunded, spent) = (
-        figures.series(|d| d.paid_paisa),
-        figures.series(|d| d.refunded_paisa),
-        figures.series(net),
+        figures.daily.series(|d| d.paid_paisa),
+        figures.daily.series(|d| d.refunded_paisa),
+        figures.daily.series(net),
     );
     let spending = Table {
         id: "spending",
@@ -592,7 +580,7 @@ fn customer_tables(figures: &CustomerStats) -> Vec<Table> {
             &format!("Spending per {per}"),
             format!(
                 "{} spent in {} days.",
-                Money::from_paisa(figures.total(range, net)),
+                Money::from_paisa(figures.daily.total(range, net)),
                 range.days()
             ),
             &buckets_points(&buckets, &spent),
