@@ -9,6 +9,7 @@ pub mod money;
 pub mod offer;
 pub mod payouts;
 pub mod request;
+pub mod stats;
 pub mod status;
 pub mod throttle;
 pub mod when;

@@ -81,6 +81,7 @@ pub mod payout_views;
 pub mod payouts;
 pub mod platform_stats;
 pub mod requests;
+pub mod stats;
 pub mod sweeps;
 pub mod throttle;
 

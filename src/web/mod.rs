@@ -5,6 +5,7 @@ mod admin;
 mod assets;
 mod auth;
 mod books;
+mod charts;
 mod client;
 mod commission;
 mod csrf;
@@ -25,6 +26,7 @@ mod requests;
 mod sandbox;
 mod serve;
 mod session;
+mod stats;
 mod vendor;
 
 use std::sync::Arc;
@@ -94,6 +96,7 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
         .merge(admin::router())
         .merge(payments_admin::router())
         .merge(payouts::router())
+        .merge(stats::router())
         .merge(books::router())
         .merge(commission::router())
         .merge(requests::router())

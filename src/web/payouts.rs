@@ -193,11 +193,15 @@ fn statement_csv(detail: &StatementDetail) -> Result<Response, AppError> {
     let body = out
         .into_inner()
         .map_err(|err| anyhow::anyhow!("finishing the CSV: {err}"))?;
-    let filename = format!(
-        "attachment; filename=\"dhune-statement-{}-{}.csv\"",
-        s.id, s.period_start
-    );
-    let disposition = HeaderValue::from_str(&filename)
+    csv_download(
+        &format!("dhune-statement-{}-{}.csv", s.id, s.period_start),
+        body,
+    )
+}
+
+/// A CSV file to download as `filename` (made of digits, letters, dashes).
+pub(super) fn csv_download(filename: &str, body: Vec<u8>) -> Result<Response, AppError> {
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
         .map_err(|err| anyhow::anyhow!("the CSV's file name: {err}"))?;
     Ok((
         [
@@ -215,7 +219,7 @@ fn statement_csv(detail: &StatementDetail) -> Result<Response, AppError> {
 /// A CSV field a spreadsheet reads as text, never as a formula: one that
 /// begins with `=`, `+`, `-`, `@`, a tab or a carriage return gets a
 /// leading apostrophe (OWASP's advice on CSV injection).
-fn neutralised(text: &str) -> String {
+pub(super) fn neutralised(text: &str) -> String {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {

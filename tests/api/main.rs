@@ -36,5 +36,6 @@ mod sandbox;
 mod security;
 mod shell;
 mod statements;
+mod stats;
 mod throttle;
 mod web_hardening;
