@@ -162,7 +162,7 @@ CREATE INDEX requests_created_idx ON requests (created_at) INCLUDE (customer_id)
 CREATE INDEX offers_created_idx ON offers (created_at) INCLUDE (vendor_id);
 CREATE INDEX orders_created_idx ON orders (created_at) INCLUDE (payment_method, price_paisa);
 CREATE INDEX orders_completed_idx ON orders (completed_at) WHERE completed_at IS NOT NULL;
-CREATE INDEX order_status_history_cancelled_idx ON order_status_history (created_at)
+CREATE INDEX order_status_history_cancelled_at_idx ON order_status_history (created_at)
     INCLUDE (actor_id) WHERE to_status = 'CANCELLED';
 CREATE INDEX disputes_created_idx ON disputes (created_at) INCLUDE (resolved_at);
 CREATE INDEX disputes_resolved_idx ON disputes (resolved_at) WHERE resolved_at IS NOT NULL;
