@@ -16,8 +16,11 @@
 use sqlx::PgPool;
 use time::{Date, Duration, OffsetDateTime};
 
-use super::MarketResult;
+use super::accounts::User;
+use super::stats::{Daily, OnDay};
+use super::{MarketResult, require_admin};
 use crate::domain::payouts::week_of_date;
+use crate::domain::stats::{Range, Step};
 use crate::domain::when::nepal_date;
 
 /// The days recomputed on every tick, today included.
@@ -234,103 +237,103 @@ pub async fn weeks_active(pool: &PgPool, first: Date, last: Date) -> MarketResul
     .await?)
 }
 
-/// The figures of a run of days (a week, or the whole range) added up:
-/// counts and money summed; disputes still open taken at the run's end;
-/// who was active is not a sum (see [`weeks_active`]), so left at zero.
-pub fn total(days: &[PlatformDay]) -> PlatformDay {
-    let mut sum = PlatformDay {
-        day: days.first().and_then(|day| day.day),
-        ..PlatformDay::default()
-    };
-    for day in days {
-        sum.requests_created += day.requests_created;
-        sum.offers_made += day.offers_made;
-        sum.orders_created += day.orders_created;
-        sum.orders_online += day.orders_online;
-        sum.gross_paisa += day.gross_paisa;
-        sum.orders_completed += day.orders_completed;
-        sum.cancelled_customer += day.cancelled_customer;
-        sum.cancelled_vendor += day.cancelled_vendor;
-        sum.cancelled_admin += day.cancelled_admin;
-        sum.cancelled_system += day.cancelled_system;
-        sum.commission_paisa += day.commission_paisa;
-        sum.refunds_paisa += day.refunds_paisa;
-        sum.disputes_opened += day.disputes_opened;
-        sum.disputes_open = day.disputes_open;
+impl OnDay for PlatformDay {
+    fn day(&self) -> Option<Date> {
+        self.day
     }
-    sum
 }
 
-/// The days grouped into Nepal weeks (Sunday–Saturday), each the
-/// [`total`] of its days (the first and last may be partial weeks).
-pub fn weeks(days: &[PlatformDay]) -> Vec<PlatformDay> {
-    days.chunk_by(|a, b| {
-        a.day.map(crate::domain::payouts::week_of_date)
-            == b.day.map(crate::domain::payouts::week_of_date)
-    })
-    .map(total)
-    .collect()
+/// What the admin's statistics show over `range`: every day of it and of
+/// the period before it, and who was active per week of both (a week's are
+/// not its days').
+#[derive(Debug, Clone)]
+pub struct PlatformStats {
+    pub daily: Daily<PlatformDay>,
+    pub weeks: Vec<WeekActive>,
 }
 
-#[cfg(test)]
-mod tests {
-    use time::macros::date;
-
-    use super::*;
-
-    fn on(day: Date, orders: i32, open: i32) -> PlatformDay {
-        PlatformDay {
-            day: Some(day),
-            orders_created: orders,
-            gross_paisa: i64::from(orders) * 100,
-            disputes_open: open,
-            ..PlatformDay::default()
+impl PlatformStats {
+    /// Who was active (customers, laundries) in each bucket of `range` (the
+    /// range or the one before it), per day or per week; `None` per month
+    /// (not kept).
+    pub fn active(&self, range: &Range) -> Option<Vec<(i64, i64)>> {
+        match range.step {
+            Step::Day => Some(
+                range
+                    .buckets()
+                    .iter()
+                    .map(|bucket| {
+                        self.daily
+                            .days
+                            .iter()
+                            .find(|d| d.day == Some(bucket.first))
+                            .map_or((0, 0), |d| {
+                                (i64::from(d.active_customers), i64::from(d.active_vendors))
+                            })
+                    })
+                    .collect(),
+            ),
+            Step::Week => Some(
+                range
+                    .buckets()
+                    .iter()
+                    .map(|bucket| {
+                        self.weeks
+                            .iter()
+                            .find(|w| w.week == Some(week_of_date(bucket.first)))
+                            .map_or((0, 0), |w| {
+                                (i64::from(w.active_customers), i64::from(w.active_vendors))
+                            })
+                    })
+                    .collect(),
+            ),
+            Step::Month => None,
         }
     }
 
-    #[test]
-    fn statistics_a_run_of_days_sums_its_flows_and_keeps_the_last_level() {
-        let days = [
-            on(date!(2026 - 11 - 20), 2, 1),
-            on(date!(2026 - 11 - 21), 3, 4),
-            on(date!(2026 - 11 - 22), 5, 2),
-        ];
-        let sum = total(&days);
-        assert_eq!(sum.day, Some(date!(2026 - 11 - 20)));
-        assert_eq!((sum.orders_created, sum.gross_paisa), (10, 1_000));
-        assert_eq!(sum.disputes_open, 2, "open at the end, not summed");
-        assert_eq!(total(&[]), PlatformDay::default());
+    /// The disputes still open at the end of each bucket (at its last day,
+    /// or now for the one still going on).
+    pub fn open_disputes(&self) -> Vec<i64> {
+        self.daily
+            .range
+            .buckets()
+            .iter()
+            .map(|bucket| {
+                self.daily
+                    .days
+                    .iter()
+                    .filter(|d| d.day.is_some_and(|day| day <= bucket.last))
+                    .next_back()
+                    .map_or(0, |d| i64::from(d.disputes_open))
+            })
+            .collect()
     }
 
-    #[test]
-    fn statistics_weeks_run_sunday_to_saturday() {
-        // Fri 20, Sat 21 Nov 2026, then Sun 22 starts a week.
-        let days: Vec<PlatformDay> = (0..10)
-            .map(|n| on(date!(2026 - 11 - 20) + Duration::days(n), 1, 0))
-            .collect();
-        let weeks = weeks(&days);
-        let shape: Vec<(Option<Date>, i32)> =
-            weeks.iter().map(|w| (w.day, w.orders_created)).collect();
-        assert_eq!(
-            shape,
-            [
-                (Some(date!(2026 - 11 - 20)), 2),
-                (Some(date!(2026 - 11 - 22)), 7),
-                (Some(date!(2026 - 11 - 29)), 1)
-            ]
-        );
+    /// Disputes open at the end of `range` (a level, not a sum).
+    pub fn open_at_end(&self, range: &Range) -> i64 {
+        self.daily
+            .days
+            .iter()
+            .filter(|d| d.day.is_some_and(|day| day <= range.last))
+            .next_back()
+            .map_or(0, |d| i64::from(d.disputes_open))
     }
+}
 
-    #[test]
-    fn statistics_a_nepal_day_begins_at_1815_utc() {
-        use time::macros::datetime;
-        assert_eq!(
-            nepal_date(datetime!(2026-11-25 18:14:59 UTC)),
-            date!(2026 - 11 - 25)
-        );
-        assert_eq!(
-            nepal_date(datetime!(2026-11-25 18:15 UTC)),
-            date!(2026 - 11 - 26)
-        );
-    }
+/// The admin's statistics over `range` (and the period before it). Reads
+/// only: stored days and weeks, today and anything not stored computed.
+pub async fn platform(pool: &PgPool, admin: &User, range: Range) -> MarketResult<PlatformStats> {
+    require_admin(admin)?;
+    let previous = range.previous();
+    let now = OffsetDateTime::now_utc();
+    let days = days(pool, previous.first, range.last, now).await?;
+    let weeks = if range.step == Step::Week {
+        weeks_active(pool, previous.first, range.last).await?
+    } else {
+        Vec::new()
+    };
+    Ok(PlatformStats {
+        daily: Daily { range, days },
+        weeks,
+    })
 }

@@ -2,6 +2,7 @@
 //! Handlers parse input, call one `market::` operation and render the result.
 
 mod admin;
+mod admin_stats;
 mod assets;
 mod auth;
 mod books;
@@ -94,6 +95,7 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
         .merge(customer::router())
         .merge(vendor::router())
         .merge(admin::router())
+        .merge(admin_stats::router())
         .merge(payments_admin::router())
         .merge(payouts::router())
         .merge(stats::router())

@@ -40,7 +40,7 @@ pub fn router() -> Router<AppState> {
 /// `?range=28d` or `?from=&to=`, and `by=day|week`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct RangeQuery {
+pub(super) struct RangeQuery {
     range: String,
     from: String,
     to: String,
@@ -61,7 +61,7 @@ impl RangeQuery {
         self
     }
 
-    fn range(&self) -> Result<Range, FieldErrors> {
+    pub(super) fn range(&self) -> Result<Range, FieldErrors> {
         Range::parse(
             &self.range,
             &self.from,
@@ -82,7 +82,7 @@ pub struct Cell {
 }
 
 impl Cell {
-    fn text(text: impl Into<String>) -> Cell {
+    pub(super) fn text(text: impl Into<String>) -> Cell {
         let text = text.into();
         Cell {
             csv: text.clone(),
@@ -100,14 +100,14 @@ impl Cell {
         }
     }
 
-    fn count(value: i64) -> Cell {
+    pub(super) fn count(value: i64) -> Cell {
         Cell {
             num: true,
             ..Cell::text(value.to_string())
         }
     }
 
-    fn money(paisa: i64) -> Cell {
+    pub(super) fn money(paisa: i64) -> Cell {
         let money = Money::from_paisa(paisa);
         Cell {
             text: money.to_string(),
@@ -132,9 +132,11 @@ pub struct Table {
 
 #[derive(Template, WebTemplate)]
 #[template(path = "stats/page.html")]
-struct StatsPage {
+pub(super) struct StatsPage {
     shell: Shell,
     title: &'static str,
+    /// The page's path: `/stats`, or `/admin/stats`.
+    path: &'static str,
     presets: Vec<(String, String, bool)>,
     fields: Vec<FormField>,
     /// The step chosen: `day`, `week` or `month`.
@@ -144,16 +146,21 @@ struct StatsPage {
     /// read.
     heading: String,
     csv_href: String,
-    tables: Vec<Table>,
+    pub(super) tables: Vec<Table>,
 }
 
 impl StatsPage {
-    fn new(
+    pub(super) fn new(
         shell: Shell,
         role: Role,
         query: &RangeQuery,
         range: Result<Range, FieldErrors>,
     ) -> Self {
+        let (title, path) = match role {
+            Role::Customer => ("Your activity", "/stats"),
+            Role::Vendor => ("Your statistics", "/stats"),
+            Role::Admin => ("Statistics", "/admin/stats"),
+        };
         let errors = range.as_ref().err().cloned().unwrap_or_default();
         let current = range.as_ref().ok();
         // What was typed, or else the dates of the range shown.
@@ -161,11 +168,23 @@ impl StatsPage {
             Some(day) if raw.trim().is_empty() => day.to_string(),
             _ => raw.to_owned(),
         };
+        // A date input holds a date or nothing: what was typed that is not
+        // a date is kept in a text input instead, so it can be corrected.
+        let date_field = |name: &'static str, label: &'static str, value: String| {
+            let parsed = time::Date::parse(
+                &value,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            );
+            let kind = if value.is_empty() || parsed.is_ok() {
+                "date"
+            } else {
+                "text"
+            };
+            FormField::new(name, label, kind, 10).with(&value, &errors)
+        };
         let fields = vec![
-            FormField::new("from", "From", "date", 10)
-                .with(&typed(&query.from, current.map(|r| r.first)), &errors),
-            FormField::new("to", "To", "date", 10)
-                .with(&typed(&query.to, current.map(|r| r.last)), &errors),
+            date_field("from", "From", typed(&query.from, current.map(|r| r.first))),
+            date_field("to", "To", typed(&query.to, current.map(|r| r.last))),
         ];
         let summary = ErrorSummary::of(&fields)
             .and("range-presets", errors.get("range"))
@@ -174,7 +193,7 @@ impl StatsPage {
             .iter()
             .map(|days| {
                 (
-                    format!("/stats?range={days}d"),
+                    format!("{path}?range={days}d"),
                     format!("{days} days"),
                     current.is_some_and(|r| r.preset == Some(*days)),
                 )
@@ -182,17 +201,14 @@ impl StatsPage {
             .collect();
         StatsPage {
             shell,
-            title: if role == Role::Customer {
-                "Your activity"
-            } else {
-                "Your statistics"
-            },
+            title,
+            path,
             presets,
             fields,
             step: current.map_or("day", |r| r.step.as_str()),
             summary,
             heading: current.map(heading).unwrap_or_default(),
-            csv_href: current.map_or_else(String::new, |r| format!("/stats.csv?{}", r.query())),
+            csv_href: current.map_or_else(String::new, |r| format!("{path}.csv?{}", r.query())),
             tables: Vec::new(),
         }
     }
@@ -265,7 +281,7 @@ async fn csv_file(
 
 /// The tables as CSV: for each, a row of its headings, then its rows, each
 /// row led by the table's caption so the tables stay apart.
-fn tables_csv(tables: &[Table]) -> Result<Vec<u8>, AppError> {
+pub(super) fn tables_csv(tables: &[Table]) -> Result<Vec<u8>, AppError> {
     let mut out = csv::WriterBuilder::new()
         .flexible(true)
         .from_writer(Vec::new());
@@ -298,7 +314,7 @@ fn earnings(day: &VendorDay) -> i64 {
 
 /// The row headings of the buckets: the bucket's label, "(so far)" on
 /// the one still going on.
-fn bucket_labels(buckets: &[stats::Bucket]) -> Vec<String> {
+pub(super) fn bucket_labels(buckets: &[stats::Bucket]) -> Vec<String> {
     buckets
         .iter()
         .map(|b| {
@@ -313,7 +329,13 @@ fn bucket_labels(buckets: &[stats::Bucket]) -> Vec<String> {
 
 /// A row of "At a glance" for a count or an amount: this period, its n,
 /// the previous period, the change.
-fn glance_row(name: &str, now: i64, before: i64, n: i64, cell: fn(i64) -> Cell) -> Vec<Cell> {
+pub(super) fn glance_row(
+    name: &str,
+    now: i64,
+    before: i64,
+    n: i64,
+    cell: fn(i64) -> Cell,
+) -> Vec<Cell> {
     vec![
         Cell::text(name),
         cell(now),
@@ -323,7 +345,7 @@ fn glance_row(name: &str, now: i64, before: i64, n: i64, cell: fn(i64) -> Cell) 
     ]
 }
 
-const GLANCE_HEAD: [&str; 5] = ["Figure", "This period", "n", "Previous", "Change"];
+pub(super) const GLANCE_HEAD: [&str; 5] = ["Figure", "This period", "n", "Previous", "Change"];
 
 /// The tables of the vendor's page, in its order.
 fn vendor_tables(figures: &VendorStats) -> Vec<Table> {
@@ -609,7 +631,7 @@ fn customer_tables(figures: &CustomerStats) -> Vec<Table> {
     vec![summary, activity, spending, laundries]
 }
 
-fn buckets_points(buckets: &[stats::Bucket], values: &[i64]) -> Vec<Point> {
+pub(super) fn buckets_points(buckets: &[stats::Bucket], values: &[i64]) -> Vec<Point> {
     buckets
         .iter()
         .zip(values)
@@ -622,7 +644,7 @@ fn buckets_points(buckets: &[stats::Bucket], values: &[i64]) -> Vec<Point> {
 }
 
 /// Rupees for an axis: "Rs 500", "Rs 1.5k", "Rs 2M" (ticks are round).
-fn compact_money(paisa: i64) -> String {
+pub(super) fn compact_money(paisa: i64) -> String {
     let rupees = paisa / 100;
     let sign = if rupees < 0 { "−" } else { "" };
     let abs = rupees.unsigned_abs();

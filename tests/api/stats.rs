@@ -121,7 +121,7 @@ async fn cancel(by: &Browser, order_id: i64) {
 
 /// The cells of the table in `<section data-table="{id}">`: its heading
 /// row, then a row per `<tr>` of its body, text unescaped.
-fn table(body: &str, id: &str) -> Vec<Vec<String>> {
+pub(crate) fn table(body: &str, id: &str) -> Vec<Vec<String>> {
     let marker = format!("data-table=\"{id}\"");
     let start = body
         .find(&marker)
@@ -161,7 +161,7 @@ fn unescape(text: &str) -> String {
 }
 
 /// The row whose heading is `name`.
-fn row<'a>(table: &'a [Vec<String>], name: &str) -> &'a [String] {
+pub(crate) fn row<'a>(table: &'a [Vec<String>], name: &str) -> &'a [String] {
     table
         .iter()
         .find(|row| row.first().is_some_and(|h| h == name))
