@@ -298,24 +298,21 @@ impl PlatformStats {
             .range
             .buckets()
             .iter()
-            .map(|bucket| {
-                self.daily
-                    .days
-                    .iter()
-                    .filter(|d| d.day.is_some_and(|day| day <= bucket.last))
-                    .next_back()
-                    .map_or(0, |d| i64::from(d.disputes_open))
-            })
+            .map(|bucket| self.open_at(bucket.last))
             .collect()
     }
 
     /// Disputes open at the end of `range` (a level, not a sum).
     pub fn open_at_end(&self, range: &Range) -> i64 {
+        self.open_at(range.last)
+    }
+
+    /// Disputes open at the end of the day `last` (or now, for today).
+    fn open_at(&self, last: Date) -> i64 {
         self.daily
             .days
             .iter()
-            .filter(|d| d.day.is_some_and(|day| day <= range.last))
-            .next_back()
+            .rfind(|d| d.day.is_some_and(|day| day <= last))
             .map_or(0, |d| i64::from(d.disputes_open))
     }
 }
