@@ -25,8 +25,8 @@ pub const MAX_DAYS: i64 = 366;
 /// Up to this many days a range is drawn per day, beyond it per week.
 pub const DAILY_UP_TO: i64 = 31;
 /// A rate or a time on fewer closed items than this says "not enough
-/// orders yet" instead of a figure.
-pub const MIN_SAMPLE: i64 = 5;
+/// orders yet" instead of a figure: the offer cards' rule.
+pub use super::offer::MIN_SAMPLE;
 
 /// The Nepal day `at` falls on.
 pub fn nepal_day(at: OffsetDateTime) -> Date {
