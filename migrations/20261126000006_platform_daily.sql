@@ -22,8 +22,10 @@ CREATE TABLE platform_daily (
     cancelled_system     int NOT NULL,
     -- The commission earned net of its refunds' share (platform:commission).
     commission_paisa     bigint NOT NULL,
-    -- Money given back to customers (the ledger's refund transactions).
+    -- Money given back to customers (the ledger's refund transactions),
+    -- and how many refunds.
     refunds_paisa        bigint NOT NULL,
+    refunds_made         int NOT NULL,
     disputes_opened      int NOT NULL,
     -- Disputes still open at the day's end.
     disputes_open        int NOT NULL,
@@ -51,7 +53,7 @@ RETURNS TABLE (
     orders_online int, gross_paisa bigint, orders_completed int,
     cancelled_customer int, cancelled_vendor int, cancelled_admin int,
     cancelled_system int, commission_paisa bigint, refunds_paisa bigint,
-    disputes_opened int, disputes_open int, active_customers int, active_vendors int)
+    refunds_made int, disputes_opened int, disputes_open int, active_customers int, active_vendors int)
 LANGUAGE sql STABLE AS $$
     WITH days AS (
         SELECT d::date AS day FROM generate_series(first, last, interval '1 day') d),
@@ -93,7 +95,7 @@ LANGUAGE sql STABLE AS $$
         GROUP BY 1),
     refunded AS (
         SELECT (t.created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day,
-               sum(r.amount_paisa)::bigint AS paisa
+               sum(r.amount_paisa)::bigint AS paisa, count(*)::int AS n
         FROM ledger_transactions t JOIN refunds r ON r.id = t.source_id
         WHERE t.kind = 'refund' AND t.created_at >= (first::timestamp AT TIME ZONE 'Asia/Kathmandu') AND t.created_at < ((last + 1)::timestamp AT TIME ZONE 'Asia/Kathmandu')
         GROUP BY 1),
@@ -115,7 +117,8 @@ LANGUAGE sql STABLE AS $$
            coalesce(ord.gross, 0), coalesce(done.n, 0),
            coalesce(cancelled.customer, 0), coalesce(cancelled.vendor, 0),
            coalesce(cancelled.admin, 0), coalesce(cancelled.system, 0),
-           coalesce(commission.paisa, 0), coalesce(refunded.paisa, 0), coalesce(opened.n, 0),
+           coalesce(commission.paisa, 0), coalesce(refunded.paisa, 0), coalesce(refunded.n, 0),
+           coalesce(opened.n, 0),
            ((SELECT n FROM open_before)
             + sum(coalesce(opened.n, 0) - coalesce(resolved.n, 0)) OVER (ORDER BY days.day))::int,
            coalesce(req.customers, 0), coalesce(off.vendors, 0)

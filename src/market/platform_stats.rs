@@ -52,6 +52,7 @@ pub struct PlatformDay {
     pub cancelled_system: i32,
     pub commission_paisa: i64,
     pub refunds_paisa: i64,
+    pub refunds_made: i32,
     pub disputes_opened: i32,
     pub disputes_open: i32,
     /// Customers who posted a request that day; laundries that made an
@@ -122,8 +123,8 @@ async fn store(pool: &PgPool, first: Date, last: Date) -> MarketResult<i64> {
         "INSERT INTO platform_daily
              (day, requests_created, offers_made, orders_created, orders_online, gross_paisa,
               orders_completed, cancelled_customer, cancelled_vendor, cancelled_admin,
-              cancelled_system, commission_paisa, refunds_paisa, disputes_opened, disputes_open,
-              active_customers, active_vendors)
+              cancelled_system, commission_paisa, refunds_paisa, refunds_made, disputes_opened,
+              disputes_open, active_customers, active_vendors)
          SELECT * FROM platform_day_figures($1, $2)
          ON CONFLICT (day) DO UPDATE SET
              requests_created = EXCLUDED.requests_created, offers_made = EXCLUDED.offers_made,
@@ -134,6 +135,7 @@ async fn store(pool: &PgPool, first: Date, last: Date) -> MarketResult<i64> {
              cancelled_admin = EXCLUDED.cancelled_admin,
              cancelled_system = EXCLUDED.cancelled_system,
              commission_paisa = EXCLUDED.commission_paisa, refunds_paisa = EXCLUDED.refunds_paisa,
+             refunds_made = EXCLUDED.refunds_made,
              disputes_opened = EXCLUDED.disputes_opened, disputes_open = EXCLUDED.disputes_open,
              active_customers = EXCLUDED.active_customers,
              active_vendors = EXCLUDED.active_vendors, computed_at = now()",
@@ -174,7 +176,8 @@ pub async fn days(
                SELECT day, requests_created, offers_made, orders_created, orders_online,
                       gross_paisa, orders_completed, cancelled_customer, cancelled_vendor,
                       cancelled_admin, cancelled_system, commission_paisa, refunds_paisa,
-                      disputes_opened, disputes_open, active_customers, active_vendors
+                      refunds_made, disputes_opened, disputes_open, active_customers,
+                      active_vendors
                FROM platform_daily WHERE day BETWEEN $1 AND $2 AND day < $3),
            gap AS (
                SELECT min(d::date) AS first, max(d::date) AS last
@@ -189,6 +192,7 @@ pub async fn days(
                   f.cancelled_admin AS "cancelled_admin!",
                   f.cancelled_system AS "cancelled_system!",
                   f.commission_paisa AS "commission_paisa!", f.refunds_paisa AS "refunds_paisa!",
+                  f.refunds_made AS "refunds_made!",
                   f.disputes_opened AS "disputes_opened!", f.disputes_open AS "disputes_open!",
                   f.active_customers AS "active_customers!", f.active_vendors AS "active_vendors!"
            FROM gap, platform_day_figures(gap.first, gap.last) f
@@ -196,8 +200,8 @@ pub async fn days(
            UNION ALL
            SELECT day, requests_created, offers_made, orders_created, orders_online, gross_paisa,
                   orders_completed, cancelled_customer, cancelled_vendor, cancelled_admin,
-                  cancelled_system, commission_paisa, refunds_paisa, disputes_opened,
-                  disputes_open, active_customers, active_vendors
+                  cancelled_system, commission_paisa, refunds_paisa, refunds_made,
+                  disputes_opened, disputes_open, active_customers, active_vendors
            FROM stored
            ORDER BY 1"#,
         first,

@@ -101,12 +101,17 @@ fn rate_row(name: &str, now: Rate, before: Rate) -> Vec<Cell> {
     ]
 }
 
-/// The mean of per-bucket values, rounded half up (0 when none).
-fn mean(values: &[i64]) -> i64 {
+/// The mean of per-bucket values in tenths, rounded half up (0 when none).
+fn mean_tenths(values: &[i64]) -> i64 {
     match i64::try_from(values.len()) {
-        Ok(n) if n > 0 => (values.iter().sum::<i64>() * 2 + n) / (n * 2),
+        Ok(n) if n > 0 => (values.iter().sum::<i64>() * 20 + n) / (n * 2),
         _ => 0,
     }
+}
+
+/// Tenths as "2.5".
+fn tenths(value: i64) -> String {
+    format!("{}.{}", value / 10, value % 10)
 }
 
 /// The tables of the page, in its order.
@@ -156,7 +161,11 @@ fn tables(figures: &PlatformStats) -> Vec<Table> {
             |d| d.commission_paisa,
             |d| i64::from(d.orders_completed),
         ),
-        money("Refunds", |d| d.refunds_paisa, |_| 0),
+        money(
+            "Refunds",
+            |d| d.refunds_paisa,
+            |d| i64::from(d.refunds_made),
+        ),
         glance(
             "Disputes opened",
             |d| i64::from(d.disputes_opened),
@@ -199,8 +208,8 @@ fn tables(figures: &PlatformStats) -> Vec<Table> {
         online_share(figures, &previous),
     ));
     if let (Some(now), Some(before)) = (figures.active(range), figures.active(&previous)) {
-        let customers = |v: &[(i64, i64)]| mean(&v.iter().map(|a| a.0).collect::<Vec<_>>());
-        let vendors = |v: &[(i64, i64)]| mean(&v.iter().map(|a| a.1).collect::<Vec<_>>());
+        let customers = |v: &[(i64, i64)]| mean_tenths(&v.iter().map(|a| a.0).collect::<Vec<_>>());
+        let vendors = |v: &[(i64, i64)]| mean_tenths(&v.iter().map(|a| a.1).collect::<Vec<_>>());
         for (name, now, before) in [
             (
                 format!("Active customers, a {per} on average"),
@@ -215,9 +224,9 @@ fn tables(figures: &PlatformStats) -> Vec<Table> {
         ] {
             rows.push(vec![
                 Cell::text(name),
-                Cell::count(now),
+                Cell::text(tenths(now)),
                 Cell::count(i64::try_from(labels.len()).unwrap_or_default()),
-                Cell::count(before),
+                Cell::text(tenths(before)),
                 Cell::text(change_words(change_percent(now, before))),
             ]);
         }
@@ -409,7 +418,7 @@ fn tables(figures: &PlatformStats) -> Vec<Table> {
                 .collect(),
             chart: Some(BarChart::new(
                 &format!("Active customers per {per}"),
-                format!("On average {} a {per}.", mean(&customers)),
+                format!("On average {} a {per}.", tenths(mean_tenths(&customers))),
                 &buckets_points(&buckets, &customers),
                 |v| v.to_string(),
             )),

@@ -104,7 +104,15 @@ async fn admin_stats_every_figure_equals_a_count_and_the_csv_the_tables(pool: Pg
             .await
         )
     );
-    assert_eq!(row(&glance, "Refunds")[1], rupees(15_000));
+    assert_eq!(
+        row(&glance, "Refunds")[1..3],
+        [rupees(15_000), "1".to_owned()]
+    );
+    // One customer and one laundry active today, none the other six days.
+    assert_eq!(
+        row(&glance, "Active customers, a day on average")[1..4],
+        ["0.1", "7", "0.1"]
+    );
     // Closed this week: one completed, two cancelled: too few for a rate.
     assert_eq!(
         row(&glance, "Cancellation rate")[1..3],

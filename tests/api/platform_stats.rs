@@ -113,7 +113,9 @@ async fn counted(app: &TestApp) -> BTreeMap<Date, PlatformDay> {
     )
     .await
     {
-        day(&mut days, at).refunds_paisa += amount;
+        let d = day(&mut days, at);
+        d.refunds_paisa += amount;
+        d.refunds_made += 1;
     }
     for (at, _, _) in rows("SELECT created_at, '', 0::bigint FROM disputes").await {
         day(&mut days, at).disputes_opened += 1;
