@@ -146,6 +146,9 @@ pub(super) struct StatsPage {
     /// read.
     heading: String,
     csv_href: String,
+    /// Where the figures are fetched again every minute (admins' page:
+    /// live numbers), `None` elsewhere.
+    refresh: Option<String>,
     pub(super) tables: Vec<Table>,
 }
 
@@ -209,6 +212,9 @@ impl StatsPage {
             summary,
             heading: current.map(heading).unwrap_or_default(),
             csv_href: current.map_or_else(String::new, |r| format!("{path}.csv?{}", r.query())),
+            refresh: current
+                .filter(|_| role == Role::Admin)
+                .map(|r| format!("{path}?{}", r.query())),
             tables: Vec::new(),
         }
     }
