@@ -16,6 +16,8 @@ pub struct Server {
     process: Child,
     pub database: String,
     pub base: String,
+    /// Whether the database is the server's own scratch one, dropped on stop.
+    scratch: bool,
 }
 
 impl Server {
@@ -27,6 +29,15 @@ impl Server {
     pub async fn start_with(settings: &[(&str, &str)]) -> Self {
         let database = format!("{SERVER}/dhune_bench_{}", std::process::id());
         let _ = sqlx::Postgres::drop_database(&database).await;
+        Self::run(database, settings, true)
+    }
+
+    /// A server on an existing database, left in place on stop.
+    pub fn start_on(database: &str, settings: &[(&str, &str)]) -> Self {
+        Self::run(database.to_owned(), settings, false)
+    }
+
+    fn run(database: String, settings: &[(&str, &str)], scratch: bool) -> Self {
         let mut process = Command::new(env!("CARGO_BIN_EXE_dhune"))
             .arg("serve")
             .envs(settings.iter().copied())
@@ -49,6 +60,7 @@ impl Server {
             process,
             database,
             base,
+            scratch,
         }
     }
 
@@ -77,7 +89,9 @@ impl Server {
     pub async fn stop(mut self) {
         let _ = self.process.kill();
         let _ = self.process.wait();
-        let _ = sqlx::Postgres::drop_database(&self.database).await;
+        if self.scratch {
+            let _ = sqlx::Postgres::drop_database(&self.database).await;
+        }
     }
 }
 
@@ -152,6 +166,29 @@ impl User {
         let (status, _) = user.post("/signup", form).await;
         assert_eq!(status, 303, "signed up");
         // Signing up renews the CSRF token: take the one of a page after it.
+        user.token = token(&user.get("/notifications").await.1);
+        user
+    }
+
+    /// A user who logs in with an existing account.
+    pub async fn log_in(server: &Server, email: &str, password: &str) -> Self {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .build()
+            .expect("client");
+        let mut user = Self {
+            client,
+            base: server.base.clone(),
+            token: String::new(),
+        };
+        user.token = token(&user.get("/login").await.1);
+        let form = vec![
+            ("email", email.to_owned()),
+            ("password", password.to_owned()),
+        ];
+        let (status, _) = user.post("/login", form).await;
+        assert_eq!(status, 303, "{email} logged in");
         user.token = token(&user.get("/notifications").await.1);
         user
     }
