@@ -160,6 +160,35 @@ fn unescape(text: &str) -> String {
         .replace("&#38;", "&")
 }
 
+/// The CSV `csv` holds exactly the page's tables (id, caption), row for
+/// row, each row led by its table's caption; money compared as plain numbers.
+pub(crate) fn assert_csv_is_the_tables(page: &str, csv: &str, tables: &[(&str, &str)]) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(csv.as_bytes());
+    let records: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.expect("record").iter().map(str::to_owned).collect())
+        .collect();
+    let plain = |cell: &str| cell.replace("Rs ", "").replace(',', "");
+    let mut rows = 0;
+    for (id, caption) in tables {
+        let shown: Vec<Vec<String>> = table(page, id)
+            .iter()
+            .map(|row| row.iter().map(|c| plain(c)).collect())
+            .collect();
+        let written: Vec<Vec<String>> = records
+            .iter()
+            .filter(|r| r[0] == *caption)
+            .map(|r| r[1..].iter().map(|c| plain(c)).collect())
+            .collect();
+        assert_eq!(shown, written, "{id}");
+        rows += written.len();
+    }
+    assert_eq!(rows, records.len(), "nothing else in the CSV");
+}
+
 /// The row whose heading is `name`.
 pub(crate) fn row<'a>(table: &'a [Vec<String>], name: &str) -> &'a [String] {
     table
@@ -470,35 +499,16 @@ async fn stats_the_csv_equals_the_tables(pool: PgPool) {
     assert_eq!(download.status, StatusCode::OK);
     let link = format!("href=\"/stats.csv?{}\"", query.replace('&', "&#38;"));
     assert!(page.body.contains(&link), "{link}");
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(download.body.as_bytes());
-    let records: Vec<Vec<String>> = reader
-        .records()
-        .map(|r| r.expect("record").iter().map(str::to_owned).collect())
-        .collect();
-    let plain = |cell: &str| cell.replace("Rs ", "").replace(',', "");
-    let mut rows = 0;
-    for (id, caption) in [
-        ("summary", "At a glance"),
-        ("orders", "Orders per day"),
-        ("earnings", "Earnings per day"),
-        ("cancellations", "Cancellations by who cancelled"),
-    ] {
-        let shown: Vec<Vec<String>> = table(&page.body, id)
-            .iter()
-            .map(|row| row.iter().map(|c| plain(c)).collect())
-            .collect();
-        let written: Vec<Vec<String>> = records
-            .iter()
-            .filter(|r| r[0] == caption)
-            .map(|r| r[1..].iter().map(|c| plain(c)).collect())
-            .collect();
-        assert_eq!(shown, written, "{id}");
-        rows += written.len();
-    }
-    assert_eq!(rows, records.len(), "nothing else in the CSV");
+    assert_csv_is_the_tables(
+        &page.body,
+        &download.body,
+        &[
+            ("summary", "At a glance"),
+            ("orders", "Orders per day"),
+            ("earnings", "Earnings per day"),
+            ("cancellations", "Cancellations by who cancelled"),
+        ],
+    );
     w.app.assert_books_balance().await;
 }
 
