@@ -7,6 +7,27 @@ use time::{Date, Duration, OffsetDateTime, Time};
 use super::FieldErrors;
 use super::money::Money;
 use super::request::LOCAL_OFFSET;
+use super::status::status_enum;
+
+status_enum! {
+    /// Where a payout statement stands (`payout_statements.status`).
+    StatementStatus, "statement status", 2 {
+        Issued => "ISSUED", "Issued";
+        Paid => "PAID", "Paid";
+    }
+}
+
+status_enum! {
+    /// What a statement line records (`payout_statement_lines.kind`).
+    LineKind, "statement line kind", 6 {
+        Capture => "capture", "Paid online";
+        CashCommission => "cash_commission", "Commission on a cash order";
+        Refund => "refund", "Refund";
+        Clawback => "clawback", "Refund after payout (clawback)";
+        Adjustment => "adjustment", "Adjustment";
+        Carried => "carried", "Carried from an earlier statement";
+    }
+}
 
 /// An admin's adjustment as typed: `direction` is `credit` (Dhune owes the
 /// laundry more) or `debit` (the laundry owes Dhune), `amount` rupees more

@@ -11,43 +11,7 @@ use super::accounts::User;
 use super::{MarketError, MarketResult, Paged, Paging, require_admin, status};
 use crate::domain::account::Role;
 use crate::domain::money::Money;
-
-/// The statuses of a statement (`payout_statements.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatementStatus {
-    Issued,
-    Paid,
-}
-
-impl StatementStatus {
-    pub const ALL: [StatementStatus; 2] = [StatementStatus::Issued, StatementStatus::Paid];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StatementStatus::Issued => "ISSUED",
-            StatementStatus::Paid => "PAID",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            StatementStatus::Issued => "Issued",
-            StatementStatus::Paid => "Paid",
-        }
-    }
-}
-
-impl std::str::FromStr for StatementStatus {
-    type Err = String;
-
-    /// The stored word, in any letter case (`?status=issued` reads too).
-    fn from_str(word: &str) -> Result<Self, String> {
-        StatementStatus::ALL
-            .into_iter()
-            .find(|state| state.as_str().eq_ignore_ascii_case(word.trim()))
-            .ok_or_else(|| format!("unknown statement status {word:?}"))
-    }
-}
+pub use crate::domain::payouts::{LineKind, StatementStatus};
 
 /// A statement as the lists show it, with its totals by kind.
 #[derive(Debug, Clone)]
@@ -135,50 +99,6 @@ pub struct Total {
     pub amount: Money,
 }
 
-/// What a statement line records (`payout_statement_lines.kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LineKind {
-    Capture,
-    CashCommission,
-    Refund,
-    Clawback,
-    Adjustment,
-    Carried,
-}
-
-impl LineKind {
-    pub const ALL: [LineKind; 6] = [
-        LineKind::Capture,
-        LineKind::CashCommission,
-        LineKind::Refund,
-        LineKind::Clawback,
-        LineKind::Adjustment,
-        LineKind::Carried,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LineKind::Capture => "capture",
-            LineKind::CashCommission => "cash_commission",
-            LineKind::Refund => "refund",
-            LineKind::Clawback => "clawback",
-            LineKind::Adjustment => "adjustment",
-            LineKind::Carried => "carried",
-        }
-    }
-}
-
-impl std::str::FromStr for LineKind {
-    type Err = String;
-
-    fn from_str(word: &str) -> Result<Self, String> {
-        LineKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == word)
-            .ok_or_else(|| format!("unknown statement line kind {word:?}"))
-    }
-}
-
 /// One line of a statement.
 #[derive(Debug, Clone)]
 pub struct StatementLine {
@@ -199,14 +119,9 @@ impl StatementLine {
     /// What happened, in words.
     pub fn label(&self) -> String {
         match (self.kind, self.carried_from, &self.reason) {
-            (LineKind::Capture, ..) => "Paid online".into(),
-            (LineKind::CashCommission, ..) => "Commission on a cash order".into(),
-            (LineKind::Refund, ..) => "Refund".into(),
-            (LineKind::Clawback, ..) => "Refund after payout (clawback)".into(),
             (LineKind::Adjustment, _, Some(reason)) => format!("Adjustment: {reason}"),
-            (LineKind::Adjustment, _, None) => "Adjustment".into(),
             (LineKind::Carried, Some(from), _) => format!("Carried from statement #{from}"),
-            (LineKind::Carried, None, _) => "Carried from an earlier statement".into(),
+            (kind, ..) => kind.label().into(),
         }
     }
 }
@@ -541,8 +456,6 @@ mod tests {
         for state in StatementStatus::ALL {
             assert_eq!(state.as_str().parse::<StatementStatus>(), Ok(state));
         }
-        assert_eq!("issued".parse(), Ok(StatementStatus::Issued));
-        assert!("all".parse::<StatementStatus>().is_err());
         for kind in LineKind::ALL {
             assert_eq!(kind.as_str().parse::<LineKind>(), Ok(kind));
         }

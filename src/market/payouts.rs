@@ -21,7 +21,7 @@ use super::{MarketError, MarketResult, ledger, record, require_admin};
 use crate::domain::audit::AuditAction;
 use crate::domain::ledger::{Movement, adjustment, payout};
 use crate::domain::money::Money;
-use crate::domain::payouts::{adjustment_paisa, week_begins, week_end, week_start};
+use crate::domain::payouts::{LineKind, adjustment_paisa, week_begins, week_end, week_start};
 use crate::domain::{FieldErrors, clean_text};
 use crate::events::{EventKind, NewEvent};
 
@@ -31,7 +31,7 @@ const ISSUING: i32 = 0x5354_4d54;
 /// One line to be, before its statement exists.
 struct Line {
     entry_id: i64,
-    kind: &'static str,
+    kind: LineKind,
     order_id: Option<i64>,
     amount_paisa: i64,
 }
@@ -141,17 +141,17 @@ async fn issue_for_vendor(
             .iter()
             .map(|entry| {
                 let kind = match (entry.kind.as_str(), entry.method.as_deref()) {
-                    ("capture", Some("cod")) => "cash_commission",
-                    ("capture", _) => "capture",
-                    ("adjustment", _) => "adjustment",
+                    ("capture", Some("cod")) => LineKind::CashCommission,
+                    ("capture", _) => LineKind::Capture,
+                    ("adjustment", _) => LineKind::Adjustment,
                     _ if entry.capture_on_statement
                         || entry
                             .capture_entry_id
                             .is_some_and(|id| on_earlier.contains(&id)) =>
                     {
-                        "clawback"
+                        LineKind::Clawback
                     }
-                    _ => "refund",
+                    _ => LineKind::Refund,
                 };
                 Line {
                     entry_id: entry.id,
@@ -161,7 +161,7 @@ async fn issue_for_vendor(
                 }
             })
             .collect();
-        let sum = |kind: &str| -> i64 {
+        let sum = |kind: LineKind| -> i64 {
             lines
                 .iter()
                 .filter(|line| line.kind == kind)
@@ -174,11 +174,11 @@ async fn issue_for_vendor(
             .map(|p| (p.id, p.net_paisa));
         let carried_paisa = carry.map_or(0, |(_, net)| net);
         let (gross, commission, refunds, clawbacks, adjustments) = (
-            sum("capture"),
-            sum("cash_commission"),
-            sum("refund"),
-            sum("clawback"),
-            sum("adjustment"),
+            sum(LineKind::Capture),
+            sum(LineKind::CashCommission),
+            sum(LineKind::Refund),
+            sum(LineKind::Clawback),
+            sum(LineKind::Adjustment),
         );
         let net = gross + commission + refunds + clawbacks + adjustments + carried_paisa;
         let statement_id = sqlx::query_scalar!(
@@ -211,7 +211,10 @@ async fn issue_for_vendor(
             .await?;
         }
         let entry_ids: Vec<i64> = lines.iter().map(|line| line.entry_id).collect();
-        let kinds: Vec<String> = lines.iter().map(|line| line.kind.to_owned()).collect();
+        let kinds: Vec<String> = lines
+            .iter()
+            .map(|line| line.kind.as_str().to_owned())
+            .collect();
         let orders: Vec<Option<i64>> = lines.iter().map(|line| line.order_id).collect();
         let amounts: Vec<i64> = lines.iter().map(|line| line.amount_paisa).collect();
         sqlx::query!(

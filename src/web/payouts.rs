@@ -300,7 +300,7 @@ impl AdminPayoutsPage {
         adjust: AdjustForm,
     ) -> Result<AdminPayoutsPage, AppError> {
         let filter = StatementFilter {
-            status: query.status.parse().ok(),
+            status: statement_status(&query.status),
             week: filter_day(&query.week),
             search: search_text(&query.q, 100),
         };
@@ -394,6 +394,12 @@ struct PaidForm {
     back: String,
 }
 
+/// The status filter's word, in any letter case (`?status=issued` too);
+/// anything else is no filter.
+fn statement_status(word: &str) -> Option<StatementStatus> {
+    word.trim().to_ascii_uppercase().parse().ok()
+}
+
 /// Where a "Mark paid" form returns to: the admin list it was on (a local
 /// address of that list only), or the statement.
 fn back_to(back: &str, id: i64) -> String {
@@ -449,6 +455,13 @@ mod tests {
         }
         assert_eq!(neutralised("Sparkle Laundry"), "Sparkle Laundry");
         assert_eq!(neutralised("a=b"), "a=b");
+    }
+
+    #[test]
+    fn payouts_the_status_filter_reads_any_letter_case() {
+        assert_eq!(statement_status("issued"), Some(StatementStatus::Issued));
+        assert_eq!(statement_status(" PAID "), Some(StatementStatus::Paid));
+        assert_eq!(statement_status("all"), None);
     }
 
     #[test]

@@ -426,6 +426,34 @@ impl TestApp {
             .expect("demo payments")
     }
 
+    /// Moves the ledger transactions of order `order_id` (its captures and
+    /// refunds) to `at`, as if the money had moved then: the ledger refuses
+    /// updates (a trigger), so its guard is lifted for this one change.
+    pub async fn move_ledger(&self, order_id: i64, at: time::OffsetDateTime) {
+        let mut tx = self.pool.begin().await.expect("begin");
+        sqlx::query("ALTER TABLE ledger_transactions DISABLE TRIGGER USER")
+            .execute(&mut *tx)
+            .await
+            .expect("disable");
+        sqlx::query(
+            "UPDATE ledger_transactions t SET created_at = $2
+             WHERE (t.kind = 'capture' AND t.source_id IN (SELECT id FROM payments WHERE order_id = $1))
+                OR (t.kind = 'refund' AND t.source_id IN
+                    (SELECT r.id FROM refunds r JOIN payments p ON p.id = r.payment_id
+                     WHERE p.order_id = $1))",
+        )
+        .bind(order_id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .expect("ledger");
+        sqlx::query("ALTER TABLE ledger_transactions ENABLE TRIGGER USER")
+            .execute(&mut *tx)
+            .await
+            .expect("enable");
+        tx.commit().await.expect("commit");
+    }
+
     /// Fails the test unless `dhune ledger check` finds the books sound.
     pub async fn assert_books_balance(&self) {
         let report = dhune::market::ledger::check(&self.pool)

@@ -504,30 +504,6 @@ async fn statements_a_refund_after_payout_is_a_clawback_and_a_negative_net_is_no
     assert_statements_sound(&app, later(15)).await;
 }
 
-/// Sets when a ledger transaction was written, as if it had been then: the
-/// ledger refuses updates, so the test lifts its guard for this one change.
-async fn backdate(app: &TestApp, order_id: i64, at: OffsetDateTime) {
-    let mut tx = app.pool.begin().await.expect("begin");
-    sqlx::query("ALTER TABLE ledger_transactions DISABLE TRIGGER USER")
-        .execute(&mut *tx)
-        .await
-        .expect("disable");
-    sqlx::query(
-        "UPDATE ledger_transactions t SET created_at = $2 FROM payments p
-         WHERE t.kind = 'capture' AND t.source_id = p.id AND p.order_id = $1",
-    )
-    .bind(order_id)
-    .bind(at)
-    .execute(&mut *tx)
-    .await
-    .expect("backdate");
-    sqlx::query("ALTER TABLE ledger_transactions ENABLE TRIGGER USER")
-        .execute(&mut *tx)
-        .await
-        .expect("enable");
-    tx.commit().await.expect("commit");
-}
-
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]
 async fn statements_an_order_at_2350_saturday_nepal_is_in_that_week_and_0010_sunday_in_the_next(
     pool: PgPool,
@@ -540,8 +516,9 @@ async fn statements_an_order_at_2350_saturday_nepal_is_in_that_week_and_0010_sun
     // 00:00 on the Sunday two weeks back in Nepal (18:15 Saturday in UTC),
     // and ten minutes either side of it.
     let edge = week_begins(week_start(OffsetDateTime::now_utc())) - Duration::days(14);
-    backdate(&app, saturday, edge - Duration::minutes(10)).await;
-    backdate(&app, sunday, edge + Duration::minutes(10)).await;
+    app.move_ledger(saturday, edge - Duration::minutes(10))
+        .await;
+    app.move_ledger(sunday, edge + Duration::minutes(10)).await;
 
     assert_eq!(issue(&app, OffsetDateTime::now_utc()).await, 2);
     let ends = week_start(OffsetDateTime::now_utc()) - Duration::days(14);

@@ -72,7 +72,6 @@ async fn move_order(
     .execute(&app.pool)
     .await
     .expect("offer");
-    // The ledger is append-only (a trigger); lifted for this one UPDATE.
     // A cash payment is recorded when the order completes.
     sqlx::query("UPDATE payments SET created_at = $2 WHERE order_id = $1 AND method = 'cod'")
         .bind(order_id)
@@ -80,27 +79,7 @@ async fn move_order(
         .execute(&app.pool)
         .await
         .expect("cash payment");
-    let mut tx = app.pool.begin().await.expect("begin");
-    sqlx::query("ALTER TABLE ledger_transactions DISABLE TRIGGER USER")
-        .execute(&mut *tx)
-        .await
-        .expect("disable");
-    sqlx::query(
-        "UPDATE ledger_transactions t SET created_at = $2
-         WHERE (t.kind = 'capture' AND t.source_id IN (SELECT id FROM payments WHERE order_id = $1))
-            OR (t.kind = 'refund' AND t.source_id IN
-                (SELECT r.id FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE p.order_id = $1))",
-    )
-    .bind(order_id)
-    .bind(money_at)
-    .execute(&mut *tx)
-    .await
-    .expect("ledger");
-    sqlx::query("ALTER TABLE ledger_transactions ENABLE TRIGGER USER")
-        .execute(&mut *tx)
-        .await
-        .expect("enable");
-    tx.commit().await.expect("commit");
+    app.move_ledger(order_id, money_at).await;
 }
 
 async fn complete(vendor: &Browser, order_id: i64) {
