@@ -72,7 +72,7 @@ pub async fn disputes(
         DisputeRow,
         r#"SELECT d.id, d.order_id, d.status, d.outcome, u.name AS opened_by, d.reason, d.created_at
            FROM disputes d JOIN users u ON u.id = d.opened_by
-           WHERE ($1::text IS NULL OR d.status = $1)
+               WHERE ($1::text IS NULL OR d.status = $1)
              AND ($2::timestamptz IS NULL OR d.created_at >= $2)
              AND ($3::timestamptz IS NULL OR d.created_at < $3)
              AND ($4 = '' OR d.id::text = $4 OR d.order_id::text = $4 OR u.email ILIKE '%' || $4 || '%'
@@ -138,7 +138,7 @@ pub async fn audit_log(
            FROM audit_log a
            JOIN users u ON u.id = a.actor_id
            LEFT JOIN disputes d ON a.target_type = 'dispute' AND d.id = a.target_id
-           WHERE ($1::text IS NULL OR a.action = $1)
+               WHERE ($1::text IS NULL OR a.action = $1)
              AND ($2::timestamptz IS NULL OR a.created_at >= $2)
              AND ($3::timestamptz IS NULL OR a.created_at < $3)
              AND ($4 = '' OR a.target_id::text = $4 OR u.email ILIKE '%' || $4 || '%'
@@ -204,22 +204,40 @@ pub async fn requests(
 ) -> MarketResult<Paged<RequestRow>> {
     require_admin(admin)?;
     let rows = sqlx::query!(
-        r#"SELECT r.id, r.status, u.email AS customer, concat_ws(', ', nullif(r.area, ''), nullif(r.city, '')) AS "place!",
-                  request_services_text(r.id) AS "services!", r.created_at
-           FROM requests r JOIN users u ON u.id = r.customer_id
-           WHERE ($1::text IS NULL OR r.status = $1)
-             AND ($2::timestamptz IS NULL OR r.created_at >= $2)
-             AND ($3::timestamptz IS NULL OR r.created_at < $3)
-             AND ($4 = '' OR r.id::text = $4 OR u.email ILIKE '%' || $4 || '%' OR u.name ILIKE '%' || $4 || '%'
+        r#"WITH matching AS NOT MATERIALIZED (
+               SELECT r.id, r.status, u.email AS customer,
+                      concat_ws(', ', nullif(r.area, ''), nullif(r.city, '')) AS place,
+                      request_services_text(r.id) AS services, r.created_at
+               FROM requests r JOIN users u ON u.id = r.customer_id
+               WHERE ($1::text IS NULL OR r.status = $1)
+                 AND ($2::timestamptz IS NULL OR r.created_at >= $2)
+                 AND ($3::timestamptz IS NULL OR r.created_at < $3)
+                 AND ($4 = '' OR r.id::text = $4 OR u.email ILIKE '%' || $4 || '%' OR u.name ILIKE '%' || $4 || '%'
                   OR r.city ILIKE '%' || $4 || '%' OR r.area ILIKE '%' || $4 || '%')
-           ORDER BY r.created_at DESC, r.id DESC
-           LIMIT $5 OFFSET $6"#,
+           ),
+           edge AS (SELECT created_at, id FROM requests WHERE id = coalesce($7::bigint, $8::bigint))
+           SELECT id AS "id!", status AS "status!", customer AS "customer!", place AS "place!",
+                  services AS "services!", created_at AS "created_at!" FROM (
+               (SELECT m.* FROM matching m
+                WHERE $8::bigint IS NULL
+                  AND ($7::bigint IS NULL OR (m.created_at <= (SELECT created_at FROM edge)
+                       AND (m.created_at, m.id) < (SELECT created_at, id FROM edge)))
+                ORDER BY m.created_at DESC, m.id DESC LIMIT $5 OFFSET $6)
+               UNION ALL
+               (SELECT m.* FROM matching m
+                WHERE $8::bigint IS NOT NULL AND m.created_at >= (SELECT created_at FROM edge)
+                  AND (m.created_at, m.id) > (SELECT created_at, id FROM edge)
+                ORDER BY m.created_at, m.id LIMIT $5)
+           ) page
+           ORDER BY created_at DESC, id DESC"#,
         filter.status,
         filter.since(),
         filter.until(),
         filter.search,
         paging.limit(),
-        paging.offset(),
+        paging.seek_offset(),
+        paging.after(),
+        paging.before(),
     )
     .fetch_all(pool)
     .await?;
@@ -236,7 +254,7 @@ pub async fn requests(
             })
         })
         .collect::<MarketResult<_>>()?;
-    Ok(paging.finish(items))
+    Ok(paging.finish_keyset(items, |row| row.id))
 }
 
 #[derive(Debug, Clone)]
@@ -259,21 +277,39 @@ pub async fn offers(
 ) -> MarketResult<Paged<OfferRow>> {
     require_admin(admin)?;
     let rows = sqlx::query!(
-        r#"SELECT o.id, o.request_id, o.status, v.business_name, o.price_paisa, o.created_at
-           FROM offers o JOIN vendors v ON v.user_id = o.vendor_id JOIN users u ON u.id = o.vendor_id
-           WHERE ($1::text IS NULL OR o.status = $1)
-             AND ($2::timestamptz IS NULL OR o.created_at >= $2)
-             AND ($3::timestamptz IS NULL OR o.created_at < $3)
-             AND ($4 = '' OR o.id::text = $4 OR o.request_id::text = $4 OR u.email ILIKE '%' || $4 || '%'
+        r#"WITH matching AS NOT MATERIALIZED (
+               SELECT o.id, o.request_id, o.status, v.business_name, o.price_paisa, o.created_at
+               FROM offers o JOIN vendors v ON v.user_id = o.vendor_id JOIN users u ON u.id = o.vendor_id
+               WHERE ($1::text IS NULL OR o.status = $1)
+                 AND ($2::timestamptz IS NULL OR o.created_at >= $2)
+                 AND ($3::timestamptz IS NULL OR o.created_at < $3)
+                 AND ($4 = '' OR o.id::text = $4 OR o.request_id::text = $4 OR u.email ILIKE '%' || $4 || '%'
                   OR v.business_name ILIKE '%' || $4 || '%')
-           ORDER BY o.created_at DESC, o.id DESC
-           LIMIT $5 OFFSET $6"#,
+           ),
+           edge AS (SELECT created_at, id FROM offers WHERE id = coalesce($7::bigint, $8::bigint))
+           SELECT id AS "id!", request_id AS "request_id!", status AS "status!",
+                  business_name AS "business_name!", price_paisa AS "price_paisa!",
+                  created_at AS "created_at!" FROM (
+               (SELECT m.* FROM matching m
+                WHERE $8::bigint IS NULL
+                  AND ($7::bigint IS NULL OR (m.created_at <= (SELECT created_at FROM edge)
+                       AND (m.created_at, m.id) < (SELECT created_at, id FROM edge)))
+                ORDER BY m.created_at DESC, m.id DESC LIMIT $5 OFFSET $6)
+               UNION ALL
+               (SELECT m.* FROM matching m
+                WHERE $8::bigint IS NOT NULL AND m.created_at >= (SELECT created_at FROM edge)
+                  AND (m.created_at, m.id) > (SELECT created_at, id FROM edge)
+                ORDER BY m.created_at, m.id LIMIT $5)
+           ) page
+           ORDER BY created_at DESC, id DESC"#,
         filter.status,
         filter.since(),
         filter.until(),
         filter.search,
         paging.limit(),
-        paging.offset(),
+        paging.seek_offset(),
+        paging.after(),
+        paging.before(),
     )
     .fetch_all(pool)
     .await?;
@@ -290,7 +326,7 @@ pub async fn offers(
             })
         })
         .collect::<MarketResult<_>>()?;
-    Ok(paging.finish(items))
+    Ok(paging.finish_keyset(items, |row| row.id))
 }
 
 #[derive(Debug, Clone)]
@@ -314,21 +350,40 @@ pub async fn orders(
 ) -> MarketResult<Paged<OrderRow>> {
     require_admin(admin)?;
     let rows = sqlx::query!(
-        r#"SELECT o.id, o.status, c.email AS customer, v.business_name, o.price_paisa, o.commission_paisa, o.created_at
-           FROM orders o JOIN users c ON c.id = o.customer_id JOIN vendors v ON v.user_id = o.vendor_id
-           WHERE ($1::text IS NULL OR o.status = $1)
-             AND ($2::timestamptz IS NULL OR o.created_at >= $2)
-             AND ($3::timestamptz IS NULL OR o.created_at < $3)
-             AND ($4 = '' OR o.id::text = $4 OR o.request_id::text = $4 OR c.email ILIKE '%' || $4 || '%'
+        r#"WITH matching AS NOT MATERIALIZED (
+               SELECT o.id, o.status, c.email AS customer, v.business_name, o.price_paisa,
+                      o.commission_paisa, o.created_at
+               FROM orders o JOIN users c ON c.id = o.customer_id JOIN vendors v ON v.user_id = o.vendor_id
+               WHERE ($1::text IS NULL OR o.status = $1)
+                 AND ($2::timestamptz IS NULL OR o.created_at >= $2)
+                 AND ($3::timestamptz IS NULL OR o.created_at < $3)
+                 AND ($4 = '' OR o.id::text = $4 OR o.request_id::text = $4 OR c.email ILIKE '%' || $4 || '%'
                   OR c.name ILIKE '%' || $4 || '%' OR v.business_name ILIKE '%' || $4 || '%')
-           ORDER BY o.created_at DESC, o.id DESC
-           LIMIT $5 OFFSET $6"#,
+           ),
+           edge AS (SELECT created_at, id FROM orders WHERE id = coalesce($7::bigint, $8::bigint))
+           SELECT id AS "id!", status AS "status!", customer AS "customer!",
+                  business_name AS "business_name!", price_paisa AS "price_paisa!",
+                  commission_paisa AS "commission_paisa!", created_at AS "created_at!" FROM (
+               (SELECT m.* FROM matching m
+                WHERE $8::bigint IS NULL
+                  AND ($7::bigint IS NULL OR (m.created_at <= (SELECT created_at FROM edge)
+                       AND (m.created_at, m.id) < (SELECT created_at, id FROM edge)))
+                ORDER BY m.created_at DESC, m.id DESC LIMIT $5 OFFSET $6)
+               UNION ALL
+               (SELECT m.* FROM matching m
+                WHERE $8::bigint IS NOT NULL AND m.created_at >= (SELECT created_at FROM edge)
+                  AND (m.created_at, m.id) > (SELECT created_at, id FROM edge)
+                ORDER BY m.created_at, m.id LIMIT $5)
+           ) page
+           ORDER BY created_at DESC, id DESC"#,
         filter.status,
         filter.since(),
         filter.until(),
         filter.search,
         paging.limit(),
-        paging.offset(),
+        paging.seek_offset(),
+        paging.after(),
+        paging.before(),
     )
     .fetch_all(pool)
     .await?;
@@ -346,7 +401,7 @@ pub async fn orders(
             })
         })
         .collect::<MarketResult<_>>()?;
-    Ok(paging.finish(items))
+    Ok(paging.finish_keyset(items, |row| row.id))
 }
 
 #[cfg(test)]

@@ -193,11 +193,29 @@ where
         .map_err(|err: String| MarketError::Internal(anyhow::anyhow!(err)))
 }
 
-/// A page of a list: 1-based page number, fixed size.
+/// A page of a list: 1-based page number, fixed size, and where it begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Paging {
+    /// The page's number as shown; it also places the page (by offset)
+    /// when `seek` is [`Seek::Offset`].
     pub page: i64,
     pub per_page: i64,
+    pub seek: Seek,
+}
+
+/// Where a page of a newest-first list begins. Long lists (the admin's
+/// orders, requests and offers) link to the next and previous page by the
+/// row at the page's edge (keyset pagination), so a page deep in the list
+/// costs what the first does; a bare page number, as in a bookmark, is
+/// still found by offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seek {
+    /// By offset, from the page number.
+    Offset,
+    /// The rows older than row `id`.
+    After(i64),
+    /// The rows newer than row `id`.
+    Before(i64),
 }
 
 impl Paging {
@@ -208,6 +226,20 @@ impl Paging {
         Self {
             page: page.unwrap_or(1).clamp(1, 100_000),
             per_page: Self::PER_PAGE,
+            seek: Seek::Offset,
+        }
+    }
+
+    /// Page `page`, begun after or before the row of a link.
+    pub fn seek(page: Option<i64>, after: Option<i64>, before: Option<i64>) -> Self {
+        let seek = match (after, before) {
+            (Some(id), _) => Seek::After(id),
+            (None, Some(id)) => Seek::Before(id),
+            (None, None) => Seek::Offset,
+        };
+        Self {
+            seek,
+            ..Self::new(page)
         }
     }
 
@@ -220,6 +252,28 @@ impl Paging {
         self.per_page + 1
     }
 
+    /// The offset of a keyset query: none when it begins at a row.
+    fn seek_offset(self) -> i64 {
+        match self.seek {
+            Seek::Offset => self.offset(),
+            Seek::After(_) | Seek::Before(_) => 0,
+        }
+    }
+
+    fn after(self) -> Option<i64> {
+        match self.seek {
+            Seek::After(id) => Some(id),
+            Seek::Offset | Seek::Before(_) => None,
+        }
+    }
+
+    fn before(self) -> Option<i64> {
+        match self.seek {
+            Seek::Before(id) => Some(id),
+            Seek::Offset | Seek::After(_) => None,
+        }
+    }
+
     fn finish<T>(self, mut items: Vec<T>) -> Paged<T> {
         let has_next = items.len() as i64 > self.per_page;
         items.truncate(self.per_page as usize);
@@ -227,6 +281,36 @@ impl Paging {
             items,
             page: self.page,
             has_next,
+            has_prev: self.page > 1,
+            edges: None,
+        }
+    }
+
+    /// The page of a keyset query, its rows newest first (`id` names a
+    /// row). Going back, the extra row fetched is the newest, and a page
+    /// with nothing newer is the first whatever its number said.
+    fn finish_keyset<T>(self, mut items: Vec<T>, id: fn(&T) -> i64) -> Paged<T> {
+        let more = items.len() as i64 > self.per_page;
+        let (page, has_prev, has_next) = match self.seek {
+            Seek::Before(_) => {
+                if more {
+                    items.remove(0);
+                }
+                let page = if more { self.page.max(2) } else { 1 };
+                (page, more, true)
+            }
+            Seek::Offset | Seek::After(_) => {
+                items.truncate(self.per_page as usize);
+                (self.page, self.page > 1, more)
+            }
+        };
+        let edges = items.first().zip(items.last()).map(|(a, b)| (id(a), id(b)));
+        Paged {
+            items,
+            page,
+            has_next,
+            has_prev,
+            edges,
         }
     }
 }
@@ -236,6 +320,9 @@ pub struct Paged<T> {
     pub items: Vec<T>,
     pub page: i64,
     pub has_next: bool,
+    pub has_prev: bool,
+    /// The ids of the first and last row, when the page links by rows.
+    pub edges: Option<(i64, i64)>,
 }
 
 /// Writes an outbox row (with the facts its lines are told from), and the notifications of the people it concerns,

@@ -229,7 +229,7 @@ async fn resolve(
     }
 }
 
-/// `?status=&from=&to=&q=&page=` of the admin's record lists (the audit
+/// `?status=&from=&to=&q=&page=&after=&before=` of the admin's record lists (the audit
 /// log's `action` takes the place of `status`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -240,6 +240,9 @@ struct RecordQuery {
     to: String,
     q: String,
     page: String,
+    /// The row the page begins after or before (keyset lists).
+    after: String,
+    before: String,
 }
 
 /// What every record list shows above its table.
@@ -279,7 +282,11 @@ impl Listing {
             from: from.map(|d| d.to_string()).unwrap_or_default(),
             to: to.map(|d| d.to_string()).unwrap_or_default(),
             q,
-            paging: Paging::new(query.page.parse().ok()),
+            paging: Paging::seek(
+                query.page.parse().ok(),
+                query.after.parse().ok(),
+                query.before.parse().ok(),
+            ),
         }
     }
 
@@ -291,14 +298,14 @@ impl Listing {
         }
     }
 
-    fn pager(&self, path: &str, page: i64, has_next: bool) -> Pager {
+    fn pager<T>(&self, path: &str, paged: &Paged<T>) -> Pager {
         let filters = [
             (self.field.0, self.filter.status.unwrap_or_default()),
             ("from", self.from.as_str()),
             ("to", self.to.as_str()),
             ("q", self.q.as_str()),
         ];
-        Pager::new(path, &filters, page, has_next)
+        Pager::new(path, &filters, paged)
     }
 }
 
@@ -324,7 +331,7 @@ macro_rules! record_list {
             fn new(shell: Shell, path: &'static str, listing: Listing, page: Paged<$row>) -> Self {
                 Self {
                     shell,
-                    pager: listing.pager(path, page.page, page.has_next),
+                    pager: listing.pager(path, &page),
                     list: page.items,
                     filter_action: path,
                     filter_field: listing.field,

@@ -59,8 +59,7 @@ async fn my_requests(
         pager: Pager::new(
             "/requests",
             &[("status", filter.map_or("", RequestStatus::as_str))],
-            page.page,
-            page.has_next,
+            &page,
         ),
         list: page.items,
         filter_action: "/requests",

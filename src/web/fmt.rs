@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use crate::domain::filter::BoardSort;
 use crate::domain::request::{format_local, format_local_input};
 use crate::domain::when;
+use crate::market::Paged;
 
 /// A moment in Nepal time, for reading: "1 May 2026, 09:30".
 pub fn when(at: &OffsetDateTime) -> String {
@@ -75,17 +76,17 @@ pub fn filter_options<T: Copy + PartialEq>(
         .collect()
 }
 
-/// Links to the previous and next page of a list, keeping its filters.
+/// Links to the previous and next page of a list, keeping its filters;
+/// by the rows at the page's edges where the list pages by rows.
 #[derive(Debug, Clone)]
 pub struct Pager {
     pub page: i64,
-    pub has_next: bool,
-    /// The path and the filters, e.g. `/requests?status=OPEN`.
-    base: String,
+    prev: Option<String>,
+    next: Option<String>,
 }
 
 impl Pager {
-    pub fn new(path: &str, filters: &[(&str, &str)], page: i64, has_next: bool) -> Self {
+    pub fn new<T>(path: &str, filters: &[(&str, &str)], paged: &Paged<T>) -> Self {
         let query = serde_urlencoded::to_string(
             filters
                 .iter()
@@ -98,20 +99,28 @@ impl Pager {
         } else {
             format!("{path}?{query}&")
         };
+        let page = paged.page;
+        let (before, after) = match paged.edges {
+            Some((first, last)) => (format!("&before={first}"), format!("&after={last}")),
+            None => (String::new(), String::new()),
+        };
         Self {
             page,
-            has_next,
-            base,
+            prev: paged
+                .has_prev
+                .then(|| format!("{base}page={}{before}", page - 1)),
+            next: paged
+                .has_next
+                .then(|| format!("{base}page={}{after}", page + 1)),
         }
     }
 
-    pub fn prev(&self) -> Option<String> {
-        (self.page > 1).then(|| format!("{}page={}", self.base, self.page - 1))
+    pub fn prev(&self) -> Option<&str> {
+        self.prev.as_deref()
     }
 
-    pub fn next(&self) -> Option<String> {
-        self.has_next
-            .then(|| format!("{}page={}", self.base, self.page + 1))
+    pub fn next(&self) -> Option<&str> {
+        self.next.as_deref()
     }
 }
 

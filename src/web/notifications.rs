@@ -62,7 +62,7 @@ async fn list(
     let page = notifications::list(&state.pool, &user, Paging::new(query.page())).await?;
     Ok(NotificationsPage {
         shell,
-        pager: Pager::new("/notifications", &[], page.page, page.has_next),
+        pager: Pager::new("/notifications", &[], &page),
         days: by_day(page.items, OffsetDateTime::now_utc()),
     })
 }

@@ -58,8 +58,7 @@ async fn list(
         pager: Pager::new(
             "/orders",
             &[("status", filter.map_or("", OrderStatus::as_str))],
-            page.page,
-            page.has_next,
+            &page,
         ),
         list: page.items,
         filter_action: "/orders",

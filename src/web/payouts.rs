@@ -69,7 +69,7 @@ async fn list(
     let (page, running) = payout_views::vendor_statements(&state.pool, &vendor, paging).await?;
     Ok(ListPage {
         shell,
-        pager: Pager::new("/payouts", &[], page.page, page.has_next),
+        pager: Pager::new("/payouts", &[], &page),
         list: page.items,
         running,
     })
@@ -325,7 +325,7 @@ impl AdminPayoutsPage {
         };
         Ok(AdminPayoutsPage {
             shell,
-            pager: Pager::new(ADMIN_LIST, &filters, page.page, page.has_next),
+            pager: Pager::new(ADMIN_LIST, &filters, &page),
             list: page.items,
             totals,
             status_options: filter_options(

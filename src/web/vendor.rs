@@ -71,12 +71,7 @@ async fn board(
     .await?;
     Ok(BoardPage {
         shell,
-        pager: Pager::new(
-            "/board",
-            &[("city", &city), ("sort", sort.param())],
-            page.page,
-            page.has_next,
-        ),
+        pager: Pager::new("/board", &[("city", &city), ("sort", sort.param())], &page),
         list: page.items,
         city,
         sort_options: filter_options(
@@ -191,8 +186,7 @@ async fn my_offers(
         pager: Pager::new(
             "/offers",
             &[("status", filter.map_or("", OfferStatus::as_str))],
-            page.page,
-            page.has_next,
+            &page,
         ),
         list: page.items,
         filter_action: "/offers",

@@ -4,6 +4,7 @@
 mod a11y;
 mod accounts;
 mod admin;
+mod admin_lists;
 mod admin_stats;
 mod books;
 mod browser;

@@ -131,7 +131,7 @@ pub(crate) fn table(body: &str, id: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn unescape(text: &str) -> String {
+pub(crate) fn unescape(text: &str) -> String {
     text.replace("&#39;", "'")
         .replace("&#34;", "\"")
         .replace("&#60;", "<")
