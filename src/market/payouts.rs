@@ -44,6 +44,40 @@ struct Previous {
     carried: bool,
 }
 
+/// A ledger entry of a vendor's account not yet on a statement.
+struct Unissued {
+    vendor_id: i64,
+    id: i64,
+    amount_paisa: i64,
+    kind: String,
+    created_at: OffsetDateTime,
+    order_id: Option<i64>,
+    method: Option<String>,
+    capture_entry_id: Option<i64>,
+    capture_on_statement: bool,
+}
+
+/// A statement to be: its week, its lines and totals, and what it carries.
+struct Planned {
+    week: Date,
+    lines: Vec<Line>,
+    totals: [i64; 5],
+    carried_paisa: i64,
+    carry: Option<Carry>,
+    net_paisa: i64,
+}
+
+/// Where a carried negative net comes from: a statement issued before, or
+/// one planned earlier in the same run (by its place in the plan).
+#[derive(Clone, Copy)]
+enum Carry {
+    Issued(i64),
+    Planned(usize),
+}
+
+/// How many vendors' entries are read at once.
+const VENDORS_PER_READ: usize = 100;
+
 /// Issues the statements of every week that has ended at `now`, for every
 /// vendor with ledger entries not yet on a statement: the number issued.
 ///
@@ -53,6 +87,10 @@ struct Previous {
 /// week after the vendor's latest statement. A vendor whose previous
 /// statement ended with a negative net gets it as a `carried` line on their
 /// next statement, issued once they have new entries.
+///
+/// The entries of many vendors are read in one query; each vendor is then
+/// issued in a transaction of its own, all its weeks at once, and skipped
+/// (until the next run) when another instance issued any of them meanwhile.
 pub async fn issue_statements(pool: &PgPool, now: OffsetDateTime) -> MarketResult<u64> {
     let cutoff = week_begins(week_start(now));
     let vendors = sqlx::query_scalar!(
@@ -66,53 +104,66 @@ pub async fn issue_statements(pool: &PgPool, now: OffsetDateTime) -> MarketResul
     .fetch_all(pool)
     .await?;
     let mut issued = 0;
-    for vendor_id in vendors {
-        issued += issue_for_vendor(pool, vendor_id, cutoff).await?;
+    for chunk in vendors.chunks(VENDORS_PER_READ) {
+        let accounts: Vec<String> = chunk
+            .iter()
+            .map(|vendor| format!("vendor:{vendor}:payable"))
+            .collect();
+        let entries = sqlx::query_as!(
+            Unissued,
+            r#"SELECT split_part(e.account, ':', 2)::bigint AS "vendor_id!",
+                      e.id, e.amount_paisa, t.kind, t.created_at,
+                      coalesce(cp.order_id, rp.order_id) AS order_id, cp.method AS "method?",
+                      ce.id AS "capture_entry_id?",
+                      EXISTS (SELECT 1 FROM payout_statement_lines l WHERE l.ledger_entry_id = ce.id)
+                          AS "capture_on_statement!"
+               FROM ledger_entries e
+               JOIN ledger_transactions t ON t.id = e.transaction_id
+               LEFT JOIN payments cp ON t.kind = 'capture' AND cp.id = t.source_id
+               LEFT JOIN refunds r ON t.kind = 'refund' AND r.id = t.source_id
+               LEFT JOIN payments rp ON rp.id = r.payment_id
+               LEFT JOIN ledger_transactions ct
+                      ON ct.kind = 'capture' AND ct.source_type = 'payment' AND ct.source_id = r.payment_id
+               LEFT JOIN ledger_entries ce ON ce.transaction_id = ct.id AND ce.account = e.account
+               WHERE e.account = ANY($1) AND t.created_at < $2 AND t.kind <> 'payout'
+                 AND NOT EXISTS (SELECT 1 FROM payout_statement_lines l WHERE l.ledger_entry_id = e.id)
+               ORDER BY 1, t.created_at, e.id"#,
+            &accounts,
+            cutoff,
+        )
+        .fetch_all(pool)
+        .await?;
+        for vendor in entries.chunk_by(|a, b| a.vendor_id == b.vendor_id) {
+            issued += issue_for_vendor(pool, vendor).await?;
+        }
     }
     Ok(issued)
 }
 
-async fn issue_for_vendor(
-    pool: &PgPool,
-    vendor_id: i64,
-    cutoff: OffsetDateTime,
-) -> MarketResult<u64> {
+/// Issues one vendor's statements from `entries` (all theirs, oldest
+/// first), under the vendor's advisory lock.
+async fn issue_for_vendor(pool: &PgPool, entries: &[Unissued]) -> MarketResult<u64> {
+    let Some(vendor_id) = entries.first().map(|entry| entry.vendor_id) else {
+        return Ok(0);
+    };
     let mut tx = pool.begin().await?;
     let key = i32::try_from(vendor_id.rem_euclid(1 << 31)).unwrap_or_default();
-    let locked = sqlx::query_scalar!(
-        r#"SELECT pg_try_advisory_xact_lock($1, $2) AS "locked!""#,
+    let entry_ids: Vec<i64> = entries.iter().map(|entry| entry.id).collect();
+    // Locked, and none of the entries read issued by another instance since.
+    let free = sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_xact_lock($1, $2)
+                  AND NOT EXISTS (SELECT 1 FROM payout_statement_lines
+                                  WHERE ledger_entry_id = ANY($3)) AS "free!""#,
         ISSUING,
         key,
+        &entry_ids,
     )
     .fetch_one(&mut *tx)
     .await?;
-    if !locked {
+    if !free {
         return Ok(0);
     }
-    let account = format!("vendor:{vendor_id}:payable");
-    let entries = sqlx::query!(
-        r#"SELECT e.id, e.amount_paisa, t.kind, t.created_at,
-                  coalesce(cp.order_id, rp.order_id) AS order_id, cp.method AS "method?",
-                  ce.id AS "capture_entry_id?",
-                  EXISTS (SELECT 1 FROM payout_statement_lines l WHERE l.ledger_entry_id = ce.id)
-                      AS "capture_on_statement!"
-           FROM ledger_entries e
-           JOIN ledger_transactions t ON t.id = e.transaction_id
-           LEFT JOIN payments cp ON t.kind = 'capture' AND cp.id = t.source_id
-           LEFT JOIN refunds r ON t.kind = 'refund' AND r.id = t.source_id
-           LEFT JOIN payments rp ON rp.id = r.payment_id
-           LEFT JOIN ledger_transactions ct
-                  ON ct.kind = 'capture' AND ct.source_type = 'payment' AND ct.source_id = r.payment_id
-           LEFT JOIN ledger_entries ce ON ce.transaction_id = ct.id AND ce.account = e.account
-           WHERE e.account = $1 AND t.created_at < $2 AND t.kind <> 'payout'
-             AND NOT EXISTS (SELECT 1 FROM payout_statement_lines l WHERE l.ledger_entry_id = e.id)
-           ORDER BY t.created_at, e.id"#,
-        account,
-        cutoff,
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut previous = sqlx::query_as!(
+    let previous = sqlx::query_as!(
         Previous,
         r#"SELECT s.id, s.period_start, s.net_paisa,
                   EXISTS (SELECT 1 FROM payout_statement_lines l WHERE l.carried_from = s.id)
@@ -123,19 +174,131 @@ async fn issue_for_vendor(
     )
     .fetch_optional(&mut *tx)
     .await?;
+    let planned = plan(entries, previous.as_ref());
 
+    let weeks: Vec<Date> = planned.iter().map(|p| p.week).collect();
+    let ends: Vec<Date> = weeks.iter().map(|&week| week_end(week)).collect();
+    let total = |n: usize| -> Vec<i64> { planned.iter().map(|p| p.totals[n]).collect() };
+    let carried: Vec<i64> = planned.iter().map(|p| p.carried_paisa).collect();
+    let nets: Vec<i64> = planned.iter().map(|p| p.net_paisa).collect();
+    // Each week once (one statement per week), so the week names its id.
+    let by_week: BTreeMap<Date, i64> = sqlx::query!(
+        r#"INSERT INTO payout_statements
+               (vendor_id, period_start, period_end, gross_paisa, commission_paisa,
+                refunds_paisa, clawbacks_paisa, adjustments_paisa, carried_paisa, net_paisa)
+           SELECT $1, w, e, g, c, r, cl, a, ca, n
+           FROM unnest($2::date[], $3::date[], $4::bigint[], $5::bigint[], $6::bigint[],
+                       $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[])
+                WITH ORDINALITY AS s (w, e, g, c, r, cl, a, ca, n, ord)
+           ORDER BY ord
+           RETURNING id, period_start"#,
+        vendor_id,
+        &weeks,
+        &ends,
+        &total(0),
+        &total(1),
+        &total(2),
+        &total(3),
+        &total(4),
+        &carried,
+        &nets,
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|row| (row.period_start, row.id))
+    .collect();
+    let statement_of = |week: Date| -> MarketResult<i64> {
+        by_week.get(&week).copied().ok_or_else(|| {
+            MarketError::Internal(anyhow::anyhow!(
+                "statement of {week} for vendor {vendor_id} not written"
+            ))
+        })
+    };
+
+    let (mut carry_to, mut carry_from, mut carry_amounts) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut line_statements, mut line_entries, mut line_kinds, mut line_orders, mut line_amounts) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::<Option<i64>>::new(),
+        Vec::new(),
+    );
+    for p in &planned {
+        let statement_id = statement_of(p.week)?;
+        if let Some(carry) = p.carry {
+            carry_to.push(statement_id);
+            carry_from.push(match carry {
+                Carry::Issued(id) => id,
+                Carry::Planned(n) => statement_of(planned[n].week)?,
+            });
+            carry_amounts.push(p.carried_paisa);
+        }
+        for line in &p.lines {
+            line_statements.push(statement_id);
+            line_entries.push(line.entry_id);
+            line_kinds.push(line.kind.as_str().to_owned());
+            line_orders.push(line.order_id);
+            line_amounts.push(line.amount_paisa);
+        }
+    }
+    sqlx::query!(
+        "INSERT INTO payout_statement_lines (statement_id, carried_from, kind, amount_paisa)
+         SELECT s, f, 'carried', a FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])
+              WITH ORDINALITY AS c (s, f, a, n)
+         ORDER BY n",
+        &carry_to,
+        &carry_from,
+        &carry_amounts,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO payout_statement_lines
+             (statement_id, ledger_entry_id, kind, order_id, amount_paisa)
+         SELECT s, entry, kind, order_id, amount
+         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[])
+              WITH ORDINALITY AS l (s, entry, kind, order_id, amount, n)
+         ORDER BY n",
+        &line_statements,
+        &line_entries,
+        &line_kinds,
+        &line_orders as &[Option<i64>],
+        &line_amounts,
+    )
+    .execute(&mut *tx)
+    .await?;
+    for p in &planned {
+        record(
+            &mut tx,
+            &NewEvent::by_dhune(EventKind::PayoutIssued)
+                .statement(statement_of(p.week)?)
+                .price(Money::from_paisa(p.net_paisa))
+                .to(&[vendor_id]),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(u64::try_from(planned.len()).unwrap_or_default())
+}
+
+/// The statements a vendor's unissued `entries` make, oldest week first,
+/// after their `previous` statement.
+fn plan(entries: &[Unissued], previous: Option<&Previous>) -> Vec<Planned> {
     // The week each entry goes to, never one already issued.
-    let first_open = previous
-        .as_ref()
-        .and_then(|p| p.period_start.checked_add(Duration::days(7)));
-    let mut weeks: BTreeMap<Date, Vec<_>> = BTreeMap::new();
+    let first_open = previous.and_then(|p| p.period_start.checked_add(Duration::days(7)));
+    let mut weeks: BTreeMap<Date, Vec<&Unissued>> = BTreeMap::new();
     for entry in entries {
         let week = week_start(entry.created_at).max(first_open.unwrap_or(Date::MIN));
         weeks.entry(week).or_default().push(entry);
     }
 
     let mut on_earlier: HashSet<i64> = HashSet::new();
-    let mut issued = 0;
+    // The carry the next statement takes: a negative net not carried yet.
+    let mut carry = previous
+        .filter(|p| p.net_paisa < 0 && !p.carried)
+        .map(|p| (Carry::Issued(p.id), p.net_paisa));
+    let mut planned = Vec::with_capacity(weeks.len());
     for (week, entries) in weeks {
         let lines: Vec<Line> = entries
             .iter()
@@ -168,89 +331,27 @@ async fn issue_for_vendor(
                 .map(|line| line.amount_paisa)
                 .sum()
         };
-        let carry = previous
-            .as_ref()
-            .filter(|p| p.net_paisa < 0 && !p.carried)
-            .map(|p| (p.id, p.net_paisa));
-        let carried_paisa = carry.map_or(0, |(_, net)| net);
-        let (gross, commission, refunds, clawbacks, adjustments) = (
+        let totals = [
             sum(LineKind::Capture),
             sum(LineKind::CashCommission),
             sum(LineKind::Refund),
             sum(LineKind::Clawback),
             sum(LineKind::Adjustment),
-        );
-        let net = gross + commission + refunds + clawbacks + adjustments + carried_paisa;
-        let statement_id = sqlx::query_scalar!(
-            "INSERT INTO payout_statements
-                 (vendor_id, period_start, period_end, gross_paisa, commission_paisa,
-                  refunds_paisa, clawbacks_paisa, adjustments_paisa, carried_paisa, net_paisa)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-            vendor_id,
+        ];
+        let carried_paisa = carry.map_or(0, |(_, net)| net);
+        let net_paisa = totals.iter().sum::<i64>() + carried_paisa;
+        on_earlier.extend(lines.iter().map(|line| line.entry_id));
+        planned.push(Planned {
             week,
-            week_end(week),
-            gross,
-            commission,
-            refunds,
-            clawbacks,
-            adjustments,
+            lines,
+            totals,
             carried_paisa,
-            net,
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        if let Some((from, amount)) = carry {
-            sqlx::query!(
-                "INSERT INTO payout_statement_lines (statement_id, carried_from, kind, amount_paisa)
-                 VALUES ($1, $2, 'carried', $3)",
-                statement_id,
-                from,
-                amount,
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        let entry_ids: Vec<i64> = lines.iter().map(|line| line.entry_id).collect();
-        let kinds: Vec<String> = lines
-            .iter()
-            .map(|line| line.kind.as_str().to_owned())
-            .collect();
-        let orders: Vec<Option<i64>> = lines.iter().map(|line| line.order_id).collect();
-        let amounts: Vec<i64> = lines.iter().map(|line| line.amount_paisa).collect();
-        sqlx::query!(
-            "INSERT INTO payout_statement_lines
-                 (statement_id, ledger_entry_id, kind, order_id, amount_paisa)
-             SELECT $1, entry, kind, order_id, amount
-             FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bigint[])
-                  WITH ORDINALITY AS l (entry, kind, order_id, amount, n)
-             ORDER BY n",
-            statement_id,
-            &entry_ids,
-            &kinds,
-            &orders as &[Option<i64>],
-            &amounts,
-        )
-        .execute(&mut *tx)
-        .await?;
-        on_earlier.extend(entry_ids);
-        record(
-            &mut tx,
-            &NewEvent::by_dhune(EventKind::PayoutIssued)
-                .statement(statement_id)
-                .price(Money::from_paisa(net))
-                .to(&[vendor_id]),
-        )
-        .await?;
-        previous = Some(Previous {
-            id: statement_id,
-            period_start: week,
-            net_paisa: net,
-            carried: false,
+            carry: carry.map(|(from, _)| from),
+            net_paisa,
         });
-        issued += 1;
+        carry = (net_paisa < 0).then(|| (Carry::Planned(planned.len() - 1), net_paisa));
     }
-    tx.commit().await?;
-    Ok(issued)
+    planned
 }
 
 /// An admin records that statement `id` was paid by the bank transfer
