@@ -75,7 +75,9 @@ pub struct WeekActive {
 pub async fn refresh(pool: &PgPool, now: OffsetDateTime) -> MarketResult<i64> {
     let today = nepal_date(now);
     let recent = today - Duration::days(RECENT_DAYS - 1);
-    let mut written = store(pool, recent, today).await?;
+    let Some(mut written) = store(pool, recent, today).await? else {
+        return Ok(0);
+    };
     // The days since the first record with no row, newest first, a week
     // at a time.
     let first = sqlx::query_scalar!(
@@ -100,15 +102,19 @@ pub async fn refresh(pool: &PgPool, now: OffsetDateTime) -> MarketResult<i64> {
     .await?;
     for chunk in missing.chunks(CHUNK_DAYS as usize) {
         if let (Some(&last), Some(&first)) = (chunk.first(), chunk.last()) {
-            written += store(pool, first, last).await?;
+            // Another instance storing now goes on with the rest.
+            let Some(days) = store(pool, first, last).await? else {
+                break;
+            };
+            written += days;
         }
     }
     Ok(written)
 }
 
-/// Computes and stores the days `first..=last`, in one short transaction,
-/// unless another instance is storing some now (0 days written).
-async fn store(pool: &PgPool, first: Date, last: Date) -> MarketResult<i64> {
+/// Computes and stores the days `first..=last`, in one short transaction:
+/// the number written, or `None` when another instance is storing now.
+async fn store(pool: &PgPool, first: Date, last: Date) -> MarketResult<Option<i64>> {
     let mut tx = pool.begin().await?;
     let locked = sqlx::query_scalar!(
         r#"SELECT pg_try_advisory_xact_lock($1, 0) AS "locked!""#,
@@ -117,7 +123,7 @@ async fn store(pool: &PgPool, first: Date, last: Date) -> MarketResult<i64> {
     .fetch_one(&mut *tx)
     .await?;
     if !locked {
-        return Ok(0);
+        return Ok(None);
     }
     let done = sqlx::query!(
         "INSERT INTO platform_daily
@@ -157,11 +163,15 @@ async fn store(pool: &PgPool, first: Date, last: Date) -> MarketResult<i64> {
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(i64::try_from(done.rows_affected()).unwrap_or(i64::MAX))
+    Ok(Some(
+        i64::try_from(done.rows_affected()).unwrap_or(i64::MAX),
+    ))
 }
 
 /// The figures of every Nepal day `first..=last`, in order: stored rows,
-/// and computed from the records for today and any day not stored yet.
+/// and computed from the records for today and any day not stored yet
+/// (each run of missing days apart, so a day missing before the history
+/// began and today do not make every day between them computed again).
 /// Reads only.
 pub async fn days(
     pool: &PgPool,
@@ -179,10 +189,12 @@ pub async fn days(
                       refunds_made, disputes_opened, disputes_open, active_customers,
                       active_vendors
                FROM platform_daily WHERE day BETWEEN $1 AND $2 AND day < $3),
-           gap AS (
-               SELECT min(d::date) AS first, max(d::date) AS last
+           missing AS (
+               SELECT d::date AS day,
+                      d::date - (row_number() OVER (ORDER BY d))::int AS run
                FROM generate_series($1::date, $2::date, interval '1 day') d
-               WHERE NOT EXISTS (SELECT 1 FROM stored s WHERE s.day = d::date))
+               WHERE NOT EXISTS (SELECT 1 FROM stored s WHERE s.day = d::date)),
+           gap AS (SELECT min(day) AS first, max(day) AS last FROM missing GROUP BY run)
            SELECT f.day, f.requests_created AS "requests_created!",
                   f.offers_made AS "offers_made!", f.orders_created AS "orders_created!",
                   f.orders_online AS "orders_online!", f.gross_paisa AS "gross_paisa!",
@@ -195,8 +207,7 @@ pub async fn days(
                   f.refunds_made AS "refunds_made!",
                   f.disputes_opened AS "disputes_opened!", f.disputes_open AS "disputes_open!",
                   f.active_customers AS "active_customers!", f.active_vendors AS "active_vendors!"
-           FROM gap, platform_day_figures(gap.first, gap.last) f
-           WHERE gap.first IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stored s WHERE s.day = f.day)
+           FROM gap CROSS JOIN LATERAL platform_day_figures(gap.first, gap.last) f
            UNION ALL
            SELECT day, requests_created, offers_made, orders_created, orders_online, gross_paisa,
                   orders_completed, cancelled_customer, cancelled_vendor, cancelled_admin,
@@ -223,14 +234,15 @@ pub async fn weeks_active(pool: &PgPool, first: Date, last: Date) -> MarketResul
         r#"WITH stored AS (
                SELECT week, active_customers, active_vendors FROM platform_weekly
                WHERE week BETWEEN $1 AND $2),
-           gap AS (
-               SELECT min(w::date) AS first, max(w::date) AS last
+           missing AS (
+               SELECT w::date AS week,
+                      w::date - 7 * (row_number() OVER (ORDER BY w))::int AS run
                FROM generate_series($1::date, $2::date, interval '7 days') w
-               WHERE NOT EXISTS (SELECT 1 FROM stored s WHERE s.week = w::date))
+               WHERE NOT EXISTS (SELECT 1 FROM stored s WHERE s.week = w::date)),
+           gap AS (SELECT min(week) AS first, max(week) AS last FROM missing GROUP BY run)
            SELECT f.week, f.active_customers AS "active_customers!",
                   f.active_vendors AS "active_vendors!"
-           FROM gap, platform_week_figures(gap.first, gap.last) f
-           WHERE gap.first IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stored s WHERE s.week = f.week)
+           FROM gap CROSS JOIN LATERAL platform_week_figures(gap.first, gap.last) f
            UNION ALL
            SELECT week, active_customers, active_vendors FROM stored
            ORDER BY 1"#,

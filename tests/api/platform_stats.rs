@@ -248,6 +248,23 @@ async fn platform_stats_each_day_counts_what_happened_on_it_in_nepal(pool: PgPoo
             == 1
     );
     assert_eq!(figured(&app, first, today).await, expected, "stored");
+    // Days not stored here and there: each run of them computed, once.
+    sqlx::query("DELETE FROM platform_daily WHERE day IN ($1, $2, $3)")
+        .bind(first)
+        .bind(today - Duration::days(9))
+        .bind(today - Duration::days(8))
+        .execute(&app.pool)
+        .await
+        .expect("forget days");
+    assert_eq!(figured(&app, first, today).await, expected, "gaps");
+    let days = platform_stats::days(&app.pool, first, today, OffsetDateTime::now_utc())
+        .await
+        .expect("days");
+    assert_eq!(days.len(), 31);
+    assert!(days.windows(2).all(|w| w[0].day < w[1].day));
+    platform_stats::refresh(&app.pool, OffsetDateTime::now_utc())
+        .await
+        .expect("refill");
     // Every day of the range comes back, the empty ones as zeros.
     let all = platform_stats::days(&app.pool, first, today, OffsetDateTime::now_utc())
         .await
