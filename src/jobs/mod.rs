@@ -24,11 +24,12 @@ pub fn spawn_sweeps(pool: PgPool, gateway: Arc<dyn Gateway>, config: &Config) ->
     let recheck_after = config.payment_recheck_after;
     tokio::spawn(async move {
         let sessions = PostgresStore::new(pool.clone());
+        let mut issuer = payouts::Issuer::default();
         let mut ticker = tokio::time::interval(every);
         loop {
             ticker.tick().await;
             sweep_once(&pool, auto_complete_after).await;
-            payment_sweep_once(&pool, &*gateway, unpaid_after, recheck_after).await;
+            payment_sweep_once(&pool, &*gateway, &mut issuer, unpaid_after, recheck_after).await;
             statistics_once(&pool).await;
             if let Err(err) = sessions.delete_expired().await {
                 tracing::warn!(error = %err, "deleting expired sessions failed; retrying next tick");
@@ -92,6 +93,7 @@ pub async fn statistics_once(pool: &PgPool) {
 pub async fn payment_sweep_once(
     pool: &PgPool,
     gateway: &dyn Gateway,
+    issuer: &mut payouts::Issuer,
     unpaid_after: time::Duration,
     recheck_after: time::Duration,
 ) {
@@ -105,7 +107,7 @@ pub async fn payment_sweep_once(
         Ok(n) => tracing::info!(refunds = n, "handled refunds left without an answer"),
         Err(err) => tracing::warn!(error = ?err, "settling refunds failed; retrying next tick"),
     }
-    match payouts::issue_statements(pool, time::OffsetDateTime::now_utc()).await {
+    match issuer.tick(pool, time::OffsetDateTime::now_utc()).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(statements = n, "issued payout statements"),
         Err(err) => tracing::warn!(error = ?err, "issuing statements failed; retrying next tick"),

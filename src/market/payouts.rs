@@ -92,6 +92,41 @@ const VENDORS_PER_READ: usize = 100;
 /// issued in a transaction of its own, all its weeks at once, and skipped
 /// (until the next run) when another instance issued any of them meanwhile.
 pub async fn issue_statements(pool: &PgPool, now: OffsetDateTime) -> MarketResult<u64> {
+    Ok(issue(pool, now).await?.0)
+}
+
+/// The sweep's issuer on one instance. Finding the unissued entries reads
+/// the whole ledger (2 s at a million orders), so it does that on its first
+/// tick and then once each week has ended, not on every tick: an entry
+/// committed late, after its week was issued, goes on the next week's
+/// statement anyway (see [`issue_statements`]), which the next week's run
+/// finds. A run that skipped a laundry (another instance was issuing it)
+/// is not complete, and runs again on the next tick.
+#[derive(Debug, Default)]
+pub struct Issuer {
+    /// The week in which a run last issued every laundry's entries.
+    done_in: Option<Date>,
+}
+
+impl Issuer {
+    /// Issues what [`issue_statements`] would at `now`, unless this week's
+    /// run is done: the number issued.
+    pub async fn tick(&mut self, pool: &PgPool, now: OffsetDateTime) -> MarketResult<u64> {
+        let week = week_start(now);
+        if self.done_in == Some(week) {
+            return Ok(0);
+        }
+        let (issued, complete) = issue(pool, now).await?;
+        if complete {
+            self.done_in = Some(week);
+        }
+        Ok(issued)
+    }
+}
+
+/// Issues as [`issue_statements`] says: the number issued, and whether no
+/// laundry was skipped.
+async fn issue(pool: &PgPool, now: OffsetDateTime) -> MarketResult<(u64, bool)> {
     let cutoff = week_begins(week_start(now));
     let vendors = sqlx::query_scalar!(
         r#"SELECT DISTINCT split_part(e.account, ':', 2)::bigint AS "vendor_id!"
@@ -103,7 +138,7 @@ pub async fn issue_statements(pool: &PgPool, now: OffsetDateTime) -> MarketResul
     )
     .fetch_all(pool)
     .await?;
-    let mut issued = 0;
+    let (mut issued, mut complete) = (0, true);
     for chunk in vendors.chunks(VENDORS_PER_READ) {
         let accounts: Vec<String> = chunk
             .iter()
@@ -134,17 +169,21 @@ pub async fn issue_statements(pool: &PgPool, now: OffsetDateTime) -> MarketResul
         .fetch_all(pool)
         .await?;
         for vendor in entries.chunk_by(|a, b| a.vendor_id == b.vendor_id) {
-            issued += issue_for_vendor(pool, vendor).await?;
+            match issue_for_vendor(pool, vendor).await? {
+                Some(n) => issued += n,
+                None => complete = false,
+            }
         }
     }
-    Ok(issued)
+    Ok((issued, complete))
 }
 
 /// Issues one vendor's statements from `entries` (all theirs, oldest
-/// first), under the vendor's advisory lock.
-async fn issue_for_vendor(pool: &PgPool, entries: &[Unissued]) -> MarketResult<u64> {
+/// first), under the vendor's advisory lock: the number issued, or `None`
+/// when another instance is issuing them or has since.
+async fn issue_for_vendor(pool: &PgPool, entries: &[Unissued]) -> MarketResult<Option<u64>> {
     let Some(vendor_id) = entries.first().map(|entry| entry.vendor_id) else {
-        return Ok(0);
+        return Ok(Some(0));
     };
     let mut tx = pool.begin().await?;
     let key = i32::try_from(vendor_id.rem_euclid(1 << 31)).unwrap_or_default();
@@ -161,7 +200,7 @@ async fn issue_for_vendor(pool: &PgPool, entries: &[Unissued]) -> MarketResult<u
     .fetch_one(&mut *tx)
     .await?;
     if !free {
-        return Ok(0);
+        return Ok(None);
     }
     let previous = sqlx::query_as!(
         Previous,
@@ -279,7 +318,7 @@ async fn issue_for_vendor(pool: &PgPool, entries: &[Unissued]) -> MarketResult<u
         .await?;
     }
     tx.commit().await?;
-    Ok(u64::try_from(planned.len()).unwrap_or_default())
+    Ok(Some(u64::try_from(planned.len()).unwrap_or_default()))
 }
 
 /// The statements a vendor's unissued `entries` make, oldest week first,

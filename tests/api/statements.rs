@@ -6,7 +6,7 @@
 
 use axum::http::StatusCode;
 use dhune::domain::payouts::{week_begins, week_start};
-use dhune::market::payouts::issue_statements;
+use dhune::market::payouts::{Issuer, issue_statements};
 use sqlx::PgPool;
 use time::{Date, Duration, OffsetDateTime};
 
@@ -607,4 +607,55 @@ async fn statements_an_admins_adjustments_are_lines_of_the_next_statement(pool: 
         .expect("check");
     assert_eq!(books.balances.adjustments.paisa(), 12_950);
     assert_statements_sound(&app, later(8)).await;
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn statements_the_sweep_reads_the_ledger_again_only_once_a_week_has_ended(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    let vendor_id = user(&app, VENDOR).await.id;
+    let unissued = "SELECT count(*) FROM ledger_entries e
+                    WHERE e.account LIKE 'vendor:%'
+                      AND NOT EXISTS (SELECT 1 FROM payout_statement_lines l
+                                      WHERE l.ledger_entry_id = e.id)";
+    app.delivered(&customer, &vendor, VENDOR, "1000").await;
+    let mut issuer = Issuer::default();
+    assert_eq!(issuer.tick(&app.pool, later(7)).await.expect("tick"), 1);
+
+    // An entry written after this week's run waits for the next week's.
+    app.delivered(&customer, &vendor, VENDOR, "600").await;
+    assert_eq!(
+        issuer.tick(&app.pool, later(7)).await.expect("tick"),
+        0,
+        "this week's run is done"
+    );
+    assert!(app.count(unissued).await > 0);
+
+    // Another instance issuing the laundry (its advisory lock held): the
+    // run is not complete, so the next tick runs again. 1398033748 is the
+    // issuer's first lock key (`ISSUING`, 0x5354_4d54).
+    let mut other = app.pool.acquire().await.expect("connection");
+    sqlx::query("SELECT pg_advisory_lock(1398033748, $1::int)")
+        .bind(vendor_id)
+        .execute(&mut *other)
+        .await
+        .expect("lock");
+    assert_eq!(
+        issuer.tick(&app.pool, later(14)).await.expect("tick"),
+        0,
+        "skipped while locked"
+    );
+    sqlx::query("SELECT pg_advisory_unlock_all()")
+        .execute(&mut *other)
+        .await
+        .expect("unlock");
+    assert_eq!(
+        issuer.tick(&app.pool, later(14)).await.expect("tick"),
+        1,
+        "run again after a skip"
+    );
+    assert_eq!(app.count(unissued).await, 0);
+    assert_eq!(issuer.tick(&app.pool, later(14)).await.expect("tick"), 0);
+    assert_statements_sound(&app, later(14)).await;
 }
