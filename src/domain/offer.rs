@@ -4,6 +4,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::money::Money;
 use super::request::parse_local_datetime;
+use super::stats::Rate;
 use super::{FieldErrors, clean_text};
 
 /// How far ahead a pickup may be offered.
@@ -100,11 +101,14 @@ impl VendorRecord {
         self.closed >= MIN_SAMPLE
     }
 
-    /// The completion rate in whole percent, rounded down so that 99.6%
-    /// never reads as 100%; `None` on a small sample.
+    /// The completion rate in whole percent, as the statistics pages say
+    /// it ([`Rate::percent`]); `None` on a small sample.
     pub fn completion_percent(&self) -> Option<i64> {
-        self.has_sample()
-            .then(|| self.completed * 100 / self.closed)
+        Rate {
+            hits: self.completed,
+            n: self.closed,
+        }
+        .percent()
     }
 
     /// The median turnaround in words ("2 days 4 h", "20 h"); `None` on a
@@ -116,13 +120,14 @@ impl VendorRecord {
 }
 
 /// A duration in days and hours, or hours and minutes under a day:
-/// "2 days 4 h", "1 day", "5 h", "45 min".
+/// "2 days 4 h", "1 day", "3 h 20 min", "5 h", "45 min".
 pub fn span(duration: Duration) -> String {
     let minutes = duration.whole_minutes().max(0);
     let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
     match (days, hours) {
         (0, 0) => format!("{minutes} min"),
-        (0, h) => format!("{h} h"),
+        (0, h) if minutes == 0 => format!("{h} h"),
+        (0, h) => format!("{h} h {minutes} min"),
         (1, 0) => "1 day".into(),
         (1, h) => format!("1 day {h} h"),
         (d, 0) => format!("{d} days"),
@@ -416,6 +421,7 @@ mod tests {
     fn spans_read_in_days_hours_and_minutes() {
         assert_eq!(span(Duration::minutes(45)), "45 min");
         assert_eq!(span(Duration::minutes(300)), "5 h");
+        assert_eq!(span(Duration::minutes(200)), "3 h 20 min");
         assert_eq!(span(Duration::hours(24)), "1 day");
         assert_eq!(span(Duration::hours(26)), "1 day 2 h");
         assert_eq!(span(Duration::hours(72)), "3 days");

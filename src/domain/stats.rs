@@ -345,13 +345,19 @@ impl Rate {
         enough(self.n)
     }
 
-    /// The share in whole per cent (rounded half up), `None` on too small
-    /// a sample.
+    /// The share in whole per cent, rounded half up but 100% and 0% only
+    /// when exact (199 of 200 reads 99%, 1 of 300 reads 1%); `None` on too
+    /// small a sample. Offer cards and statistics pages both say it so.
     pub fn percent(&self) -> Option<i64> {
         if !self.enough() {
             return None;
         }
-        Some((self.hits * 200 + self.n) / (self.n * 2))
+        let rounded = (self.hits * 200 + self.n) / (self.n * 2);
+        Some(match rounded {
+            100 if self.hits < self.n => 99,
+            0 if self.hits > 0 => 1,
+            p => p,
+        })
     }
 
     /// "80%", or "not enough orders yet".
@@ -367,17 +373,6 @@ pub const NOT_ENOUGH: &str = "not enough orders yet";
 /// Whether a sample of `n` is large enough to show a rate or a time.
 pub fn enough(n: i64) -> bool {
     n >= MIN_SAMPLE
-}
-
-/// A length of time in words: "45 min", "3 h 20 min", "2 d 4 h".
-pub fn duration_words(seconds: i64) -> String {
-    let minutes = seconds.max(0) / 60;
-    let (days, hours, mins) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
-    match (days, hours) {
-        (0, 0) => format!("{mins} min"),
-        (0, _) => format!("{hours} h {mins} min"),
-        _ => format!("{days} d {hours} h"),
-    }
 }
 
 #[cfg(test)]
@@ -571,8 +566,9 @@ mod tests {
         );
         assert_eq!(Rate { hits: 1, n: 8 }.percent(), Some(13));
         assert!(!enough(4) && enough(5));
-        assert_eq!(duration_words(59), "0 min");
-        assert_eq!(duration_words(3 * 3600 + 20 * 60), "3 h 20 min");
-        assert_eq!(duration_words(2 * 86_400 + 4 * 3600 + 59), "2 d 4 h");
+        assert_eq!(Rate { hits: 199, n: 200 }.percent(), Some(99));
+        assert_eq!(Rate { hits: 200, n: 200 }.percent(), Some(100));
+        assert_eq!(Rate { hits: 1, n: 300 }.percent(), Some(1));
+        assert_eq!(Rate { hits: 0, n: 300 }.percent(), Some(0));
     }
 }

@@ -23,9 +23,8 @@ use super::payouts::{csv_download, neutralised};
 use crate::domain::FieldErrors;
 use crate::domain::account::Role;
 use crate::domain::money::Money;
-use crate::domain::stats::{
-    self, NOT_ENOUGH, PRESETS, Range, change_percent, change_words, duration_words,
-};
+use crate::domain::offer::span;
+use crate::domain::stats::{self, NOT_ENOUGH, PRESETS, Range, change_percent, change_words};
 use crate::market::accounts::User;
 use crate::market::stats::{
     CustomerDay, CustomerStats, Times, VendorDay, VendorStats, customer_stats, vendor_stats,
@@ -309,7 +308,7 @@ pub(super) fn tables_csv(tables: &[Table]) -> Result<Vec<u8>, AppError> {
 /// A time, or what a too small sample says.
 fn time_words(seconds: Option<i64>, n: i64) -> String {
     match seconds {
-        Some(secs) if stats::enough(n) => duration_words(secs),
+        Some(secs) if stats::enough(n) => span(time::Duration::seconds(secs)),
         _ => NOT_ENOUGH.into(),
     }
 }

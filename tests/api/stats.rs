@@ -424,13 +424,13 @@ async fn stats_every_vendor_figure_equals_an_independent_count(pool: PgPool) {
     .expect("times");
     secs.sort_unstable();
     assert_eq!(secs.len(), 5);
-    let words = dhune::domain::stats::duration_words;
+    let words = |secs: i64| dhune::domain::offer::span(time::Duration::seconds(secs));
     let median = row(&summary, "Median completion time");
     assert_eq!(
         median[1..3],
         [words(percentile(&secs, 0.5)), "5".to_owned()]
     );
-    assert_eq!(median[1], "3 h 0 min");
+    assert_eq!(median[1], "3 h");
     let p90 = row(&summary, "90th percentile completion time");
     assert_eq!(p90[1], words(percentile(&secs, 0.9)));
     assert_eq!(p90[1], "7 h 36 min");
