@@ -1,6 +1,8 @@
 //! Statistics benchmark: every statistics page (and the admin's order list
-//! deep in its pages) on a database of generated history, one request at a
-//! time, reporting p50/p99/max.
+//! at page 2,000, reached by its links and by a bare page number) on a
+//! database of generated history, one request at a time, reporting
+//! p50/p99/max; a laundry's and a customer's pages for the busiest of each
+//! and for one of median size.
 //!
 //! `STATS_DATABASE=dhune_gen1m cargo bench --bench stats`: the database is
 //! filled by `dhune generate` when it has no orders (`STATS_ORDERS`,
@@ -118,13 +120,51 @@ async fn main() {
         .fetch_one(&pool)
         .await
         .expect("orders");
+    // Page 2,000 of the admin's orders as its links reach it: after the
+    // last order of page 1,999.
+    let edge: i64 = sqlx::query_scalar(
+        "SELECT id FROM orders ORDER BY created_at DESC, id DESC OFFSET 39979 LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("edge");
+    // The busiest laundry and customer, and ones of median size.
+    let size = |role: &'static str, email: String| {
+        let pool = pool.clone();
+        async move {
+            let column = if role == "vendor" {
+                "vendor_id"
+            } else {
+                "customer_id"
+            };
+            let n: i64 = sqlx::query_scalar(&format!(
+                "SELECT count(*) FROM orders o JOIN users u ON u.id = o.{column} WHERE u.email = $1"
+            ))
+            .bind(&email)
+            .fetch_one(&pool)
+            .await
+            .expect("size");
+            (email, n)
+        }
+    };
+    let vendors = (orders / 500).max(2);
+    let customers = (orders / 20).max(10);
+    let people = [
+        size("vendor", "vendor1@generated.example".into()).await,
+        size("vendor", format!("vendor{}@generated.example", vendors / 2)).await,
+        size("customer", "customer1@generated.example".into()).await,
+        size(
+            "customer",
+            format!("customer{}@generated.example", customers / 2),
+        )
+        .await,
+    ];
     pool.close().await;
 
     let server = Server::start_on(&database, &[("DHUNE_SWEEP_SECS", "3600")]);
     let admin = User::log_in(&server, "admin@generated.example", "dhune-generated").await;
-    let vendor = User::log_in(&server, "vendor1@generated.example", "dhune-generated").await;
-    let customer = User::log_in(&server, "customer1@generated.example", "dhune-generated").await;
     println!("{orders} orders; one request at a time, {CALLS} calls each:");
+    let deep = format!("/admin/orders?page=2000&after={edge}");
     for path in [
         "/admin",
         "/admin/stats?range=7d",
@@ -133,19 +173,26 @@ async fn main() {
         "/admin/stats?range=365d",
         "/admin/stats.csv?range=365d",
         "/admin/orders",
+        &deep,
         "/admin/orders?page=2000",
     ] {
         measure(&admin, path).await;
     }
-    for path in [
-        "/stats?range=28d",
-        "/stats?range=365d",
-        "/stats.csv?range=365d",
-    ] {
-        measure(&vendor, path).await;
-    }
-    for path in ["/stats", "/stats?range=28d"] {
-        measure(&customer, path).await;
+    for (n, (email, orders)) in people.iter().enumerate() {
+        let user = User::log_in(&server, email, "dhune-generated").await;
+        println!("{email} ({orders} orders):");
+        let paths: &[&str] = if n < 2 {
+            &[
+                "/stats?range=28d",
+                "/stats?range=365d",
+                "/stats.csv?range=365d",
+            ]
+        } else {
+            &["/stats", "/stats?range=28d", "/stats.csv"]
+        };
+        for path in paths {
+            measure(&user, path).await;
+        }
     }
     server.stop().await;
 }

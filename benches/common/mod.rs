@@ -48,14 +48,17 @@ impl Server {
             .spawn()
             .expect("start dhune serve");
         let stdout = process.stdout.take().expect("stdout");
-        let base = BufReader::new(stdout)
-            .lines()
+        let mut lines = BufReader::new(stdout).lines();
+        let base = lines
+            .by_ref()
             .map_while(Result::ok)
             .find_map(|line| {
                 line.strip_prefix("Dhune is running at ")
                     .map(|a| a.trim_end_matches('/').to_owned())
             })
             .expect("server address");
+        // Read on, so what the server says later never meets a closed pipe.
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
         Self {
             process,
             database,
