@@ -1,6 +1,9 @@
 //! Demo data for `serve --demo` and `seed-demo`: accounts a newcomer can log
 //! in with, and a living marketplace made through the same `market::`
-//! operations the app uses. Seeding is skipped when users already exist.
+//! operations the app uses: today's open requests and orders at every stage
+//! ([`seed_if_empty`]), the money ([`seed_payments`]), and fourteen weeks of
+//! history behind them (`history`), made now and moved back to the
+//! moments they stand for. Seeding is skipped when users already exist.
 
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
@@ -15,6 +18,10 @@ use crate::gateways::payments::{Gateway, NextStep};
 use crate::market::accounts::User;
 use crate::market::payments::{self, PaymentMethod};
 use crate::market::{self, MarketError, MarketResult, offers, orders, payouts, requests};
+
+mod history;
+
+use history::{HIMALAYAN, SPARKLE, Timeline};
 
 /// The password of every demo account.
 pub const DEMO_PASSWORD: &str = "dhune-demo";
@@ -207,8 +214,12 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
     offers::submit_offer(pool, &himalayan, cancelled_id, &offer(700, 5, "")).await?;
     requests::cancel_request(pool, &arjun, cancelled_id).await?;
 
-    // An expired request, whose pending offer expired with it.
-    let mut expiring = request(
+    // An expired request, whose pending offer expired with it: posted two
+    // days ago, moved there and expired by the sweep.
+    let mut timeline = Timeline::new();
+    let posted = OffsetDateTime::now_utc() - Duration::hours(50);
+    timeline.at(pool, posted).await?;
+    let expiring = request(
         "Lakeside Road 9",
         "Lakeside",
         "Pokhara",
@@ -216,11 +227,11 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         &[("wash_iron", 3)],
         "",
     );
-    expiring.expires_at = OffsetDateTime::now_utc() + Duration::seconds(1);
     let expiring_id = requests::create_request(pool, &arjun, &expiring).await?;
+    timeline.at(pool, posted + Duration::minutes(40)).await?;
     offers::submit_offer(pool, &sparkle, expiring_id, &offer(450, 3, "")).await?;
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    crate::jobs::sweep_once(pool, Duration::hours(48)).await;
+    timeline.apply(pool).await?;
+    history::expire_and_read(pool).await?;
 
     // Orders at every stage.
     let stages: [(&[OrderStatus], &str); 6] = [
@@ -344,7 +355,9 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
 /// HTTP, as a customer's browser would), a partly and a fully refunded one,
 /// a refund the provider refused (for the admin's retry), a payment
 /// cancelled at the provider and one left pending, and a cash order whose
-/// dispute was settled with part of the money back by hand. It needs the
+/// dispute was settled with part of the money back by hand; and the
+/// history (`history`), whose orders are paid the same ways, with the
+/// payout statements of its weeks. It needs the
 /// app serving at `public_url` (the sandbox is part of it), so `serve
 /// --demo` runs it once listening. Added once: skipped when the demo
 /// accounts are missing or an online payment exists. Returns whether it
@@ -473,110 +486,6 @@ async fn demo_user(pool: &PgPool, n: usize) -> MarketResult<Option<User>> {
     market::accounts::find_user_by_email(pool, DEMO_LOGINS[n].1).await
 }
 
-/// One order of the payout history: who, how much, how paid, and how many
-/// weeks back it happened.
-struct Past {
-    weeks_back: i64,
-    laundry: usize,
-    rupees: i64,
-    method: PaymentMethod,
-}
-
-const fn past(weeks_back: i64, laundry: usize, rupees: i64, method: PaymentMethod) -> Past {
-    Past {
-        weeks_back,
-        laundry,
-        rupees,
-        method,
-    }
-}
-
-/// The last three weeks' orders: Sparkle Laundry is paid mostly online,
-/// Himalayan Dry Cleaners mostly in cash (its commission owed on cash
-/// orders nets against what it earned online, once below zero).
-const HISTORY: [Past; 15] = [
-    past(3, 0, 1200, PaymentMethod::Online),
-    past(3, 0, 850, PaymentMethod::Online),
-    past(3, 0, 600, PaymentMethod::Cod),
-    past(3, 1, 1500, PaymentMethod::Cod),
-    past(3, 1, 900, PaymentMethod::Cod),
-    past(3, 1, 700, PaymentMethod::Online),
-    past(2, 0, 950, PaymentMethod::Online),
-    past(2, 0, 400, PaymentMethod::Cod),
-    past(2, 1, 2200, PaymentMethod::Cod),
-    past(2, 1, 1300, PaymentMethod::Cod),
-    past(1, 0, 1100, PaymentMethod::Online),
-    past(1, 0, 760, PaymentMethod::Online),
-    past(1, 1, 1800, PaymentMethod::Cod),
-    past(1, 1, 650, PaymentMethod::Online),
-    past(1, 1, 500, PaymentMethod::Cod),
-];
-
-/// Moves order `order_id` and what it is made of (its request and offers,
-/// history, payments, the ledger transactions of its captures, events and
-/// their notifications, dispute) `by` back in time, as if it had happened
-/// then. Refunds are moved on their own ([`age_refund`]). Only the demo
-/// does this, to give statements past weeks: the ledger refuses to be
-/// changed, so its guard is lifted for this transaction alone.
-async fn age_order(tx: &mut sqlx::PgConnection, order_id: i64, by: Duration) -> sqlx::Result<()> {
-    let statements = [
-        "UPDATE orders SET created_at = created_at - $2, updated_at = updated_at - $2,
-                pickup_at = pickup_at - $2, delivery_at = delivery_at - $2,
-                status_changed_at = status_changed_at - $2, completed_at = completed_at - $2,
-                received_at = received_at - $2
-         WHERE id = $1",
-        "UPDATE requests r SET created_at = r.created_at - $2, updated_at = r.updated_at - $2,
-                expires_at = r.expires_at - $2, pickup_from = r.pickup_from - $2,
-                pickup_to = r.pickup_to - $2
-         FROM orders o WHERE o.id = $1 AND r.id = o.request_id",
-        "UPDATE offers f SET created_at = f.created_at - $2, updated_at = f.updated_at - $2,
-                expires_at = f.expires_at - $2, pickup_at = f.pickup_at - $2,
-                delivery_at = f.delivery_at - $2
-         FROM orders o WHERE o.id = $1 AND f.request_id = o.request_id",
-        "UPDATE order_status_history SET created_at = created_at - $2 WHERE order_id = $1",
-        "UPDATE payments SET created_at = created_at - $2, updated_at = updated_at - $2,
-                expires_at = expires_at - $2
-         WHERE order_id = $1",
-        "UPDATE payment_events e SET at = e.at - $2 FROM payments p
-         WHERE p.order_id = $1 AND e.payment_id = p.id",
-        "UPDATE ledger_transactions t SET created_at = t.created_at - $2 FROM payments p
-         WHERE p.order_id = $1 AND t.kind = 'capture' AND t.source_id = p.id",
-        "UPDATE notifications n SET created_at = n.created_at - $2 FROM events e
-         WHERE n.event_id = e.id
-           AND (e.order_id = $1 OR e.request_id = (SELECT request_id FROM orders WHERE id = $1))",
-        "UPDATE events SET created_at = created_at - $2
-         WHERE order_id = $1 OR request_id = (SELECT request_id FROM orders WHERE id = $1)",
-        "UPDATE disputes SET created_at = created_at - $2, resolved_at = resolved_at - $2
-         WHERE order_id = $1",
-    ];
-    for statement in statements {
-        sqlx::query(statement)
-            .bind(order_id)
-            .bind(by)
-            .execute(&mut *tx)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Moves refund `refund_id` and its ledger transaction `by` back in time.
-async fn age_refund(tx: &mut sqlx::PgConnection, refund_id: i64, by: Duration) -> sqlx::Result<()> {
-    for statement in [
-        "UPDATE refunds SET created_at = created_at - $2, updated_at = updated_at - $2,
-                sent_at = sent_at - $2
-         WHERE id = $1",
-        "UPDATE ledger_transactions SET created_at = created_at - $2
-         WHERE kind = 'refund' AND source_id = $1",
-    ] {
-        sqlx::query(statement)
-            .bind(refund_id)
-            .bind(by)
-            .execute(&mut *tx)
-            .await?;
-    }
-    Ok(())
-}
-
 /// The order's newest payment, as its admin sees it.
 async fn payment_of(pool: &PgPool, admin: &User, order_id: i64) -> anyhow::Result<i64> {
     let order = orders::get_order(pool, admin, order_id, Duration::hours(72)).await?;
@@ -690,11 +599,11 @@ impl Demo<'_> {
         Ok(())
     }
 
-    /// Payout statements of the last three weeks: the [`HISTORY`] orders,
-    /// made and completed through the operations, then moved back to their
-    /// weeks; a refund of a paid-out order the week after (a clawback);
-    /// the statements issued, and all but last week's paid; and this week
-    /// an admin's adjustment.
+    /// The past (`history`) made and moved back into place, its requests
+    /// left without an order expired; then the payout statements of its
+    /// weeks issued, all but last week's paid (a week that ended below
+    /// zero is carried into the next instead), and this week an admin's
+    /// adjustment.
     async fn payout_history(
         &self,
         admin: &User,
@@ -702,65 +611,16 @@ impl Demo<'_> {
         sparkle: &User,
         himalayan: &User,
     ) -> anyhow::Result<()> {
-        let window = Duration::hours(72);
-        let laundries = [sparkle, himalayan];
-        let mut made = Vec::new();
-        for (n, past) in HISTORY.iter().enumerate() {
-            let customer = customers[n % 2];
-            let laundry = laundries[past.laundry];
-            let order_id = self
-                .order(customer, laundry, past.rupees, past.method)
-                .await?;
-            if past.method == PaymentMethod::Online {
-                self.pay(customer, order_id, "pay", false).await?;
-            }
-            for step in [
-                OrderStatus::PickedUp,
-                OrderStatus::InProgress,
-                OrderStatus::Delivering,
-                OrderStatus::Completed,
-            ] {
-                orders::update_order_status(self.pool, laundry, order_id, step, window).await?;
-            }
-            made.push((order_id, past.weeks_back));
-        }
-        // The first order is refunded in part two weeks back, after its
-        // week's statement: a clawback on the next one.
-        let (clawed, _) = made[0];
-        let payment = payment_of(self.pool, admin, clawed).await?;
-        payments::refund(
-            self.pool,
-            self.gateway,
+        let mut timeline = Timeline::new();
+        self.history(
+            &mut timeline,
             admin,
-            payment,
-            "300",
-            "A shirt was lost; its share refunded after the laundry was paid.",
-            None,
+            customers,
+            [(sparkle, &SPARKLE), (himalayan, &HIMALAYAN)],
         )
         .await?;
-        let refund_id: i64 = sqlx::query_scalar!(
-            "SELECT id FROM refunds WHERE payment_id = $1 ORDER BY id DESC LIMIT 1",
-            payment
-        )
-        .fetch_one(self.pool)
-        .await?;
-
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "ALTER TABLE ledger_transactions DISABLE TRIGGER ledger_transactions_append_only",
-        )
-        .execute(&mut *tx)
-        .await?;
-        for &(order_id, weeks_back) in &made {
-            age_order(&mut tx, order_id, Duration::weeks(weeks_back)).await?;
-        }
-        age_refund(&mut tx, refund_id, Duration::weeks(2)).await?;
-        sqlx::query(
-            "ALTER TABLE ledger_transactions ENABLE TRIGGER ledger_transactions_append_only",
-        )
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        timeline.apply(self.pool).await?;
+        history::expire_and_read(self.pool).await?;
 
         let now = OffsetDateTime::now_utc();
         payouts::issue_statements(self.pool, now).await?;
