@@ -25,7 +25,7 @@ use crate::market::payments::{self, PaymentMethod};
 use crate::market::{MarketResult, offers, orders, requests, sweeps};
 
 /// How many days back the history begins.
-const DAYS: i64 = 98;
+pub(super) const DAYS: i64 = 98;
 
 /// How close to now a past step may come; later steps have not happened
 /// yet (their orders are still under way).
@@ -36,6 +36,7 @@ const NOT_YET: Duration = Duration::minutes(10);
 /// moment, plus the milliseconds the writing took. [`Timeline::apply`]
 /// moves it all there in one transaction; rows written before the first
 /// mark are not touched.
+#[derive(Default)]
 pub(super) struct Timeline {
     /// (the database's clock at the mark, the past moment).
     marks: Vec<(OffsetDateTime, OffsetDateTime)>,
@@ -45,7 +46,7 @@ pub(super) struct Timeline {
 /// something happened (moved by their own moment's mark), and those dated
 /// from the row's creation (a request's expiry or pickup window, an offer's
 /// pickup: moved with its `created_at`). `$1` is the first mark.
-const MOVES: [&str; 15] = [
+const MOVES: [&str; 16] = [
     "UPDATE requests SET created_at = created_at - pg_temp.demo_shift(created_at),
             updated_at = updated_at - pg_temp.demo_shift(updated_at),
             expires_at = expires_at - pg_temp.demo_shift(created_at),
@@ -98,6 +99,8 @@ const MOVES: [&str; 15] = [
     "UPDATE users SET created_at = created_at - pg_temp.demo_shift(created_at),
             updated_at = updated_at - pg_temp.demo_shift(updated_at)
      WHERE updated_at >= $1",
+    "UPDATE vendors SET created_at = created_at - pg_temp.demo_shift(created_at)
+     WHERE created_at >= $1",
 ];
 
 impl Timeline {
@@ -224,7 +227,7 @@ pub(super) struct Profile {
 /// Quick and reliable, paid mostly online.
 pub(super) const SPARKLE: Profile = Profile {
     offers: 850,
-    chosen: 620,
+    chosen: 550,
     online: 600,
     cancels: 20,
     pickup: (2, 8),
@@ -234,8 +237,8 @@ pub(super) const SPARKLE: Profile = Profile {
 
 /// Careful and slower, paid mostly in cash, calls more orders off.
 pub(super) const HIMALAYAN: Profile = Profile {
-    offers: 750,
-    chosen: 380,
+    offers: 800,
+    chosen: 450,
     online: 250,
     cancels: 110,
     pickup: (4, 14),
@@ -318,8 +321,8 @@ impl Demo<'_> {
         let mut n = 0;
         for back in (1..=DAYS).rev() {
             let date = today - Duration::days(back);
-            // From one request every five days to more than one a day.
-            let growth = 200 + 1100 * (DAYS - back) / DAYS;
+            // From one request every five days to about one and a half a day.
+            let growth = 200 + 1300 * (DAYS - back) / DAYS;
             let busy = match date.weekday() {
                 Weekday::Saturday => 150,
                 Weekday::Friday => 125,

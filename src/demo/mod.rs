@@ -131,6 +131,14 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
     if market::accounts::count_users(pool).await? > 0 {
         return Ok(false);
     }
+    // Everyone joined before the history began; today's records are dated
+    // over the last hours and days, each step at its mark.
+    let now = OffsetDateTime::now_utc();
+    let ago = |hours: i64, minutes: i64| now - Duration::hours(hours) - Duration::minutes(minutes);
+    let mut timeline = Timeline::new();
+    timeline
+        .at(pool, now - Duration::days(history::DAYS + 3))
+        .await?;
     let admin = market::accounts::create_admin(pool, DEMO_LOGINS[0].1, DEMO_PASSWORD).await?;
     let sita = account(pool, person("Sita Sharma", DEMO_LOGINS[1].1, "9801234567")).await?;
     let arjun = account(pool, person("Arjun Karki", DEMO_LOGINS[2].1, "9807654321")).await?;
@@ -165,6 +173,7 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         &[("wash_fold", 6), ("iron_only", 8)],
         "Two school uniforms, please press them.",
     );
+    timeline.at(pool, ago(0, 25)).await?;
     requests::create_request(pool, &sita, &fresh).await?;
     let busy = request(
         "Flat 3B, Jhamsikhel Road",
@@ -174,7 +183,9 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         &[("dry_clean", 3), ("bedding", 1)],
         "A silk sari and a wool coat.",
     );
+    timeline.at(pool, ago(3, 0)).await?;
     let busy_id = requests::create_request(pool, &arjun, &busy).await?;
+    timeline.at(pool, ago(2, 10)).await?;
     offers::submit_offer(
         pool,
         &sparkle,
@@ -182,6 +193,7 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         &offer(1450, 6, "Pickup by scooter, 48 h turnaround."),
     )
     .await?;
+    timeline.at(pool, ago(1, 40)).await?;
     offers::submit_offer(
         pool,
         &himalayan,
@@ -197,8 +209,11 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         &[("shoes", 2)],
         "",
     );
+    timeline.at(pool, ago(5, 0)).await?;
     let quiet_id = requests::create_request(pool, &sita, &quiet).await?;
+    timeline.at(pool, ago(4, 20)).await?;
     let withdrawn = offers::submit_offer(pool, &sparkle, quiet_id, &offer(600, 9, "")).await?;
+    timeline.at(pool, ago(3, 30)).await?;
     offers::withdraw_offer(pool, &sparkle, withdrawn).await?;
 
     // A cancelled request (its offer is rejected).
@@ -210,15 +225,16 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         &[("wash_iron", 4)],
         "",
     );
+    timeline.at(pool, ago(8, 0)).await?;
     let cancelled_id = requests::create_request(pool, &arjun, &cancelled).await?;
+    timeline.at(pool, ago(7, 15)).await?;
     offers::submit_offer(pool, &himalayan, cancelled_id, &offer(700, 5, "")).await?;
+    timeline.at(pool, ago(6, 0)).await?;
     requests::cancel_request(pool, &arjun, cancelled_id).await?;
 
     // An expired request, whose pending offer expired with it: posted two
-    // days ago, moved there and expired by the sweep.
-    let mut timeline = Timeline::new();
-    let posted = OffsetDateTime::now_utc() - Duration::hours(50);
-    timeline.at(pool, posted).await?;
+    // days ago, expired by the sweep once moved there.
+    timeline.at(pool, ago(50, 0)).await?;
     let expiring = request(
         "Lakeside Road 9",
         "Lakeside",
@@ -228,16 +244,19 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         "",
     );
     let expiring_id = requests::create_request(pool, &arjun, &expiring).await?;
-    timeline.at(pool, posted + Duration::minutes(40)).await?;
+    timeline.at(pool, ago(49, 20)).await?;
     offers::submit_offer(pool, &sparkle, expiring_id, &offer(450, 3, "")).await?;
-    timeline.apply(pool).await?;
-    history::expire_and_read(pool).await?;
 
-    // Orders at every stage.
-    let stages: [(&[OrderStatus], &str); 6] = [
-        (&[], ""),
-        (&[OrderStatus::PickedUp], ""),
-        (&[OrderStatus::PickedUp, OrderStatus::InProgress], ""),
+    // Orders at every stage, with when each was accepted and each step (and
+    // the dispute) made, in hours ago.
+    let stages: [(&[OrderStatus], &str, &[i64]); 6] = [
+        (&[], "", &[1]),
+        (&[OrderStatus::PickedUp], "", &[7, 3]),
+        (
+            &[OrderStatus::PickedUp, OrderStatus::InProgress],
+            "",
+            &[20, 15, 13],
+        ),
         (
             &[
                 OrderStatus::PickedUp,
@@ -245,6 +264,7 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
                 OrderStatus::Delivering,
             ],
             "",
+            &[30, 24, 22, 2],
         ),
         (
             &[
@@ -254,13 +274,15 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
                 OrderStatus::Completed,
             ],
             "",
+            &[54, 48, 46, 12, 9],
         ),
         (
             &[OrderStatus::PickedUp, OrderStatus::InProgress],
             "One shirt came back with a new stain.",
+            &[28, 22, 20, 4],
         ),
     ];
-    for (n, (steps, dispute)) in stages.iter().enumerate() {
+    for (n, (steps, dispute, hours)) in stages.iter().enumerate() {
         let n = n as i64;
         let customer = if n % 2 == 0 { &sita } else { &arjun };
         let (winner, loser) = if n % 2 == 0 {
@@ -276,7 +298,9 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
             &[("wash_fold", 4 + n as i32)],
             "",
         );
+        timeline.at(pool, ago(hours[0] + 2, 0)).await?;
         let request_id = requests::create_request(pool, customer, &new).await?;
+        timeline.at(pool, ago(hours[0] + 1, 30)).await?;
         let winning = offers::submit_offer(
             pool,
             winner,
@@ -284,12 +308,16 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
             &offer(500 + 50 * n, 3 + n, "On time, every time."),
         )
         .await?;
+        timeline.at(pool, ago(hours[0] + 1, 0)).await?;
         offers::submit_offer(pool, loser, request_id, &offer(650 + 50 * n, 4 + n, "")).await?;
+        timeline.at(pool, ago(hours[0], 0)).await?;
         let order_id = accept(pool, customer, winning, commission_bps).await?;
-        for &step in steps.iter() {
+        for (&step, &at) in steps.iter().zip(&hours[1..]) {
+            timeline.at(pool, ago(at, 0)).await?;
             orders::update_order_status(pool, winner, order_id, step, window).await?;
         }
-        if !dispute.is_empty() {
+        if let (false, Some(&at)) = (dispute.is_empty(), hours.last()) {
+            timeline.at(pool, ago(at, 0)).await?;
             orders::open_dispute(pool, customer, order_id, dispute, window).await?;
         }
     }
@@ -302,9 +330,13 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         &[("bedding", 2)],
         "",
     );
+    timeline.at(pool, ago(10, 0)).await?;
     let request_id = requests::create_request(pool, &sita, &new).await?;
+    timeline.at(pool, ago(9, 30)).await?;
     let winning = offers::submit_offer(pool, &himalayan, request_id, &offer(900, 7, "")).await?;
+    timeline.at(pool, ago(9, 0)).await?;
     let order_id = accept(pool, &sita, winning, commission_bps).await?;
+    timeline.at(pool, ago(7, 0)).await?;
     orders::cancel_order(
         pool,
         &sita,
@@ -323,10 +355,15 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         &[("dry_clean", 3)],
         "",
     );
+    timeline.at(pool, ago(62, 0)).await?;
     let request_id = requests::create_request(pool, &arjun, &new).await?;
+    timeline.at(pool, ago(61, 0)).await?;
     let winning = offers::submit_offer(pool, &sparkle, request_id, &offer(1100, 8, "")).await?;
+    timeline.at(pool, ago(60, 0)).await?;
     let order_id = accept(pool, &arjun, winning, commission_bps).await?;
+    timeline.at(pool, ago(52, 0)).await?;
     orders::update_order_status(pool, &sparkle, order_id, OrderStatus::PickedUp, window).await?;
+    timeline.at(pool, ago(40, 0)).await?;
     orders::open_dispute(
         pool,
         &arjun,
@@ -337,6 +374,7 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
     .await?;
     let disputed = orders::get_order(pool, &admin, order_id, window).await?;
     if let Some(dispute) = disputed.dispute {
+        timeline.at(pool, ago(26, 0)).await?;
         orders::resolve_dispute(
             pool,
             &admin,
@@ -348,6 +386,8 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         )
         .await?;
     }
+    timeline.apply(pool).await?;
+    history::expire_and_read(pool).await?;
     Ok(true)
 }
 
@@ -392,14 +432,29 @@ pub async fn seed_payments(
         commission_bps,
     };
 
+    // Each step at its mark: over the last day or two, but the payments
+    // still open, made now.
+    let now = OffsetDateTime::now_utc();
+    let ago = |hours: i64, minutes: i64| now - Duration::hours(hours) - Duration::minutes(minutes);
+    let mut timeline = Timeline::new();
+    let tl = &mut timeline;
+
     // Paid online; the laundry has picked it up.
-    let paid = demo.online_order(&sita, &sparkle, 650).await?;
+    let paid = demo
+        .online_order(tl, ago(6, 0), &sita, &sparkle, 650)
+        .await?;
+    tl.at(pool, ago(5, 50)).await?;
     demo.pay(&sita, paid, "pay", false).await?;
+    tl.at(pool, ago(3, 0)).await?;
     orders::update_order_status(pool, &sparkle, paid, OrderStatus::PickedUp, window).await?;
 
     // Paid, then partly refunded by an admin.
-    let partly = demo.online_order(&arjun, &himalayan, 800).await?;
+    let partly = demo
+        .online_order(tl, ago(30, 0), &arjun, &himalayan, 800)
+        .await?;
+    tl.at(pool, ago(29, 45)).await?;
     demo.pay(&arjun, partly, "pay", false).await?;
+    tl.at(pool, ago(3, 0)).await?;
     let payment = payment_of(pool, &admin, partly).await?;
     payments::refund(
         pool,
@@ -413,15 +468,23 @@ pub async fn seed_payments(
     .await?;
 
     // Paid, then cancelled before pickup: refunded in full.
-    let refunded = demo.online_order(&sita, &himalayan, 540).await?;
+    let refunded = demo
+        .online_order(tl, ago(5, 0), &sita, &himalayan, 540)
+        .await?;
+    tl.at(pool, ago(4, 55)).await?;
     demo.pay(&sita, refunded, "pay", false).await?;
+    tl.at(pool, ago(4, 0)).await?;
     orders::cancel_order(pool, &sita, refunded, "Found a laundry next door.", window).await?;
     payments::send_refunds(pool, gateway, refunded).await?;
 
     // Paid with refunds set to fail at the sandbox: a refund stays failed
     // for an admin to retry (after letting refunds work on its sandbox page).
-    let failing = demo.online_order(&arjun, &sparkle, 1200).await?;
+    let failing = demo
+        .online_order(tl, ago(26, 0), &arjun, &sparkle, 1200)
+        .await?;
+    tl.at(pool, ago(25, 50)).await?;
     demo.pay(&arjun, failing, "pay", true).await?;
+    tl.at(pool, ago(2, 0)).await?;
     let payment = payment_of(pool, &admin, failing).await?;
     payments::refund(
         pool,
@@ -436,25 +499,33 @@ pub async fn seed_payments(
 
     // A payment the customer cancelled at the provider: still to be paid
     // (a newcomer can pay it as Arjun).
-    let unpaid = demo.online_order(&arjun, &sparkle, 720).await?;
+    let unpaid = demo
+        .online_order(tl, ago(0, 40), &arjun, &sparkle, 720)
+        .await?;
+    tl.at(pool, now).await?;
     demo.pay(&arjun, unpaid, "cancel", false).await?;
 
     // A payment left pending at the provider (abandoned).
-    let abandoned = demo.online_order(&sita, &sparkle, 480).await?;
+    let abandoned = demo
+        .online_order(tl, ago(0, 20), &sita, &sparkle, 480)
+        .await?;
+    tl.at(pool, now).await?;
     demo.pay(&sita, abandoned, "pending", false).await?;
 
     // A cash order delivered and disputed, settled with part back by hand:
     // the refund waits for an admin to record it.
     let cash = demo
-        .order(&sita, &himalayan, 1000, PaymentMethod::Cod)
+        .order(tl, ago(40, 0), &sita, &himalayan, 1000, PaymentMethod::Cod)
         .await?;
-    for step in [
-        OrderStatus::PickedUp,
-        OrderStatus::InProgress,
-        OrderStatus::Delivering,
+    for (step, hours) in [
+        (OrderStatus::PickedUp, 34),
+        (OrderStatus::InProgress, 32),
+        (OrderStatus::Delivering, 8),
     ] {
+        tl.at(pool, ago(hours, 0)).await?;
         orders::update_order_status(pool, &himalayan, cash, step, window).await?;
     }
+    tl.at(pool, ago(6, 0)).await?;
     orders::open_dispute(
         pool,
         &sita,
@@ -465,6 +536,7 @@ pub async fn seed_payments(
     .await?;
     let disputed = orders::get_order(pool, &admin, cash, window).await?;
     if let Some(dispute) = disputed.dispute {
+        tl.at(pool, ago(3, 0)).await?;
         orders::resolve_dispute(
             pool,
             &admin,
@@ -477,7 +549,7 @@ pub async fn seed_payments(
         .await?;
         payments::send_refunds(pool, gateway, cash).await?;
     }
-    demo.payout_history(&admin, [&sita, &arjun], &sparkle, &himalayan)
+    demo.payout_history(tl, &admin, [&sita, &arjun], &sparkle, &himalayan)
         .await?;
     Ok(true)
 }
@@ -506,8 +578,12 @@ struct Demo<'a> {
 }
 
 impl Demo<'_> {
+    /// An order accepted `at` (posted an hour and a half before, offered
+    /// on an hour before).
     async fn order(
         &self,
+        timeline: &mut Timeline,
+        at: OffsetDateTime,
         customer: &User,
         laundry: &User,
         rupees: i64,
@@ -521,9 +597,12 @@ impl Demo<'_> {
             &[("wash_fold", 5)],
             "",
         );
+        timeline.at(self.pool, at - Duration::minutes(90)).await?;
         let request_id = requests::create_request(self.pool, customer, &new).await?;
+        timeline.at(self.pool, at - Duration::minutes(60)).await?;
         let offer_id =
             offers::submit_offer(self.pool, laundry, request_id, &offer(rupees, 4, "")).await?;
+        timeline.at(self.pool, at).await?;
         let seen = offers::pending_offer_for_owner(self.pool, customer, offer_id).await?;
         match offers::accept_offer(
             self.pool,
@@ -544,12 +623,21 @@ impl Demo<'_> {
 
     async fn online_order(
         &self,
+        timeline: &mut Timeline,
+        at: OffsetDateTime,
         customer: &User,
         laundry: &User,
         rupees: i64,
     ) -> anyhow::Result<i64> {
-        self.order(customer, laundry, rupees, PaymentMethod::Online)
-            .await
+        self.order(
+            timeline,
+            at,
+            customer,
+            laundry,
+            rupees,
+            PaymentMethod::Online,
+        )
+        .await
     }
 
     /// The customer pays: Pay on the order page, `action` on the sandbox's
@@ -606,20 +694,20 @@ impl Demo<'_> {
     /// adjustment.
     async fn payout_history(
         &self,
+        timeline: &mut Timeline,
         admin: &User,
         customers: [&User; 2],
         sparkle: &User,
         himalayan: &User,
     ) -> anyhow::Result<()> {
-        let mut timeline = Timeline::new();
         self.history(
-            &mut timeline,
+            timeline,
             admin,
             customers,
             [(sparkle, &SPARKLE), (himalayan, &HIMALAYAN)],
         )
         .await?;
-        timeline.apply(self.pool).await?;
+        std::mem::take(timeline).apply(self.pool).await?;
         history::expire_and_read(self.pool).await?;
 
         let now = OffsetDateTime::now_utc();
