@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use sqlx::PgPool;
 
 use crate::helpers::{Browser, EventStream, TestApp, id_after, offer_fields, signup_fields};
-use crate::live_pages::crawl;
+use crate::live_pages::{PER_KIND, crawl_kinds};
 use dhune::demo::{DEMO_LOGINS, DEMO_PASSWORD, seed_if_empty};
 
 const SKIP: &str = "DHUNE_SKIP_HTML_CHECK";
@@ -97,7 +97,7 @@ const REFUSABLE: [&str; 9] = [
 /// their forms in `REFUSABLE` sent empty (the first of each kind found on
 /// those pages); returns the kinds sent.
 async fn pages_of(pages: &mut Pages, browser: &Browser, who: &str) -> Vec<String> {
-    let found = crawl(browser, "/", 400).await;
+    let found = crawl_kinds(browser, "/", 400, PER_KIND).await;
     assert!(found.visited > 5, "{who} reached {} pages", found.visited);
     assert!(found.visited < 400, "{who}'s crawl stopped at its bound");
     let mut actions: Vec<(String, String)> = Vec::new();
@@ -135,7 +135,7 @@ async fn html10_every_demo_page_is_valid_html(pool: PgPool) {
     let mut pages = Pages::new();
 
     let visitor = app.browser();
-    let found = crawl(&visitor, "/", 400).await;
+    let found = crawl_kinds(&visitor, "/", 400, PER_KIND).await;
     assert!(
         found.visited > 2,
         "the visitor reached {} pages",

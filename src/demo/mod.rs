@@ -1,6 +1,9 @@
 //! Demo data for `serve --demo` and `seed-demo`: accounts a newcomer can log
 //! in with, and a living marketplace made through the same `market::`
-//! operations the app uses. Seeding is skipped when users already exist.
+//! operations the app uses: today's open requests and orders at every stage
+//! ([`seed_if_empty`]), the money ([`seed_payments`]), and fourteen weeks of
+//! history behind them (`history`), made now and moved back to the
+//! moments they stand for. Seeding is skipped when users already exist.
 
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
@@ -15,6 +18,10 @@ use crate::gateways::payments::{Gateway, NextStep};
 use crate::market::accounts::User;
 use crate::market::payments::{self, PaymentMethod};
 use crate::market::{self, MarketError, MarketResult, offers, orders, payouts, requests};
+
+mod history;
+
+use history::{HIMALAYAN, SPARKLE, Timeline};
 
 /// The password of every demo account.
 pub const DEMO_PASSWORD: &str = "dhune-demo";
@@ -124,6 +131,14 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
     if market::accounts::count_users(pool).await? > 0 {
         return Ok(false);
     }
+    // Everyone joined before the history began; today's records are dated
+    // over the last hours and days, each step at its mark.
+    let now = OffsetDateTime::now_utc();
+    let ago = |hours: i64, minutes: i64| now - Duration::hours(hours) - Duration::minutes(minutes);
+    let mut timeline = Timeline::new();
+    timeline
+        .at(pool, now - Duration::days(history::DAYS + 3))
+        .await?;
     let admin = market::accounts::create_admin(pool, DEMO_LOGINS[0].1, DEMO_PASSWORD).await?;
     let sita = account(pool, person("Sita Sharma", DEMO_LOGINS[1].1, "9801234567")).await?;
     let arjun = account(pool, person("Arjun Karki", DEMO_LOGINS[2].1, "9807654321")).await?;
@@ -158,6 +173,7 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         &[("wash_fold", 6), ("iron_only", 8)],
         "Two school uniforms, please press them.",
     );
+    timeline.at(pool, ago(0, 25)).await?;
     requests::create_request(pool, &sita, &fresh).await?;
     let busy = request(
         "Flat 3B, Jhamsikhel Road",
@@ -167,7 +183,9 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         &[("dry_clean", 3), ("bedding", 1)],
         "A silk sari and a wool coat.",
     );
+    timeline.at(pool, ago(3, 0)).await?;
     let busy_id = requests::create_request(pool, &arjun, &busy).await?;
+    timeline.at(pool, ago(2, 10)).await?;
     offers::submit_offer(
         pool,
         &sparkle,
@@ -175,6 +193,7 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         &offer(1450, 6, "Pickup by scooter, 48 h turnaround."),
     )
     .await?;
+    timeline.at(pool, ago(1, 40)).await?;
     offers::submit_offer(
         pool,
         &himalayan,
@@ -190,8 +209,11 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         &[("shoes", 2)],
         "",
     );
+    timeline.at(pool, ago(5, 0)).await?;
     let quiet_id = requests::create_request(pool, &sita, &quiet).await?;
+    timeline.at(pool, ago(4, 20)).await?;
     let withdrawn = offers::submit_offer(pool, &sparkle, quiet_id, &offer(600, 9, "")).await?;
+    timeline.at(pool, ago(3, 30)).await?;
     offers::withdraw_offer(pool, &sparkle, withdrawn).await?;
 
     // A cancelled request (its offer is rejected).
@@ -203,12 +225,17 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         &[("wash_iron", 4)],
         "",
     );
+    timeline.at(pool, ago(8, 0)).await?;
     let cancelled_id = requests::create_request(pool, &arjun, &cancelled).await?;
+    timeline.at(pool, ago(7, 15)).await?;
     offers::submit_offer(pool, &himalayan, cancelled_id, &offer(700, 5, "")).await?;
+    timeline.at(pool, ago(6, 0)).await?;
     requests::cancel_request(pool, &arjun, cancelled_id).await?;
 
-    // An expired request, whose pending offer expired with it.
-    let mut expiring = request(
+    // An expired request, whose pending offer expired with it: posted two
+    // days ago, expired by the sweep once moved there.
+    timeline.at(pool, ago(50, 0)).await?;
+    let expiring = request(
         "Lakeside Road 9",
         "Lakeside",
         "Pokhara",
@@ -216,17 +243,20 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         &[("wash_iron", 3)],
         "",
     );
-    expiring.expires_at = OffsetDateTime::now_utc() + Duration::seconds(1);
     let expiring_id = requests::create_request(pool, &arjun, &expiring).await?;
+    timeline.at(pool, ago(49, 20)).await?;
     offers::submit_offer(pool, &sparkle, expiring_id, &offer(450, 3, "")).await?;
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    crate::jobs::sweep_once(pool, Duration::hours(48)).await;
 
-    // Orders at every stage.
-    let stages: [(&[OrderStatus], &str); 6] = [
-        (&[], ""),
-        (&[OrderStatus::PickedUp], ""),
-        (&[OrderStatus::PickedUp, OrderStatus::InProgress], ""),
+    // Orders at every stage, with when each was accepted and each step (and
+    // the dispute) made, in hours ago.
+    let stages: [(&[OrderStatus], &str, &[i64]); 6] = [
+        (&[], "", &[1]),
+        (&[OrderStatus::PickedUp], "", &[7, 3]),
+        (
+            &[OrderStatus::PickedUp, OrderStatus::InProgress],
+            "",
+            &[20, 15, 13],
+        ),
         (
             &[
                 OrderStatus::PickedUp,
@@ -234,6 +264,7 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
                 OrderStatus::Delivering,
             ],
             "",
+            &[30, 24, 22, 2],
         ),
         (
             &[
@@ -243,13 +274,15 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
                 OrderStatus::Completed,
             ],
             "",
+            &[54, 48, 46, 12, 9],
         ),
         (
             &[OrderStatus::PickedUp, OrderStatus::InProgress],
             "One shirt came back with a new stain.",
+            &[28, 22, 20, 4],
         ),
     ];
-    for (n, (steps, dispute)) in stages.iter().enumerate() {
+    for (n, (steps, dispute, hours)) in stages.iter().enumerate() {
         let n = n as i64;
         let customer = if n % 2 == 0 { &sita } else { &arjun };
         let (winner, loser) = if n % 2 == 0 {
@@ -265,7 +298,9 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
             &[("wash_fold", 4 + n as i32)],
             "",
         );
+        timeline.at(pool, ago(hours[0] + 2, 0)).await?;
         let request_id = requests::create_request(pool, customer, &new).await?;
+        timeline.at(pool, ago(hours[0] + 1, 30)).await?;
         let winning = offers::submit_offer(
             pool,
             winner,
@@ -273,12 +308,16 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
             &offer(500 + 50 * n, 3 + n, "On time, every time."),
         )
         .await?;
+        timeline.at(pool, ago(hours[0] + 1, 0)).await?;
         offers::submit_offer(pool, loser, request_id, &offer(650 + 50 * n, 4 + n, "")).await?;
+        timeline.at(pool, ago(hours[0], 0)).await?;
         let order_id = accept(pool, customer, winning, commission_bps).await?;
-        for &step in steps.iter() {
+        for (&step, &at) in steps.iter().zip(&hours[1..]) {
+            timeline.at(pool, ago(at, 0)).await?;
             orders::update_order_status(pool, winner, order_id, step, window).await?;
         }
-        if !dispute.is_empty() {
+        if let (false, Some(&at)) = (dispute.is_empty(), hours.last()) {
+            timeline.at(pool, ago(at, 0)).await?;
             orders::open_dispute(pool, customer, order_id, dispute, window).await?;
         }
     }
@@ -291,9 +330,13 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         &[("bedding", 2)],
         "",
     );
+    timeline.at(pool, ago(10, 0)).await?;
     let request_id = requests::create_request(pool, &sita, &new).await?;
+    timeline.at(pool, ago(9, 30)).await?;
     let winning = offers::submit_offer(pool, &himalayan, request_id, &offer(900, 7, "")).await?;
+    timeline.at(pool, ago(9, 0)).await?;
     let order_id = accept(pool, &sita, winning, commission_bps).await?;
+    timeline.at(pool, ago(7, 0)).await?;
     orders::cancel_order(
         pool,
         &sita,
@@ -312,10 +355,15 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         &[("dry_clean", 3)],
         "",
     );
+    timeline.at(pool, ago(62, 0)).await?;
     let request_id = requests::create_request(pool, &arjun, &new).await?;
+    timeline.at(pool, ago(61, 0)).await?;
     let winning = offers::submit_offer(pool, &sparkle, request_id, &offer(1100, 8, "")).await?;
+    timeline.at(pool, ago(60, 0)).await?;
     let order_id = accept(pool, &arjun, winning, commission_bps).await?;
+    timeline.at(pool, ago(52, 0)).await?;
     orders::update_order_status(pool, &sparkle, order_id, OrderStatus::PickedUp, window).await?;
+    timeline.at(pool, ago(40, 0)).await?;
     orders::open_dispute(
         pool,
         &arjun,
@@ -326,6 +374,7 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
     .await?;
     let disputed = orders::get_order(pool, &admin, order_id, window).await?;
     if let Some(dispute) = disputed.dispute {
+        timeline.at(pool, ago(26, 0)).await?;
         orders::resolve_dispute(
             pool,
             &admin,
@@ -337,6 +386,8 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
         )
         .await?;
     }
+    timeline.apply(pool).await?;
+    history::expire_and_read(pool).await?;
     Ok(true)
 }
 
@@ -344,7 +395,9 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
 /// HTTP, as a customer's browser would), a partly and a fully refunded one,
 /// a refund the provider refused (for the admin's retry), a payment
 /// cancelled at the provider and one left pending, and a cash order whose
-/// dispute was settled with part of the money back by hand. It needs the
+/// dispute was settled with part of the money back by hand; and the
+/// history (`history`), whose orders are paid the same ways, with the
+/// payout statements of its weeks. It needs the
 /// app serving at `public_url` (the sandbox is part of it), so `serve
 /// --demo` runs it once listening. Added once: skipped when the demo
 /// accounts are missing or an online payment exists. Returns whether it
@@ -379,14 +432,29 @@ pub async fn seed_payments(
         commission_bps,
     };
 
+    // Each step at its mark: over the last day or two, but the payments
+    // still open, made now.
+    let now = OffsetDateTime::now_utc();
+    let ago = |hours: i64, minutes: i64| now - Duration::hours(hours) - Duration::minutes(minutes);
+    let mut timeline = Timeline::new();
+    let tl = &mut timeline;
+
     // Paid online; the laundry has picked it up.
-    let paid = demo.online_order(&sita, &sparkle, 650).await?;
+    let paid = demo
+        .online_order(tl, ago(6, 0), &sita, &sparkle, 650)
+        .await?;
+    tl.at(pool, ago(5, 50)).await?;
     demo.pay(&sita, paid, "pay", false).await?;
+    tl.at(pool, ago(3, 0)).await?;
     orders::update_order_status(pool, &sparkle, paid, OrderStatus::PickedUp, window).await?;
 
     // Paid, then partly refunded by an admin.
-    let partly = demo.online_order(&arjun, &himalayan, 800).await?;
+    let partly = demo
+        .online_order(tl, ago(30, 0), &arjun, &himalayan, 800)
+        .await?;
+    tl.at(pool, ago(29, 45)).await?;
     demo.pay(&arjun, partly, "pay", false).await?;
+    tl.at(pool, ago(3, 0)).await?;
     let payment = payment_of(pool, &admin, partly).await?;
     payments::refund(
         pool,
@@ -400,15 +468,23 @@ pub async fn seed_payments(
     .await?;
 
     // Paid, then cancelled before pickup: refunded in full.
-    let refunded = demo.online_order(&sita, &himalayan, 540).await?;
+    let refunded = demo
+        .online_order(tl, ago(5, 0), &sita, &himalayan, 540)
+        .await?;
+    tl.at(pool, ago(4, 55)).await?;
     demo.pay(&sita, refunded, "pay", false).await?;
+    tl.at(pool, ago(4, 0)).await?;
     orders::cancel_order(pool, &sita, refunded, "Found a laundry next door.", window).await?;
     payments::send_refunds(pool, gateway, refunded).await?;
 
     // Paid with refunds set to fail at the sandbox: a refund stays failed
     // for an admin to retry (after letting refunds work on its sandbox page).
-    let failing = demo.online_order(&arjun, &sparkle, 1200).await?;
+    let failing = demo
+        .online_order(tl, ago(26, 0), &arjun, &sparkle, 1200)
+        .await?;
+    tl.at(pool, ago(25, 50)).await?;
     demo.pay(&arjun, failing, "pay", true).await?;
+    tl.at(pool, ago(2, 0)).await?;
     let payment = payment_of(pool, &admin, failing).await?;
     payments::refund(
         pool,
@@ -423,25 +499,33 @@ pub async fn seed_payments(
 
     // A payment the customer cancelled at the provider: still to be paid
     // (a newcomer can pay it as Arjun).
-    let unpaid = demo.online_order(&arjun, &sparkle, 720).await?;
+    let unpaid = demo
+        .online_order(tl, ago(0, 40), &arjun, &sparkle, 720)
+        .await?;
+    tl.at(pool, now).await?;
     demo.pay(&arjun, unpaid, "cancel", false).await?;
 
     // A payment left pending at the provider (abandoned).
-    let abandoned = demo.online_order(&sita, &sparkle, 480).await?;
+    let abandoned = demo
+        .online_order(tl, ago(0, 20), &sita, &sparkle, 480)
+        .await?;
+    tl.at(pool, now).await?;
     demo.pay(&sita, abandoned, "pending", false).await?;
 
     // A cash order delivered and disputed, settled with part back by hand:
     // the refund waits for an admin to record it.
     let cash = demo
-        .order(&sita, &himalayan, 1000, PaymentMethod::Cod)
+        .order(tl, ago(40, 0), &sita, &himalayan, 1000, PaymentMethod::Cod)
         .await?;
-    for step in [
-        OrderStatus::PickedUp,
-        OrderStatus::InProgress,
-        OrderStatus::Delivering,
+    for (step, hours) in [
+        (OrderStatus::PickedUp, 34),
+        (OrderStatus::InProgress, 32),
+        (OrderStatus::Delivering, 8),
     ] {
+        tl.at(pool, ago(hours, 0)).await?;
         orders::update_order_status(pool, &himalayan, cash, step, window).await?;
     }
+    tl.at(pool, ago(6, 0)).await?;
     orders::open_dispute(
         pool,
         &sita,
@@ -452,6 +536,7 @@ pub async fn seed_payments(
     .await?;
     let disputed = orders::get_order(pool, &admin, cash, window).await?;
     if let Some(dispute) = disputed.dispute {
+        tl.at(pool, ago(3, 0)).await?;
         orders::resolve_dispute(
             pool,
             &admin,
@@ -464,117 +549,13 @@ pub async fn seed_payments(
         .await?;
         payments::send_refunds(pool, gateway, cash).await?;
     }
-    demo.payout_history(&admin, [&sita, &arjun], &sparkle, &himalayan)
+    demo.payout_history(tl, &admin, [&sita, &arjun], &sparkle, &himalayan)
         .await?;
     Ok(true)
 }
 
 async fn demo_user(pool: &PgPool, n: usize) -> MarketResult<Option<User>> {
     market::accounts::find_user_by_email(pool, DEMO_LOGINS[n].1).await
-}
-
-/// One order of the payout history: who, how much, how paid, and how many
-/// weeks back it happened.
-struct Past {
-    weeks_back: i64,
-    laundry: usize,
-    rupees: i64,
-    method: PaymentMethod,
-}
-
-const fn past(weeks_back: i64, laundry: usize, rupees: i64, method: PaymentMethod) -> Past {
-    Past {
-        weeks_back,
-        laundry,
-        rupees,
-        method,
-    }
-}
-
-/// The last three weeks' orders: Sparkle Laundry is paid mostly online,
-/// Himalayan Dry Cleaners mostly in cash (its commission owed on cash
-/// orders nets against what it earned online, once below zero).
-const HISTORY: [Past; 15] = [
-    past(3, 0, 1200, PaymentMethod::Online),
-    past(3, 0, 850, PaymentMethod::Online),
-    past(3, 0, 600, PaymentMethod::Cod),
-    past(3, 1, 1500, PaymentMethod::Cod),
-    past(3, 1, 900, PaymentMethod::Cod),
-    past(3, 1, 700, PaymentMethod::Online),
-    past(2, 0, 950, PaymentMethod::Online),
-    past(2, 0, 400, PaymentMethod::Cod),
-    past(2, 1, 2200, PaymentMethod::Cod),
-    past(2, 1, 1300, PaymentMethod::Cod),
-    past(1, 0, 1100, PaymentMethod::Online),
-    past(1, 0, 760, PaymentMethod::Online),
-    past(1, 1, 1800, PaymentMethod::Cod),
-    past(1, 1, 650, PaymentMethod::Online),
-    past(1, 1, 500, PaymentMethod::Cod),
-];
-
-/// Moves order `order_id` and what it is made of (its request and offers,
-/// history, payments, the ledger transactions of its captures, events and
-/// their notifications, dispute) `by` back in time, as if it had happened
-/// then. Refunds are moved on their own ([`age_refund`]). Only the demo
-/// does this, to give statements past weeks: the ledger refuses to be
-/// changed, so its guard is lifted for this transaction alone.
-async fn age_order(tx: &mut sqlx::PgConnection, order_id: i64, by: Duration) -> sqlx::Result<()> {
-    let statements = [
-        "UPDATE orders SET created_at = created_at - $2, updated_at = updated_at - $2,
-                pickup_at = pickup_at - $2, delivery_at = delivery_at - $2,
-                status_changed_at = status_changed_at - $2, completed_at = completed_at - $2,
-                received_at = received_at - $2
-         WHERE id = $1",
-        "UPDATE requests r SET created_at = r.created_at - $2, updated_at = r.updated_at - $2,
-                expires_at = r.expires_at - $2, pickup_from = r.pickup_from - $2,
-                pickup_to = r.pickup_to - $2
-         FROM orders o WHERE o.id = $1 AND r.id = o.request_id",
-        "UPDATE offers f SET created_at = f.created_at - $2, updated_at = f.updated_at - $2,
-                expires_at = f.expires_at - $2, pickup_at = f.pickup_at - $2,
-                delivery_at = f.delivery_at - $2
-         FROM orders o WHERE o.id = $1 AND f.request_id = o.request_id",
-        "UPDATE order_status_history SET created_at = created_at - $2 WHERE order_id = $1",
-        "UPDATE payments SET created_at = created_at - $2, updated_at = updated_at - $2,
-                expires_at = expires_at - $2
-         WHERE order_id = $1",
-        "UPDATE payment_events e SET at = e.at - $2 FROM payments p
-         WHERE p.order_id = $1 AND e.payment_id = p.id",
-        "UPDATE ledger_transactions t SET created_at = t.created_at - $2 FROM payments p
-         WHERE p.order_id = $1 AND t.kind = 'capture' AND t.source_id = p.id",
-        "UPDATE notifications n SET created_at = n.created_at - $2 FROM events e
-         WHERE n.event_id = e.id
-           AND (e.order_id = $1 OR e.request_id = (SELECT request_id FROM orders WHERE id = $1))",
-        "UPDATE events SET created_at = created_at - $2
-         WHERE order_id = $1 OR request_id = (SELECT request_id FROM orders WHERE id = $1)",
-        "UPDATE disputes SET created_at = created_at - $2, resolved_at = resolved_at - $2
-         WHERE order_id = $1",
-    ];
-    for statement in statements {
-        sqlx::query(statement)
-            .bind(order_id)
-            .bind(by)
-            .execute(&mut *tx)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Moves refund `refund_id` and its ledger transaction `by` back in time.
-async fn age_refund(tx: &mut sqlx::PgConnection, refund_id: i64, by: Duration) -> sqlx::Result<()> {
-    for statement in [
-        "UPDATE refunds SET created_at = created_at - $2, updated_at = updated_at - $2,
-                sent_at = sent_at - $2
-         WHERE id = $1",
-        "UPDATE ledger_transactions SET created_at = created_at - $2
-         WHERE kind = 'refund' AND source_id = $1",
-    ] {
-        sqlx::query(statement)
-            .bind(refund_id)
-            .bind(by)
-            .execute(&mut *tx)
-            .await?;
-    }
-    Ok(())
 }
 
 /// The order's newest payment, as its admin sees it.
@@ -597,8 +578,12 @@ struct Demo<'a> {
 }
 
 impl Demo<'_> {
+    /// An order accepted `at` (posted an hour and a half before, offered
+    /// on an hour before).
     async fn order(
         &self,
+        timeline: &mut Timeline,
+        at: OffsetDateTime,
         customer: &User,
         laundry: &User,
         rupees: i64,
@@ -612,9 +597,12 @@ impl Demo<'_> {
             &[("wash_fold", 5)],
             "",
         );
+        timeline.at(self.pool, at - Duration::minutes(90)).await?;
         let request_id = requests::create_request(self.pool, customer, &new).await?;
+        timeline.at(self.pool, at - Duration::minutes(60)).await?;
         let offer_id =
             offers::submit_offer(self.pool, laundry, request_id, &offer(rupees, 4, "")).await?;
+        timeline.at(self.pool, at).await?;
         let seen = offers::pending_offer_for_owner(self.pool, customer, offer_id).await?;
         match offers::accept_offer(
             self.pool,
@@ -635,12 +623,21 @@ impl Demo<'_> {
 
     async fn online_order(
         &self,
+        timeline: &mut Timeline,
+        at: OffsetDateTime,
         customer: &User,
         laundry: &User,
         rupees: i64,
     ) -> anyhow::Result<i64> {
-        self.order(customer, laundry, rupees, PaymentMethod::Online)
-            .await
+        self.order(
+            timeline,
+            at,
+            customer,
+            laundry,
+            rupees,
+            PaymentMethod::Online,
+        )
+        .await
     }
 
     /// The customer pays: Pay on the order page, `action` on the sandbox's
@@ -690,77 +687,28 @@ impl Demo<'_> {
         Ok(())
     }
 
-    /// Payout statements of the last three weeks: the [`HISTORY`] orders,
-    /// made and completed through the operations, then moved back to their
-    /// weeks; a refund of a paid-out order the week after (a clawback);
-    /// the statements issued, and all but last week's paid; and this week
-    /// an admin's adjustment.
+    /// The past (`history`) made and moved back into place, its requests
+    /// left without an order expired; then the payout statements of its
+    /// weeks issued, all but last week's paid (a week that ended below
+    /// zero is carried into the next instead), and this week an admin's
+    /// adjustment.
     async fn payout_history(
         &self,
+        timeline: &mut Timeline,
         admin: &User,
         customers: [&User; 2],
         sparkle: &User,
         himalayan: &User,
     ) -> anyhow::Result<()> {
-        let window = Duration::hours(72);
-        let laundries = [sparkle, himalayan];
-        let mut made = Vec::new();
-        for (n, past) in HISTORY.iter().enumerate() {
-            let customer = customers[n % 2];
-            let laundry = laundries[past.laundry];
-            let order_id = self
-                .order(customer, laundry, past.rupees, past.method)
-                .await?;
-            if past.method == PaymentMethod::Online {
-                self.pay(customer, order_id, "pay", false).await?;
-            }
-            for step in [
-                OrderStatus::PickedUp,
-                OrderStatus::InProgress,
-                OrderStatus::Delivering,
-                OrderStatus::Completed,
-            ] {
-                orders::update_order_status(self.pool, laundry, order_id, step, window).await?;
-            }
-            made.push((order_id, past.weeks_back));
-        }
-        // The first order is refunded in part two weeks back, after its
-        // week's statement: a clawback on the next one.
-        let (clawed, _) = made[0];
-        let payment = payment_of(self.pool, admin, clawed).await?;
-        payments::refund(
-            self.pool,
-            self.gateway,
+        self.history(
+            timeline,
             admin,
-            payment,
-            "300",
-            "A shirt was lost; its share refunded after the laundry was paid.",
-            None,
+            customers,
+            [(sparkle, &SPARKLE), (himalayan, &HIMALAYAN)],
         )
         .await?;
-        let refund_id: i64 = sqlx::query_scalar!(
-            "SELECT id FROM refunds WHERE payment_id = $1 ORDER BY id DESC LIMIT 1",
-            payment
-        )
-        .fetch_one(self.pool)
-        .await?;
-
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "ALTER TABLE ledger_transactions DISABLE TRIGGER ledger_transactions_append_only",
-        )
-        .execute(&mut *tx)
-        .await?;
-        for &(order_id, weeks_back) in &made {
-            age_order(&mut tx, order_id, Duration::weeks(weeks_back)).await?;
-        }
-        age_refund(&mut tx, refund_id, Duration::weeks(2)).await?;
-        sqlx::query(
-            "ALTER TABLE ledger_transactions ENABLE TRIGGER ledger_transactions_append_only",
-        )
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        std::mem::take(timeline).apply(self.pool).await?;
+        history::expire_and_read(self.pool).await?;
 
         let now = OffsetDateTime::now_utc();
         payouts::issue_statements(self.pool, now).await?;
