@@ -2,7 +2,9 @@
 //! day in `platform_daily` by the sweep, read by the admin's statistics.
 //!
 //! One definition computes them, the SQL function `platform_day_figures`
-//! (migration `…06_platform_daily`): the sweep stores its rows, and a read
+//! (migration `…06_platform_daily`), and each laundry's money per day,
+//! `vendor_money_figures` (`…08_vendor_money_daily`, read by the laundry's
+//! statistics): the sweep stores their rows, and a read
 //! computes the days not stored yet (today, always, so today's figures are
 //! as fresh as the records). The sweep recomputes the last
 //! [`RECENT_DAYS`] days on every tick (a late commit, a payment method
@@ -93,6 +95,7 @@ pub async fn refresh(pool: &PgPool, now: OffsetDateTime) -> MarketResult<i64> {
     let missing = sqlx::query_scalar!(
         r#"SELECT d::date AS "day!" FROM generate_series($1::date, $2::date, interval '1 day') d
            WHERE NOT EXISTS (SELECT 1 FROM platform_daily p WHERE p.day = d::date)
+              OR NOT EXISTS (SELECT 1 FROM vendor_money_days v WHERE v.day = d::date)
            ORDER BY 1 DESC LIMIT $3"#,
         first,
         recent - Duration::days(1),
@@ -159,6 +162,32 @@ async fn store(pool: &PgPool, first: Date, last: Date) -> MarketResult<Option<i6
              active_vendors = EXCLUDED.active_vendors, computed_at = now()",
         week_of_date(first),
         week_of_date(last),
+    )
+    .execute(&mut *tx)
+    .await?;
+    // Each laundry's money on these days (`vendor_money_figures`), the
+    // days marked complete.
+    sqlx::query!(
+        "DELETE FROM vendor_money_daily WHERE day BETWEEN $1 AND $2",
+        first,
+        last
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO vendor_money_daily (vendor_id, day, online_paisa, cash_paisa, movements)
+         SELECT * FROM vendor_money_figures(NULL, $1, $2)",
+        first,
+        last,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO vendor_money_days (day)
+         SELECT d::date FROM generate_series($1::date, $2::date, interval '1 day') d
+         ON CONFLICT (day) DO UPDATE SET computed_at = now()",
+        first,
+        last,
     )
     .execute(&mut *tx)
     .await?;

@@ -3,7 +3,11 @@
 //! by Nepal day in SQL (a few hundred rows at most) and cut into buckets by
 //! `domain::stats`. Each query starts from a vendor's own rows through a
 //! composite index (vendor, time), so its cost follows the vendor's
-//! activity in the range, not the size of the tables.
+//! activity in the range, not the size of the tables; a laundry's money,
+//! spread over its ledger, payments and refunds, is read per day from
+//! `vendor_money_daily`, which the sweep keeps with the platform's daily
+//! figures (`platform_stats`), and computed only for today and days not
+//! stored yet.
 //!
 //! Definitions, for a range `start <= t < end`:
 //! - offers: the vendor's offers made in the range; acceptance rate =
@@ -30,6 +34,7 @@ use super::accounts::User;
 use super::{MarketError, MarketResult};
 use crate::domain::account::Role;
 use crate::domain::stats::{Range, Rate};
+use crate::domain::when::nepal_date;
 
 /// A vendor's figures for one Nepal day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -147,7 +152,6 @@ pub async fn vendor_stats(pool: &PgPool, vendor: &User, range: Range) -> MarketR
     }
     let previous = range.previous();
     let (start, end) = (previous.start(), range.end());
-    let account = format!("vendor:{}:payable", vendor.id);
     let days = sqlx::query_as!(
         VendorDay,
         r#"WITH offer_days AS (
@@ -163,35 +167,23 @@ pub async fn vendor_stats(pool: &PgPool, vendor: &User, range: Range) -> MarketR
                       count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled
                FROM orders WHERE vendor_id = $1 AND created_at >= $2 AND created_at < $3
                GROUP BY 1),
-           money AS (
-               -- The ledger: online earnings, and the commission owed on cash.
-               SELECT t.created_at AS at,
-                      CASE WHEN p.method = 'online' THEN -e.amount_paisa ELSE 0 END AS online,
-                      CASE WHEN p.method = 'cod' THEN -e.amount_paisa ELSE 0 END AS cash,
-                      (p.method = 'online')::int AS movements
-               FROM ledger_entries e
-               JOIN ledger_transactions t ON t.id = e.transaction_id
-               LEFT JOIN refunds r ON t.kind = 'refund' AND r.id = t.source_id
-               JOIN payments p ON p.id = CASE WHEN t.kind = 'capture' THEN t.source_id
-                                              ELSE r.payment_id END
-               WHERE e.account = $4 AND t.kind IN ('capture', 'refund')
-                 AND t.created_at >= $2 AND t.created_at < $3
-               UNION ALL
-               -- Cash collected on delivery (recorded when the order completes).
-               SELECT p.created_at, 0, p.amount_paisa, 1
-               FROM orders o JOIN payments p ON p.order_id = o.id AND p.method = 'cod'
-               WHERE o.vendor_id = $1 AND p.created_at >= $2 AND p.created_at < $3
-               UNION ALL
-               -- Cash given back (when an admin records it done).
-               SELECT r.updated_at, 0, -r.amount_paisa, 1
-               FROM orders o
-               JOIN payments p ON p.order_id = o.id AND p.method = 'cod'
-               JOIN refunds r ON r.payment_id = p.id AND r.status = 'SUCCEEDED'
-               WHERE o.vendor_id = $1 AND r.updated_at >= $2 AND r.updated_at < $3),
+           -- Money from the stored days (`vendor_money_daily`, kept by the
+           -- sweep), and computed for today and each run of days not stored.
+           covered AS (
+               SELECT day FROM vendor_money_days WHERE day BETWEEN $4 AND $5 AND day < $6),
+           missing AS (
+               SELECT d::date AS day,
+                      d::date - (row_number() OVER (ORDER BY d))::int AS run
+               FROM generate_series($4::date, $5::date, interval '1 day') d
+               WHERE NOT EXISTS (SELECT 1 FROM covered c WHERE c.day = d::date)),
+           gap AS (SELECT min(day) AS first, max(day) AS last FROM missing GROUP BY run),
            money_days AS (
-               SELECT (at AT TIME ZONE 'Asia/Kathmandu')::date AS day,
-                      sum(online) AS online, sum(cash) AS cash, sum(movements) AS movements
-               FROM money GROUP BY 1)
+               SELECT m.day, m.online_paisa AS online, m.cash_paisa AS cash, m.movements
+               FROM vendor_money_daily m JOIN covered c USING (day)
+               WHERE m.vendor_id = $1
+               UNION ALL
+               SELECT f.day, f.online_paisa, f.cash_paisa, f.movements
+               FROM gap CROSS JOIN LATERAL vendor_money_figures($1, gap.first, gap.last) f)
            SELECT day,
                   coalesce(o.final, 0) AS "offers_final!",
                   coalesce(o.accepted, 0) AS "offers_accepted!",
@@ -208,7 +200,9 @@ pub async fn vendor_stats(pool: &PgPool, vendor: &User, range: Range) -> MarketR
         vendor.id,
         start,
         end,
-        account,
+        previous.first,
+        range.last,
+        nepal_date(OffsetDateTime::now_utc()),
     )
     .fetch_all(pool)
     .await?;

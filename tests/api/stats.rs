@@ -6,6 +6,7 @@
 //! Saturday→Sunday week edge.
 
 use axum::http::StatusCode;
+use dhune::market::platform_stats;
 use sqlx::PgPool;
 use time::macros::offset;
 use time::{Date, Duration, OffsetDateTime, UtcOffset, Weekday};
@@ -465,6 +466,42 @@ async fn stats_every_vendor_figure_equals_an_independent_count(pool: PgPool) {
     assert_eq!(
         orders[2][1],
         w.count(ORDERS, week_edge, end).await.to_string()
+    );
+
+    // Once the sweep has stored the laundry's money per day, the page reads
+    // the stored days (a stored row changed by hand shows) and says the same.
+    loop {
+        let written = platform_stats::refresh(&w.app.pool, OffsetDateTime::now_utc())
+            .await
+            .expect("refresh");
+        if written <= platform_stats::RECENT_DAYS {
+            break;
+        }
+    }
+    let url = format!("/stats?{}", w.range_query());
+    let stored = w.vendor.get(&url).await;
+    for id in ["earnings", "summary", "orders", "cancellations"] {
+        assert_eq!(table(&stored.body, id), table(&page.body, id), "{id}");
+    }
+    sqlx::query(
+        "UPDATE vendor_money_daily SET online_paisa = online_paisa + 10000
+         WHERE vendor_id = $1 AND day = $2",
+    )
+    .bind(w.vendor_id)
+    .bind(s)
+    .execute(&w.app.pool)
+    .await
+    .expect("change a stored day");
+    let changed = table(&w.vendor.get(&url).await.body, "earnings");
+    let before = table(&page.body, "earnings");
+    assert_eq!(
+        changed[2][1],
+        rupees(
+            w.count(EARNED_ONLINE, at(s, 0, 0), at(plus(s, 1), 0, 0))
+                .await
+                + 10_000
+        ),
+        "{before:?} → {changed:?}"
     );
     w.app.assert_books_balance().await;
 }
