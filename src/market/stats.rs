@@ -342,33 +342,35 @@ pub async fn customer_stats(
                SELECT (created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day, count(*) AS n
                FROM orders WHERE customer_id = $1 AND created_at >= $2 AND created_at < $3
                GROUP BY 1),
+           -- The customer's payments, first: everything else is theirs.
+           mine AS MATERIALIZED (
+               SELECT p.id, p.method, p.amount_paisa, p.created_at
+               FROM orders o JOIN payments p ON p.order_id = o.id
+               WHERE o.customer_id = $1),
            money AS (
                -- Online: when the ledger took the payment, or gave some back.
-               SELECT t.created_at, p.amount_paisa AS paid, 0::bigint AS refunded
-               FROM orders o
-               JOIN payments p ON p.order_id = o.id AND p.method = 'online'
+               SELECT t.created_at, m.amount_paisa AS paid, 0::bigint AS refunded
+               FROM mine m
                JOIN ledger_transactions t
-                 ON t.kind = 'capture' AND t.source_type = 'payment' AND t.source_id = p.id
-               WHERE o.customer_id = $1 AND t.created_at >= $2 AND t.created_at < $3
+                 ON t.kind = 'capture' AND t.source_type = 'payment' AND t.source_id = m.id
+               WHERE m.method = 'online' AND t.created_at >= $2 AND t.created_at < $3
                UNION ALL
                SELECT t.created_at, 0, r.amount_paisa
-               FROM orders o
-               JOIN payments p ON p.order_id = o.id AND p.method = 'online'
-               JOIN refunds r ON r.payment_id = p.id
+               FROM mine m
+               JOIN refunds r ON r.payment_id = m.id
                JOIN ledger_transactions t
                  ON t.kind = 'refund' AND t.source_type = 'refund' AND t.source_id = r.id
-               WHERE o.customer_id = $1 AND t.created_at >= $2 AND t.created_at < $3
+               WHERE m.method = 'online' AND t.created_at >= $2 AND t.created_at < $3
                UNION ALL
                -- Cash: paid when the order completed; given back when recorded done.
-               SELECT p.created_at, p.amount_paisa, 0
-               FROM orders o JOIN payments p ON p.order_id = o.id AND p.method = 'cod'
-               WHERE o.customer_id = $1 AND p.created_at >= $2 AND p.created_at < $3
+               SELECT m.created_at, m.amount_paisa, 0
+               FROM mine m
+               WHERE m.method = 'cod' AND m.created_at >= $2 AND m.created_at < $3
                UNION ALL
                SELECT r.updated_at, 0, r.amount_paisa
-               FROM orders o
-               JOIN payments p ON p.order_id = o.id AND p.method = 'cod'
-               JOIN refunds r ON r.payment_id = p.id AND r.status = 'SUCCEEDED'
-               WHERE o.customer_id = $1 AND r.updated_at >= $2 AND r.updated_at < $3),
+               FROM mine m
+               JOIN refunds r ON r.payment_id = m.id AND r.status = 'SUCCEEDED'
+               WHERE m.method = 'cod' AND r.updated_at >= $2 AND r.updated_at < $3),
            money_days AS (
                SELECT (created_at AT TIME ZONE 'Asia/Kathmandu')::date AS day,
                       sum(paid) AS paid, sum(refunded) AS refunded,
