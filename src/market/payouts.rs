@@ -84,7 +84,8 @@ const VENDORS_PER_READ: usize = 100;
 /// A vendor's entries go to the statement of the week their ledger
 /// transaction was written in, or, when that week already has its statement
 /// (a transaction that committed after its week was issued), to the first
-/// week after the vendor's latest statement. A vendor whose previous
+/// week after the vendor's latest statement, once that week has ended too
+/// (never to a statement of the week still running). A vendor whose previous
 /// statement ended with a negative net gets it as a `carried` line on their
 /// next statement, issued once they have new entries.
 ///
@@ -169,7 +170,7 @@ async fn issue(pool: &PgPool, now: OffsetDateTime) -> MarketResult<(u64, bool)> 
         .fetch_all(pool)
         .await?;
         for vendor in entries.chunk_by(|a, b| a.vendor_id == b.vendor_id) {
-            match issue_for_vendor(pool, vendor).await? {
+            match issue_for_vendor(pool, vendor, week_start(now)).await? {
                 Some(n) => issued += n,
                 None => complete = false,
             }
@@ -181,7 +182,11 @@ async fn issue(pool: &PgPool, now: OffsetDateTime) -> MarketResult<(u64, bool)> 
 /// Issues one vendor's statements from `entries` (all theirs, oldest
 /// first), under the vendor's advisory lock: the number issued, or `None`
 /// when another instance is issuing them or has since.
-async fn issue_for_vendor(pool: &PgPool, entries: &[Unissued]) -> MarketResult<Option<u64>> {
+async fn issue_for_vendor(
+    pool: &PgPool,
+    entries: &[Unissued],
+    running: Date,
+) -> MarketResult<Option<u64>> {
     let Some(vendor_id) = entries.first().map(|entry| entry.vendor_id) else {
         return Ok(Some(0));
     };
@@ -213,7 +218,7 @@ async fn issue_for_vendor(pool: &PgPool, entries: &[Unissued]) -> MarketResult<O
     )
     .fetch_optional(&mut *tx)
     .await?;
-    let planned = plan(entries, previous.as_ref());
+    let planned = plan(entries, previous.as_ref(), running);
 
     let weeks: Vec<Date> = planned.iter().map(|p| p.week).collect();
     let ends: Vec<Date> = weeks.iter().map(|&week| week_end(week)).collect();
@@ -322,14 +327,17 @@ async fn issue_for_vendor(pool: &PgPool, entries: &[Unissued]) -> MarketResult<O
 }
 
 /// The statements a vendor's unissued `entries` make, oldest week first,
-/// after their `previous` statement.
-fn plan(entries: &[Unissued], previous: Option<&Previous>) -> Vec<Planned> {
-    // The week each entry goes to, never one already issued.
+/// after their `previous` statement, for weeks before the `running` one.
+fn plan(entries: &[Unissued], previous: Option<&Previous>, running: Date) -> Vec<Planned> {
+    // The week each entry goes to, never one already issued; one that would
+    // go to the week still `running` waits for it to end.
     let first_open = previous.and_then(|p| p.period_start.checked_add(Duration::days(7)));
     let mut weeks: BTreeMap<Date, Vec<&Unissued>> = BTreeMap::new();
     for entry in entries {
         let week = week_start(entry.created_at).max(first_open.unwrap_or(Date::MIN));
-        weeks.entry(week).or_default().push(entry);
+        if week < running {
+            weeks.entry(week).or_default().push(entry);
+        }
     }
 
     let mut on_earlier: HashSet<i64> = HashSet::new();

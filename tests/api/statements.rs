@@ -659,3 +659,33 @@ async fn statements_the_sweep_reads_the_ledger_again_only_once_a_week_has_ended(
     assert_eq!(issuer.tick(&app.pool, later(14)).await.expect("tick"), 0);
     assert_statements_sound(&app, later(14)).await;
 }
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn statements_an_entry_committed_after_its_week_was_issued_waits_for_the_next_week_to_end(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor(VENDOR).await;
+    app.delivered(&customer, &vendor, VENDOR, "1000").await;
+    assert_eq!(issue(&app, later(7)).await, 1);
+    // Seen from a week later, this entry is of a week already issued.
+    app.delivered(&customer, &vendor, VENDOR, "600").await;
+    assert_eq!(
+        issue(&app, later(7)).await,
+        0,
+        "no statement for the week still running"
+    );
+    assert_eq!(issue(&app, later(14)).await, 1);
+    let issued = statements(&app).await;
+    assert_eq!(issued.len(), 2);
+    assert_eq!(issued[1].0, issued[0].0 + Duration::days(7));
+    // The first week's negative net (commission owed on cash) carried, and
+    // the late order's entry.
+    let kinds = |lines: &[(String, i64)]| -> Vec<String> {
+        lines.iter().map(|(kind, _)| kind.clone()).collect()
+    };
+    assert_eq!(kinds(&issued[0].1), ["cash_commission"]);
+    assert_eq!(kinds(&issued[1].1), ["carried", "cash_commission"]);
+    assert_statements_sound(&app, later(14)).await;
+}
