@@ -363,29 +363,17 @@ pub async fn seed_if_empty(pool: &PgPool, commission_bps: i32) -> MarketResult<b
     let order_id = accept(pool, &arjun, winning, commission_bps).await?;
     timeline.at(pool, ago(52, 0)).await?;
     orders::update_order_status(pool, &sparkle, order_id, OrderStatus::PickedUp, window).await?;
-    timeline.at(pool, ago(40, 0)).await?;
-    orders::open_dispute(
-        pool,
-        &arjun,
-        order_id,
-        "The laundry kept my jacket for a week without word.",
-        window,
-    )
-    .await?;
-    let disputed = orders::get_order(pool, &admin, order_id, window).await?;
-    if let Some(dispute) = disputed.dispute {
-        timeline.at(pool, ago(26, 0)).await?;
-        orders::resolve_dispute(
-            pool,
-            &admin,
-            dispute.id,
-            DisputeOutcome::Refund,
-            "",
-            "Both sides agree the order is off; refunded in full.",
-            window,
-        )
+    let dispute = Dispute {
+        opened: ago(40, 0),
+        reason: "The laundry kept my jacket for a week without word.",
+        settled: ago(26, 0),
+        outcome: DisputeOutcome::Refund,
+        amount: "",
+        note: "Both sides agree the order is off; refunded in full.",
+    };
+    dispute
+        .run(pool, &mut timeline, &arjun, &admin, order_id)
         .await?;
-    }
     timeline.apply(pool).await?;
     history::expire_and_read(pool).await?;
     Ok(true)
@@ -525,33 +513,62 @@ pub async fn seed_payments(
         tl.at(pool, ago(hours, 0)).await?;
         orders::update_order_status(pool, &himalayan, cash, step, window).await?;
     }
-    tl.at(pool, ago(6, 0)).await?;
-    orders::open_dispute(
-        pool,
-        &sita,
-        cash,
-        "One kurta came back with a tear.",
-        window,
-    )
-    .await?;
-    let disputed = orders::get_order(pool, &admin, cash, window).await?;
-    if let Some(dispute) = disputed.dispute {
-        tl.at(pool, ago(3, 0)).await?;
-        orders::resolve_dispute(
-            pool,
-            &admin,
-            dispute.id,
-            DisputeOutcome::Partial,
-            "250",
-            "The laundry pays back the kurta's share in cash.",
-            window,
-        )
-        .await?;
-        payments::send_refunds(pool, gateway, cash).await?;
-    }
+    let dispute = Dispute {
+        opened: ago(6, 0),
+        reason: "One kurta came back with a tear.",
+        settled: ago(3, 0),
+        outcome: DisputeOutcome::Partial,
+        amount: "250",
+        note: "The laundry pays back the kurta's share in cash.",
+    };
+    dispute.run(pool, tl, &sita, &admin, cash).await?;
+    payments::send_refunds(pool, gateway, cash).await?;
     demo.payout_history(tl, &admin, [&sita, &arjun], &sparkle, &himalayan)
         .await?;
     Ok(true)
+}
+
+/// A dispute the customer opens at `opened` and an admin settles at
+/// `settled`.
+struct Dispute {
+    opened: OffsetDateTime,
+    reason: &'static str,
+    settled: OffsetDateTime,
+    outcome: DisputeOutcome,
+    /// Rupees given back, for a partial settlement.
+    amount: &'static str,
+    note: &'static str,
+}
+
+impl Dispute {
+    async fn run(
+        &self,
+        pool: &PgPool,
+        timeline: &mut Timeline,
+        customer: &User,
+        admin: &User,
+        order_id: i64,
+    ) -> anyhow::Result<()> {
+        let window = Duration::hours(72);
+        timeline.at(pool, self.opened).await?;
+        orders::open_dispute(pool, customer, order_id, self.reason, window).await?;
+        let disputed = orders::get_order(pool, admin, order_id, window).await?;
+        let Some(dispute) = disputed.dispute else {
+            anyhow::bail!("demo order {order_id} has no dispute");
+        };
+        timeline.at(pool, self.settled).await?;
+        orders::resolve_dispute(
+            pool,
+            admin,
+            dispute.id,
+            self.outcome,
+            self.amount,
+            self.note,
+            window,
+        )
+        .await?;
+        Ok(())
+    }
 }
 
 async fn demo_user(pool: &PgPool, n: usize) -> MarketResult<Option<User>> {
