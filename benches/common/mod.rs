@@ -142,18 +142,24 @@ pub fn offer_form(rupees: u32) -> Vec<(&'static str, String)> {
 }
 
 impl User {
-    pub async fn sign_up(server: &Server, email: &str, role: &str) -> Self {
-        let client = reqwest::Client::builder()
+    /// A browser on `server` with no session yet, keeping its cookies and
+    /// following no redirects; `reuse`: keep idle connections open.
+    fn browser(server: &Server, reuse: bool) -> Self {
+        let mut builder = reqwest::Client::builder()
             .cookie_store(true)
-            .redirect(Policy::none())
-            .pool_max_idle_per_host(0)
-            .build()
-            .expect("client");
-        let mut user = Self {
-            client,
+            .redirect(Policy::none());
+        if !reuse {
+            builder = builder.pool_max_idle_per_host(0);
+        }
+        Self {
+            client: builder.build().expect("client"),
             base: server.base.clone(),
             token: String::new(),
-        };
+        }
+    }
+
+    pub async fn sign_up(server: &Server, email: &str, role: &str) -> Self {
+        let mut user = Self::browser(server, false);
         user.token = token(&user.get("/signup").await.1);
         let mut form = vec![
             ("name", "Bench".to_owned()),
@@ -175,16 +181,7 @@ impl User {
 
     /// A user who logs in with an existing account.
     pub async fn log_in(server: &Server, email: &str, password: &str) -> Self {
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(Policy::none())
-            .build()
-            .expect("client");
-        let mut user = Self {
-            client,
-            base: server.base.clone(),
-            token: String::new(),
-        };
+        let mut user = Self::browser(server, true);
         user.token = token(&user.get("/login").await.1);
         let form = vec![
             ("email", email.to_owned()),
