@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::migrate::{MigrateDatabase, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
+use sqlx::{Connection, PgPool, Postgres};
 
 /// The migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -32,11 +32,27 @@ pub async fn connect(url: &str) -> anyhow::Result<PgPool> {
         .map_err(|err| unreachable(url, err))
 }
 
-/// The pool's settings: a request waits at most 5 s for a connection.
+/// A connection idle for longer than this is pinged before it is handed
+/// out; one used more recently is handed out at once (sqlx already pings
+/// every connection when it comes back to the pool, and drops a broken one).
+const PING_IDLE_AFTER: Duration = Duration::from_secs(30);
+
+/// The pool's settings: a request waits at most 5 s for a connection, which
+/// is pinged first only when it sat idle for [`PING_IDLE_AFTER`] (a ping on
+/// every checkout was a round trip per statement run).
 pub fn pool_options() -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(20)
         .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_IDLE_AFTER {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Applies every pending migration.
