@@ -207,7 +207,7 @@ pub async fn requests(
         r#"WITH matching AS NOT MATERIALIZED (
                SELECT r.id, r.status, u.email AS customer,
                       concat_ws(', ', nullif(r.area, ''), nullif(r.city, '')) AS place,
-                      request_services_text(r.id) AS services, r.created_at
+                      r.services_text AS services, r.created_at
                FROM requests r JOIN users u ON u.id = r.customer_id
                WHERE ($1::text IS NULL OR r.status = $1)
                  AND ($2::timestamptz IS NULL OR r.created_at >= $2)

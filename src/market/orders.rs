@@ -50,8 +50,9 @@ pub async fn list_orders(
     let rows = sqlx::query!(
         r#"SELECT o.id, o.status, o.price_paisa, c.name AS customer_name, v.business_name,
                   o.delivery_at, o.created_at,
-                  request_services_text(o.request_id) AS "services!"
-           FROM orders o JOIN users c ON c.id = o.customer_id
+                  r.services_text AS "services!"
+           FROM orders o JOIN requests r ON r.id = o.request_id
+                JOIN users c ON c.id = o.customer_id
                 JOIN vendors v ON v.user_id = o.vendor_id
            WHERE ($1::bigint IS NULL OR o.customer_id = $1)
              AND ($2::bigint IS NULL OR o.vendor_id = $2)

@@ -175,7 +175,7 @@ pub async fn list_my_requests(
                   r.created_at, r.notes,
                   (SELECT count(*) FROM offers o
                     WHERE o.request_id = r.id AND o.status = 'PENDING') AS "pending_offers!",
-                  request_services_text(r.id) AS "services!",
+                  r.services_text AS "services!",
                   (SELECT o.id FROM orders o WHERE o.request_id = r.id) AS "order_id?"
            FROM requests r
            WHERE r.customer_id = $1 AND ($2::text IS NULL OR r.status = $2)
@@ -211,7 +211,7 @@ pub async fn open_requests_for_board(
                   r.created_at, r.notes,
                   (SELECT count(*) FROM offers o
                     WHERE o.request_id = r.id AND o.status = 'PENDING') AS "pending_offers!",
-                  request_services_text(r.id) AS "services!",
+                  r.services_text AS "services!",
                   NULL::bigint AS "order_id?"
            FROM requests r
            WHERE r.status = 'OPEN' AND r.expires_at > now()
