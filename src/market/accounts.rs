@@ -6,7 +6,7 @@ use anyhow::Context;
 use sqlx::PgPool;
 
 use super::throttle::{self, Counted};
-use super::{MarketError, MarketResult, audit, password, record, unique_as};
+use super::{MarketError, MarketResult, audit, identity, password, record, unique_as};
 use crate::domain::account::{Email, NewAccount, Password, Role, UserStatus};
 use crate::domain::audit::AuditAction;
 use crate::domain::throttle::{
@@ -28,13 +28,13 @@ pub struct User {
     pub session_hash: Vec<u8>,
 }
 
-struct UserRow {
-    id: i64,
-    email: String,
-    name: String,
-    role: String,
-    status: String,
-    password_hash: String,
+pub(super) struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub status: String,
+    pub password_hash: String,
 }
 
 impl TryFrom<UserRow> for User {
@@ -380,6 +380,8 @@ async fn set_status(
         after: Some(to.as_str()),
     };
     audit::write(&mut tx, admin, &entry).await?;
+    // Every instance forgets the account it kept, so its sessions end now.
+    identity::announce(&mut *tx, &identity::Changed::User(user_id)).await?;
     tx.commit().await?;
     Ok(())
 }

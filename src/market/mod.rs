@@ -70,6 +70,7 @@ mod audit;
 pub mod commission;
 pub mod feed;
 pub mod generate;
+pub mod identity;
 pub mod ledger;
 pub mod notifications;
 pub mod offers;

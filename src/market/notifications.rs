@@ -7,7 +7,7 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use super::accounts::User;
-use super::{MarketError, MarketResult, Paged, Paging};
+use super::{MarketError, MarketResult, Paged, Paging, identity};
 use crate::events::Note;
 
 /// A way of telling people about an event.
@@ -103,7 +103,7 @@ pub async fn mark_read(pool: &PgPool, user: &User, id: i64) -> MarketResult<()> 
     if found.rows_affected() == 0 {
         return Err(MarketError::NotFound);
     }
-    Ok(())
+    identity::announce(pool, &identity::Changed::User(user.id)).await
 }
 
 /// Marks all of the user's notifications read.
@@ -114,5 +114,5 @@ pub async fn mark_all_read(pool: &PgPool, user: &User) -> MarketResult<()> {
     )
     .execute(pool)
     .await?;
-    Ok(())
+    identity::announce(pool, &identity::Changed::User(user.id)).await
 }

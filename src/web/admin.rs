@@ -160,6 +160,8 @@ async fn account_action(
 ) -> Result<Response, AppError> {
     match done {
         Ok(()) => {
+            // The notice tells every instance; this one forgets at once.
+            state.identity.forget_user(id);
             flash(session, FlashKind::Success, message).await;
             Ok(Redirect::to("/admin/users").into_response())
         }

@@ -1,6 +1,7 @@
 //! Sign-up, login and logout, and the axum-login backend.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -22,6 +23,7 @@ use super::csrf;
 use super::error::AppError;
 use super::extract::{FlashKind, Shell, flash};
 use super::form::{ErrorSummary, FormField};
+use super::identity::Identity;
 use crate::domain::FieldErrors;
 use crate::domain::account::{NewAccount, SignupInput};
 use crate::domain::request::CITIES;
@@ -41,18 +43,20 @@ impl AuthUser for User {
     }
 }
 
-/// Loads the signed-in user on each request. Credentials are checked by the
-/// login handler through `market::accounts::log_in`, which also throttles,
-/// so this backend takes none (axum-login's `authenticate` would also log
-/// every wrong password as an error).
+/// Loads the signed-in user on each request, from this instance's
+/// [`Identity`] once read. Credentials are checked by the login handler
+/// through `market::accounts::log_in`, which also throttles, so this
+/// backend takes none (axum-login's `authenticate` would also log every
+/// wrong password as an error).
 #[derive(Clone)]
 pub struct Backend {
     pool: PgPool,
+    identity: Arc<Identity>,
 }
 
 impl Backend {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, identity: Arc<Identity>) -> Self {
+        Self { pool, identity }
     }
 }
 
@@ -66,7 +70,15 @@ impl AuthnBackend for Backend {
     }
 
     async fn get_user(&self, id: &UserId<Self>) -> Result<Option<User>, MarketError> {
-        market::accounts::find_user(&self.pool, *id).await
+        if let Some(known) = self.identity.user(*id) {
+            return Ok(Some(known.user));
+        }
+        let read_at = self.identity.users_generation();
+        let found = market::identity::find_known(&self.pool, *id).await?;
+        Ok(found.map(|known| {
+            self.identity.keep_user(&known, read_at);
+            known.user
+        }))
     }
 }
 

@@ -256,7 +256,7 @@ pub async fn render_error_pages(
     }
     let shell = async {
         match shell_source {
-            Some(source) => source.shell(&state.pool).await,
+            Some(source) => source.shell(&state).await,
             None => Shell::anonymous(),
         }
     };

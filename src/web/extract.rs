@@ -4,7 +4,6 @@
 use axum::extract::{FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use tower_sessions::Session;
 
 use super::AppState;
@@ -110,14 +109,17 @@ pub struct ShellSource {
 }
 
 impl ShellSource {
-    pub async fn shell(self, pool: &PgPool) -> Shell {
+    pub async fn shell(self, state: &AppState) -> Shell {
         let unread = match &self.user {
-            Some(user) => notifications::unread_count(pool, user.id)
-                .await
-                .unwrap_or_else(|err| {
-                    tracing::warn!(error = ?err, "could not count unread notifications");
-                    0
-                }),
+            Some(user) => match state.identity.user(user.id) {
+                Some(known) => known.unread,
+                None => notifications::unread_count(&state.pool, user.id)
+                    .await
+                    .unwrap_or_else(|err| {
+                        tracing::warn!(error = ?err, "could not count unread notifications");
+                        0
+                    }),
+            },
             None => 0,
         };
         // Signed-in pages always carry forms (log out, at least); anonymous
@@ -177,7 +179,7 @@ impl FromRequestParts<AppState> for Shell {
             session,
             user: auth.user,
         }
-        .shell(&state.pool)
+        .shell(state)
         .await)
     }
 }

@@ -16,6 +16,7 @@ mod extract;
 mod fmt;
 pub(crate) mod form;
 mod headers;
+mod identity;
 mod live;
 mod notifications;
 mod orders;
@@ -52,6 +53,7 @@ use crate::events::relay::Live;
 use crate::gateways::payments::Gateway;
 pub use auth::Backend;
 pub use error::AppError;
+use identity::Identity;
 pub use serve::serve;
 
 /// What every handler can reach.
@@ -62,6 +64,8 @@ pub struct AppState {
     pub live: Live,
     /// The configured payment provider.
     pub payments: Arc<dyn Gateway>,
+    /// Sessions and signed-in users this instance keeps.
+    pub identity: Arc<Identity>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -70,14 +74,17 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// this instance's event relay.
 pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
     let live = crate::events::relay::start(pool.clone()).await?;
-    let session_layer = SessionManagerLayer::new(session::Store::new(pool.clone()))
-        .with_name("dhune_session")
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_secure(config.secure_cookies)
-        .with_expiry(Expiry::OnInactivity(session::IDLE_EXPIRY));
+    let identity = Identity::start(pool.clone(), &live);
+    let session_layer =
+        SessionManagerLayer::new(session::Store::new(pool.clone(), identity.clone()))
+            .with_name("dhune_session")
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_secure(config.secure_cookies)
+            .with_expiry(Expiry::OnInactivity(session::IDLE_EXPIRY));
     let auth_layer =
-        AuthManagerLayerBuilder::new(Backend::new(pool.clone()), session_layer).build();
+        AuthManagerLayerBuilder::new(Backend::new(pool.clone(), identity.clone()), session_layer)
+            .build();
 
     let static_files = assets::router()?;
 
@@ -88,6 +95,7 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
         config,
         live,
         payments,
+        identity,
     };
     let pages = Router::new()
         .merge(pages::router())

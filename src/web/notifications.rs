@@ -73,6 +73,7 @@ async fn mark_read(
     Id(id): Id,
 ) -> Result<Redirect, AppError> {
     notifications::mark_read(&state.pool, &user, id).await?;
+    state.identity.forget_user(user.id);
     Ok(Redirect::to("/notifications"))
 }
 
@@ -81,5 +82,6 @@ async fn mark_all_read(
     SignedIn(user): SignedIn,
 ) -> Result<Redirect, AppError> {
     notifications::mark_all_read(&state.pool, &user).await?;
+    state.identity.forget_user(user.id);
     Ok(Redirect::to("/notifications"))
 }

@@ -25,7 +25,8 @@ use tower_sessions_sqlx_store::PostgresStore;
 
 use super::error::{AppError, ErrorContext};
 use super::extract::Shell;
-use crate::market::MarketError;
+use super::identity::Identity;
+use crate::market::{MarketError, identity};
 
 /// How long a session lasts without a visit.
 pub const IDLE_EXPIRY: time::Duration = time::Duration::days(7);
@@ -64,13 +65,32 @@ tokio::task_local! {
     static FAILURES: Arc<Failures>;
 }
 
-/// Postgres sessions whose failures are noted for [`answer_store_failures`].
+/// Postgres sessions, served from this instance's [`Identity`] once read,
+/// whose failures are noted for [`answer_store_failures`]. A session saved
+/// or deleted is announced, so every instance forgets it.
 #[derive(Debug, Clone)]
-pub struct Store(PostgresStore);
+pub struct Store {
+    postgres: PostgresStore,
+    pool: PgPool,
+    identity: Arc<Identity>,
+}
 
 impl Store {
-    pub fn new(pool: PgPool) -> Self {
-        Self(PostgresStore::new(pool))
+    pub fn new(pool: PgPool, identity: Arc<Identity>) -> Self {
+        Self {
+            postgres: PostgresStore::new(pool.clone()),
+            pool,
+            identity,
+        }
+    }
+
+    /// Tells every instance (this one at once) that the session changed.
+    async fn changed(&self, id: &Id) -> session_store::Result<()> {
+        self.identity.forget_session(id);
+        let key = identity::session_key(&id.to_string());
+        identity::announce(&self.pool, &identity::Changed::Session(key))
+            .await
+            .map_err(|err| session_store::Error::Backend(err.to_string()))
     }
 
     /// A failed save is noted and logged, and the answer left to
@@ -100,20 +120,39 @@ impl Store {
 
 #[async_trait]
 impl SessionStore for Store {
+    /// A new session (its id is new, so no instance keeps it yet).
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        Self::saved(self.0.create(record).await)
+        Self::saved(self.postgres.create(record).await)
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        Self::saved(self.0.save(record).await)
+        let saved = self.postgres.save(record).await;
+        let announced = match saved {
+            Ok(()) => self.changed(&record.id).await,
+            Err(err) => Err(err),
+        };
+        Self::saved(announced)
     }
 
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
-        Self::read(self.0.load(session_id).await)
+        if let Some(record) = self.identity.session(session_id) {
+            return Ok(Some(record));
+        }
+        let read_at = self.identity.sessions_generation();
+        let loaded = Self::read(self.postgres.load(session_id).await)?;
+        if let Some(record) = &loaded {
+            self.identity.keep_session(record, read_at);
+        }
+        Ok(loaded)
     }
 
     async fn delete(&self, session_id: &Id) -> session_store::Result<()> {
-        Self::read(self.0.delete(session_id).await)
+        let deleted = self.postgres.delete(session_id).await;
+        let announced = match deleted {
+            Ok(()) => self.changed(session_id).await,
+            Err(err) => Err(err),
+        };
+        Self::read(announced)
     }
 }
 

@@ -112,7 +112,12 @@ async fn a11y_live_updates_are_announced_to_screen_readers(pool: PgPool) {
     let request_id = customer.create_request().await;
     vendor.make_offer(request_id, "500").await;
 
-    let request = customer.get(&format!("/requests/{request_id}")).await;
+    let request = customer
+        .get_until(&format!("/requests/{request_id}"), |page| {
+            page.body
+                .contains(r#"1<span class="visually-hidden"> unread</span>"#)
+        })
+        .await;
     assert!(
         tag_with_id(&request.body, "offers").contains(r#"aria-live="polite""#),
         "{}",

@@ -311,10 +311,18 @@ async fn a_suspended_user_is_signed_out_at_once_and_cannot_log_in(pool: PgPool) 
     let browser = app.customer("c@example.com").await;
     assert_eq!(browser.get("/requests").await.status, StatusCode::OK);
 
-    sqlx::query("UPDATE users SET status = 'SUSPENDED' WHERE email = 'c@example.com'")
-        .execute(&app.pool)
+    let id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'c@example.com'")
+        .fetch_one(&app.pool)
         .await
         .unwrap();
+    app.admin("admin@example.com")
+        .await
+        .post(
+            &format!("/admin/users/{id}/suspend"),
+            &[("reason", "Abusive messages".into())],
+        )
+        .await
+        .assert_redirect("/admin/users");
 
     browser
         .get("/requests")

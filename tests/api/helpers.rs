@@ -200,6 +200,21 @@ impl Browser {
         self.read(response).await
     }
 
+    /// `path` once it shows what `shown` looks for, fetched again for up to
+    /// 5 s (the last answer if it never does). What an instance keeps in
+    /// memory, such as the unread count, follows the events its relay reads
+    /// every 100 ms, not the request that caused them.
+    pub async fn get_until(&self, path: &str, shown: impl Fn(&Page) -> bool) -> Page {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let page = self.get(path).await;
+            if shown(&page) || std::time::Instant::now() > deadline {
+                return page;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// The CSRF token of the last page, fetching a page with a form first
     /// when none was seen yet.
     pub async fn csrf_token(&self) -> String {
@@ -585,5 +600,52 @@ impl Browser {
             response,
             buffer: String::new(),
         }
+    }
+}
+
+/// Collects what the app logs at DEBUG and above, as text, on this test's
+/// thread (the test's runtime runs the server's tasks there too).
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Starts capturing until the guard is dropped.
+    pub fn start(&self) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    /// Asks every log call site again whether it is wanted. One first
+    /// reached by another test's thread while this capture was starting may
+    /// have cached "never" (this once made the capture miss a span).
+    pub fn listen_again(&self) {
+        tracing::callsite::rebuild_interest_cache();
+    }
+
+    /// What was logged so far, emptied.
+    pub fn take(&self) -> String {
+        let bytes = std::mem::take(&mut *self.0.lock().expect("lock"));
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// What was logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
     }
 }

@@ -14,6 +14,7 @@ mod generate;
 mod helpers;
 mod hostile;
 mod html_valid;
+mod identity;
 mod jobs;
 mod ledger;
 mod live;

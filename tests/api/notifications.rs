@@ -66,9 +66,12 @@ async fn notifications_are_listed_counted_and_marked_read(pool: PgPool) {
         vendor.make_offer(request_id, price).await;
     }
 
-    let home = customer.get("/requests").await;
+    let badge = r#"<span id="unread-count" class="badge" aria-live="polite" aria-atomic="true">2<span class="visually-hidden"> unread</span></span>"#;
+    let home = customer
+        .get_until("/requests", |page| page.body.contains(badge))
+        .await;
     assert!(
-        home.body.contains(r#"<span id="unread-count" class="badge" aria-live="polite" aria-atomic="true">2<span class="visually-hidden"> unread</span></span>"#),
+        home.body.contains(badge),
         "the header counts unread notifications"
     );
     let page = customer.get("/notifications").await;

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use sqlx::PgPool;
 
-use crate::helpers::{PASSWORD, TestApp, signup_fields};
+use crate::helpers::{Captured, PASSWORD, TestApp, signup_fields};
 
 fn with_token(fields: &[(&'static str, String)], token: &str) -> Vec<(&'static str, String)> {
     let mut fields = fields.to_vec();
@@ -280,39 +280,18 @@ async fn the_csrf_token_seen_before_login_or_signup_is_refused_after(pool: PgPoo
     assert_eq!(stale.status, StatusCode::FORBIDDEN);
 }
 
-/// Collects what the app logs, as text.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]
 async fn a_wrong_password_is_not_logged_as_an_error(pool: PgPool) {
     let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    // The test's runtime runs the server's tasks on this thread too.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = captured.start();
     let app = TestApp::spawn(pool).await;
     app.customer("c@example.com").await;
+    captured.listen_again();
 
     let page = app.browser().login("c@example.com", "wrong-password").await;
 
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     assert!(log.contains("POST"), "the capture works: {log}");
     assert!(!log.contains("ERROR"), "{log}");
 }

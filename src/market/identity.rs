@@ -1,0 +1,117 @@
+//! Who is signed in, read once and then served from each instance's memory
+//! (`web::identity`), and the word every instance hears when it changes.
+//!
+//! A change to a session (saved or ended) or to what a user's pages show of
+//! them (suspended, reinstated, notifications read) is announced on the
+//! Postgres channel [`CHANNEL`]; every instance listens and forgets what it
+//! kept. The notice is sent by the change's own transaction, so it arrives
+//! only once the change is committed and never for one rolled back. New
+//! notifications are not announced here: they come with their event, which
+//! every instance's relay already reads.
+
+use sqlx::{PgExecutor, PgPool};
+
+use super::MarketResult;
+use super::accounts::{User, UserRow};
+
+/// The channel the notices go out on.
+pub const CHANNEL: &str = "dhune_identity";
+
+/// What a notice says changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// The session with this key ([`session_key`] of its id).
+    Session(String),
+    /// The user with this id, or their unread count.
+    User(i64),
+}
+
+impl Changed {
+    fn payload(&self) -> String {
+        match self {
+            Changed::Session(key) => format!("session:{key}"),
+            Changed::User(id) => format!("user:{id}"),
+        }
+    }
+
+    /// A notice's payload read back; anything else is `None`.
+    pub fn parse(payload: &str) -> Option<Self> {
+        match payload.split_once(':')? {
+            ("session", key) => Some(Changed::Session(key.to_owned())),
+            ("user", id) => id.parse().ok().map(Changed::User),
+            _ => None,
+        }
+    }
+}
+
+/// A session's id as notices name it: a digest, so the channel never
+/// carries the secret itself.
+pub fn session_key(session_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(session_id.as_bytes())[..16])
+}
+
+/// Announces `changed`: at once, or, inside a transaction, when it commits.
+pub async fn announce(db: impl PgExecutor<'_>, changed: &Changed) -> MarketResult<()> {
+    sqlx::query_scalar!(
+        r#"SELECT 1 AS "sent!" FROM pg_notify($1, $2)"#,
+        CHANNEL,
+        changed.payload()
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(())
+}
+
+/// A user as every page's header shows them: the account and how many of
+/// their notifications are unread, in one statement.
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub user: User,
+    pub unread: i64,
+}
+
+/// The user with this id and their unread count, whatever their status.
+pub async fn find_known(pool: &PgPool, id: i64) -> MarketResult<Option<Known>> {
+    let row = sqlx::query!(
+        r#"SELECT u.id, u.email, u.name, u.role, u.status, u.password_hash,
+                  (SELECT count(*) FROM notifications n
+                    WHERE n.user_id = u.id AND n.read_at IS NULL) AS "unread!"
+           FROM users u WHERE u.id = $1"#,
+        id,
+    )
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| {
+        let user = User::try_from(UserRow {
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            role: row.role,
+            status: row.status,
+            password_hash: row.password_hash,
+        })?;
+        Ok(Known {
+            user,
+            unread: row.unread,
+        })
+    })
+    .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_read_back_as_written() {
+        for changed in [Changed::Session(session_key("abc")), Changed::User(42)] {
+            assert_eq!(Changed::parse(&changed.payload()), Some(changed));
+        }
+        assert_eq!(Changed::parse("user:x"), None);
+        assert_eq!(Changed::parse("other:1"), None);
+        assert_eq!(Changed::parse("nothing"), None);
+        assert_eq!(session_key("abc").len(), 32);
+        assert_ne!(session_key("abc"), session_key("abd"));
+    }
+}
