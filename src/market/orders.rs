@@ -1,14 +1,16 @@
 //! Orders: lists, the order page with its timeline, and every status change
 //! (advance, cancel, dispute, resolve) through one conditional update.
 
+use serde::Deserialize;
 use sqlx::PgPool;
+use sqlx::types::Json;
 use time::{Duration, OffsetDateTime};
 
 use super::accounts::User;
 use super::audit;
-use super::payment_views::{PaymentSection, order_payment};
+use super::payment_views::{PaymentSection, payment_section};
 use super::payments::{self, PaymentMethod};
-use super::requests::{Item, items};
+use super::requests::Item;
 use super::{
     CHANGED_MEANWHILE, MarketError, MarketResult, Paged, Paging, record, status, unique_as,
 };
@@ -207,6 +209,43 @@ fn actor_of(user: &User) -> Actor {
     Actor::from(user.role)
 }
 
+/// A status change as `get_order` reads it.
+#[derive(Debug, Deserialize)]
+struct HistoryJson {
+    from: Option<String>,
+    to: String,
+    actor_name: String,
+    note: String,
+    at: i64,
+}
+
+/// A dispute as `get_order` reads it.
+#[derive(Debug, Deserialize)]
+struct DisputeJson {
+    id: i64,
+    opened_by_name: String,
+    reason: String,
+    status: String,
+    outcome: Option<String>,
+    resolution_note: String,
+    at: i64,
+}
+
+/// A service of the order as `get_order` reads it.
+#[derive(Debug, Deserialize)]
+struct ItemJson {
+    code: String,
+    name: String,
+    unit: String,
+    quantity: i32,
+}
+
+/// A time read as microseconds since the epoch.
+fn from_micros(micros: i64) -> MarketResult<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .map_err(|err| MarketError::Internal(anyhow::anyhow!("a time out of range: {err}")))
+}
+
 /// The order for its customer, its vendor and admins; not found for anyone else.
 pub async fn get_order(
     pool: &PgPool,
@@ -214,15 +253,39 @@ pub async fn get_order(
     id: i64,
     dispute_window: Duration,
 ) -> MarketResult<OrderView> {
+    // One statement: the order with its history, latest dispute, services
+    // and payments (times in the JSON as microseconds since the epoch).
     let row = sqlx::query!(
         r#"SELECT o.id, o.request_id, o.status, o.price_paisa, o.commission_bps, o.commission_paisa,
                   o.customer_id, c.name AS customer_name, c.phone AS customer_phone,
                   o.vendor_id, v.business_name, vu.phone AS vendor_phone,
                   r.pickup_address, r.city, r.area, r.notes,
                   o.pickup_at, o.delivery_at, o.created_at, o.completed_at, o.received_at,
+                  o.payment_method,
                   o.payment_method = 'online' AND NOT EXISTS (
                       SELECT 1 FROM payments p WHERE p.order_id = o.id
-                      AND p.status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED')) AS "awaiting_payment!"
+                      AND p.status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED')) AS "awaiting_payment!",
+                  (SELECT coalesce(json_agg(json_build_object(
+                              'from', h.from_status, 'to', h.to_status,
+                              'actor_name', coalesce(u.name, 'Dhune'), 'note', h.note,
+                              'at', (extract(epoch FROM h.created_at) * 1000000)::bigint)
+                              ORDER BY h.id), '[]')
+                   FROM order_status_history h LEFT JOIN users u ON u.id = h.actor_id
+                   WHERE h.order_id = o.id) AS "history!: Json<Vec<HistoryJson>>",
+                  (SELECT json_build_object(
+                              'id', d.id, 'opened_by_name', u.name, 'reason', d.reason,
+                              'status', d.status, 'outcome', d.outcome,
+                              'resolution_note', d.resolution_note,
+                              'at', (extract(epoch FROM d.created_at) * 1000000)::bigint)
+                   FROM disputes d JOIN users u ON u.id = d.opened_by
+                   WHERE d.order_id = o.id ORDER BY d.id DESC LIMIT 1) AS "dispute: Json<DisputeJson>",
+                  (SELECT coalesce(json_agg(json_build_object(
+                              'code', s.code, 'name', s.name, 'unit', s.unit,
+                              'quantity', rs.quantity) ORDER BY s.sort_order), '[]')
+                   FROM request_services rs JOIN services s ON s.code = rs.service_code
+                   WHERE rs.request_id = o.request_id) AS "items!: Json<Vec<ItemJson>>",
+                  ARRAY(SELECT p.id FROM payments p WHERE p.order_id = o.id
+                        ORDER BY p.created_at DESC, p.id DESC) AS "payment_ids!"
            FROM orders o JOIN requests r ON r.id = o.request_id
                 JOIN users c ON c.id = o.customer_id
                 JOIN vendors v ON v.user_id = o.vendor_id
@@ -237,44 +300,40 @@ pub async fn get_order(
     if !party && viewer.role != Role::Admin {
         return Err(MarketError::NotFound);
     }
-    let history = sqlx::query!(
-        r#"SELECT h.from_status, h.to_status, COALESCE(u.name, 'Dhune') AS "actor_name!", h.note, h.created_at
-           FROM order_status_history h LEFT JOIN users u ON u.id = h.actor_id
-           WHERE h.order_id = $1 ORDER BY h.id"#,
-        id,
-    )
-    .fetch_all(pool)
-    .await?;
-    let timeline = history
+    let timeline = row
+        .history
+        .0
         .into_iter()
         .map(|h| {
             Ok(HistoryEntry {
-                from: h.from_status.as_deref().map(status).transpose()?,
-                to: status(&h.to_status)?,
+                from: h.from.as_deref().map(status).transpose()?,
+                to: status(&h.to)?,
                 actor_name: h.actor_name,
                 note: h.note,
-                at: h.created_at,
+                at: from_micros(h.at)?,
             })
         })
         .collect::<MarketResult<Vec<_>>>()?;
-    let dispute = sqlx::query!(
-        r#"SELECT d.id, u.name AS opened_by_name, d.reason, d.status, d.outcome, d.resolution_note,
-                  d.created_at
-           FROM disputes d JOIN users u ON u.id = d.opened_by
-           WHERE d.order_id = $1 ORDER BY d.id DESC LIMIT 1"#,
-        id,
-    )
-    .fetch_optional(pool)
-    .await?
-    .map(|d| Dispute {
-        id: d.id,
-        opened_by_name: d.opened_by_name,
-        reason: d.reason,
-        is_open: d.status == "OPEN",
-        outcome: d.outcome,
-        resolution_note: d.resolution_note,
-        created_at: d.created_at,
-    });
+    let dispute = row
+        .dispute
+        .map(|Json(d)| {
+            Ok::<_, MarketError>(Dispute {
+                id: d.id,
+                opened_by_name: d.opened_by_name,
+                reason: d.reason,
+                is_open: d.status == "OPEN",
+                outcome: d.outcome,
+                resolution_note: d.resolution_note,
+                created_at: from_micros(d.at)?,
+            })
+        })
+        .transpose()?;
+    let items = row
+        .items
+        .0
+        .into_iter()
+        .map(|i| Item::new(i.code, i.name, &i.unit, i.quantity))
+        .collect::<MarketResult<Vec<_>>>()?;
     let current: OrderStatus = status(&row.status)?;
     let now = OffsetDateTime::now_utc();
     let actor = actor_of(viewer);
@@ -322,11 +381,19 @@ pub async fn get_order(
         completed_at: row.completed_at,
         received_at: row.received_at,
         confirm_due,
-        items: items(pool, row.request_id).await?,
+        items,
         timeline,
         dispute,
         moves,
-        payment: order_payment(pool, id).await?,
+        payment: payment_section(
+            pool,
+            id,
+            current,
+            &row.payment_method,
+            row.price_paisa,
+            &row.payment_ids,
+        )
+        .await?,
     })
 }
 

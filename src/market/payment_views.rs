@@ -293,42 +293,36 @@ impl PaymentSection {
     }
 }
 
-/// The order's payment section. Call it only for a viewer who may see the
-/// order (its customer, its laundry or an admin): it does not check.
-pub(super) async fn order_payment(pool: &PgPool, order_id: i64) -> MarketResult<PaymentSection> {
-    let order = sqlx::query!(
-        r#"SELECT status, payment_method, price_paisa FROM orders WHERE id = $1"#,
-        order_id,
-    )
-    .fetch_optional(pool)
-    .await?
-    .ok_or(MarketError::NotFound)?;
-    let payments = sqlx::query!(
-        r#"SELECT id FROM payments WHERE order_id = $1 ORDER BY created_at DESC, id DESC"#,
-        order_id,
-    )
-    .fetch_all(pool)
-    .await?;
-    let ids: Vec<i64> = payments.into_iter().map(|p| p.id).collect();
-    let attempts = attempts(pool, &ids).await?;
+/// The payment section of order `order_id` (its `status`, payment method
+/// and price as read with it), from its payments `ids`, newest first. Call
+/// it only for a viewer who may see the order (its customer, its laundry or
+/// an admin): it does not check.
+pub(super) async fn payment_section(
+    pool: &PgPool,
+    order_id: i64,
+    order_status: OrderStatus,
+    payment_method: &str,
+    price_paisa: i64,
+    ids: &[i64],
+) -> MarketResult<PaymentSection> {
+    let attempts = attempts(pool, ids).await?;
     let paid: i64 = attempts
         .iter()
         .filter(|a| a.status.captured())
         .map(|a| a.amount.paisa())
         .sum();
     let refunded: i64 = attempts.iter().map(|a| a.refunded.paisa()).sum();
-    let order_status: OrderStatus = status(&order.status)?;
     let is_paid = paid > 0;
     let owed = if is_paid || order_status == OrderStatus::Cancelled {
         0
     } else {
-        (order.price_paisa - paid).max(0)
+        (price_paisa - paid).max(0)
     };
     Ok(PaymentSection {
         order_id,
         order_status,
-        method: method(&order.payment_method)?,
-        due: Money::from_paisa(order.price_paisa),
+        method: method(payment_method)?,
+        due: Money::from_paisa(price_paisa),
         paid: Money::from_paisa(paid),
         refunded: Money::from_paisa(refunded),
         owed: Money::from_paisa(owed),

@@ -243,6 +243,17 @@ pub struct Item {
 }
 
 impl Item {
+    /// An item as read from the database; an unknown unit is an error.
+    pub(super) fn new(code: String, name: String, unit: &str, quantity: i32) -> MarketResult<Self> {
+        let unit = Unit::parse(unit).ok_or_else(|| anyhow::anyhow!("unknown unit {unit:?}"))?;
+        Ok(Item {
+            code,
+            name,
+            quantity,
+            unit,
+        })
+    }
+
     pub fn unit_label(&self) -> &'static str {
         self.unit.label(self.quantity)
     }
@@ -259,15 +270,7 @@ pub(super) async fn items(pool: &PgPool, request_id: i64) -> MarketResult<Vec<It
     .fetch_all(pool)
     .await?;
     rows.into_iter()
-        .map(|row| {
-            Ok(Item {
-                unit: Unit::parse(&row.unit)
-                    .ok_or_else(|| anyhow::anyhow!("unknown unit {:?}", row.unit))?,
-                code: row.code,
-                name: row.name,
-                quantity: row.quantity,
-            })
-        })
+        .map(|row| Item::new(row.code, row.name, &row.unit, row.quantity))
         .collect()
 }
 

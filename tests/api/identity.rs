@@ -209,9 +209,7 @@ async fn a_signed_in_page_runs_only_its_own_statements(pool: PgPool) {
     for (browser, path, expected) in [
         (&customer, "/requests", 1),
         (&looking, "/board", 1),
-        // The order, its history, dispute, services and payment are read
-        // apart; folding them into one statement is still to do.
-        (&customer, order_path.as_str(), 6),
+        (&customer, order_path.as_str(), 1),
     ] {
         let (statements, log) = statements_of(&captured, browser, path).await;
         assert_eq!(statements, expected, "{path}:\n{log}");
