@@ -10,6 +10,7 @@
 //! every instance's relay already reads.
 
 use sqlx::{PgExecutor, PgPool};
+use time::OffsetDateTime;
 
 use super::MarketResult;
 use super::accounts::{User, UserRow};
@@ -59,6 +60,47 @@ pub async fn announce(db: impl PgExecutor<'_>, changed: &Changed) -> MarketResul
         changed.payload()
     )
     .fetch_one(db)
+    .await?;
+    Ok(())
+}
+
+/// Saves a session record (encoded as the session store reads it) and
+/// announces the change, in one statement.
+pub async fn save_session(
+    pool: &PgPool,
+    session_id: &str,
+    data: &[u8],
+    expiry: OffsetDateTime,
+) -> MarketResult<()> {
+    let changed = Changed::Session(session_key(session_id));
+    sqlx::query_scalar!(
+        r#"WITH saved AS (
+               INSERT INTO tower_sessions.session (id, data, expiry_date) VALUES ($1, $2, $3)
+               ON CONFLICT (id) DO UPDATE
+                   SET data = excluded.data, expiry_date = excluded.expiry_date)
+           SELECT 1 AS "sent!" FROM pg_notify($4, $5)"#,
+        session_id,
+        data,
+        expiry,
+        CHANNEL,
+        changed.payload(),
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(())
+}
+
+/// Deletes a session and announces it, in one statement.
+pub async fn delete_session(pool: &PgPool, session_id: &str) -> MarketResult<()> {
+    let changed = Changed::Session(session_key(session_id));
+    sqlx::query_scalar!(
+        r#"WITH deleted AS (DELETE FROM tower_sessions.session WHERE id = $1)
+           SELECT 1 AS "sent!" FROM pg_notify($2, $3)"#,
+        session_id,
+        CHANNEL,
+        changed.payload(),
+    )
+    .fetch_one(pool)
     .await?;
     Ok(())
 }

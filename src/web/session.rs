@@ -84,15 +84,6 @@ impl Store {
         }
     }
 
-    /// Tells every instance (this one at once) that the session changed.
-    async fn changed(&self, id: &Id) -> session_store::Result<()> {
-        self.identity.forget_session(id);
-        let key = identity::session_key(&id.to_string());
-        identity::announce(&self.pool, &identity::Changed::Session(key))
-            .await
-            .map_err(|err| session_store::Error::Backend(err.to_string()))
-    }
-
     /// A failed save is noted and logged, and the answer left to
     /// [`answer_store_failures`]; outside it the error is returned.
     fn saved(result: session_store::Result<()>) -> session_store::Result<()> {
@@ -125,13 +116,22 @@ impl SessionStore for Store {
         Self::saved(self.postgres.create(record).await)
     }
 
+    /// Saves and announces the change in one statement; this instance
+    /// forgets the session at once, the others when they hear.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let saved = self.postgres.save(record).await;
-        let announced = match saved {
-            Ok(()) => self.changed(&record.id).await,
-            Err(err) => Err(err),
+        let saved = match rmp_serde::to_vec(record) {
+            Ok(data) => identity::save_session(
+                &self.pool,
+                &record.id.to_string(),
+                &data,
+                record.expiry_date,
+            )
+            .await
+            .map_err(|err| session_store::Error::Backend(err.to_string())),
+            Err(err) => Err(session_store::Error::Encode(err.to_string())),
         };
-        Self::saved(announced)
+        self.identity.forget_session(&record.id);
+        Self::saved(saved)
     }
 
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
@@ -147,12 +147,11 @@ impl SessionStore for Store {
     }
 
     async fn delete(&self, session_id: &Id) -> session_store::Result<()> {
-        let deleted = self.postgres.delete(session_id).await;
-        let announced = match deleted {
-            Ok(()) => self.changed(session_id).await,
-            Err(err) => Err(err),
-        };
-        Self::read(announced)
+        let deleted = identity::delete_session(&self.pool, &session_id.to_string())
+            .await
+            .map_err(|err| session_store::Error::Backend(err.to_string()));
+        self.identity.forget_session(session_id);
+        Self::read(deleted)
     }
 }
 
