@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Query, State};
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::Extensions;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -319,10 +321,13 @@ struct AcceptForm {
     payment_method: Option<String>,
 }
 
+/// Accepts an offer. The page's shell (its header: unread notifications,
+/// flashes) is only built when the page is shown again: an accept that
+/// succeeds redirects, and a refusal's error page builds its own.
 async fn accept(
     State(state): State<AppState>,
     Customer(user): Customer,
-    shell: Shell,
+    extensions: Extensions,
     session: Session,
     Id(offer_id): Id,
     Form(form): Form<AcceptForm>,
@@ -333,6 +338,7 @@ async fn accept(
     let Ok(method) = PaymentMethod::from_field(form.payment_method.as_deref().unwrap_or_default())
     else {
         let offer = offers::pending_offer_for_owner(&state.pool, &user, offer_id).await?;
+        let shell = shell_of(&state, extensions).await;
         let page = AcceptPage::new(&state, shell, offer, Some(METHOD_UNKNOWN));
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
@@ -374,9 +380,21 @@ async fn accept(
             } else {
                 VERSION_MISSING
             };
+            let shell = shell_of(&state, extensions).await;
             let mut page = AcceptPage::new(&state, shell, *offer, Some(notice));
             page.method = method;
             Ok((StatusCode::CONFLICT, page).into_response())
         }
+    }
+}
+
+/// The shell of a page for the request whose `extensions` (its session and
+/// login) these are.
+async fn shell_of(state: &AppState, extensions: Extensions) -> Shell {
+    let mut request = Request::new(Body::empty());
+    *request.extensions_mut() = extensions;
+    match Shell::source(&request) {
+        Some(source) => source.shell(&state.pool).await,
+        None => Shell::anonymous(),
     }
 }
