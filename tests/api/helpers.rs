@@ -587,3 +587,78 @@ impl Browser {
         }
     }
 }
+
+/// The SQL statements the server runs while answering requests, in order:
+/// what sqlx logs (target `sqlx::query`) inside a request's span. sqlx logs
+/// every statement it sends except the `BEGIN` of a transaction (and the
+/// `ROLLBACK` of one dropped unfinished); an explicit commit or rollback is
+/// logged. Recording is for the test's thread, which also runs the server's
+/// tasks (`#[sqlx::test]` uses a current-thread runtime).
+#[derive(Clone, Default)]
+pub struct Statements(std::sync::Arc<Mutex<Vec<String>>>);
+
+impl Statements {
+    /// Starts recording; it ends when the guard is dropped.
+    pub fn record() -> (Self, tracing::subscriber::DefaultGuard) {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let statements = Self::default();
+        let subscriber = tracing_subscriber::registry().with(statements.clone());
+        let guard = tracing::subscriber::set_default(subscriber);
+        // A callsite first reached by another test's thread may have cached
+        // "never" before this subscriber was in place; ask every one again.
+        tracing::callsite::rebuild_interest_cache();
+        (statements, guard)
+    }
+
+    /// The statements recorded since the last call, each with its SQL.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for Statements
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != "sqlx::query" {
+            return;
+        }
+        let in_request = ctx
+            .event_scope(event)
+            .is_some_and(|mut spans| spans.any(|span| span.name() == "request"));
+        if !in_request {
+            return;
+        }
+        let mut sql = Sql::default();
+        event.record(&mut sql);
+        // A short statement is logged as its summary alone.
+        let text = if sql.statement.trim().is_empty() {
+            sql.summary
+        } else {
+            sql.statement
+        };
+        self.0.lock().unwrap().push(text.trim().to_owned());
+    }
+}
+
+/// The fields of sqlx's statement log line.
+#[derive(Default)]
+struct Sql {
+    summary: String,
+    statement: String,
+}
+
+impl tracing::field::Visit for Sql {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "summary" => self.summary = value.to_owned(),
+            "db.statement" => self.statement = value.to_owned(),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"));
+    }
+}
