@@ -53,7 +53,7 @@
 //! claimed row; what they lock after a claim (a request's offers) follows
 //! the same order. Last of all, after every row lock (an operation changes
 //! all its rows before it writes its first event), each event insert in
-//! [`record`] takes the event fence (a shared transaction-level advisory
+//! [`record_all`] takes the event fence (a shared transaction-level advisory
 //! lock for the live relay), held until commit.
 //!
 //! Explicit locks are `FOR NO KEY UPDATE` or `FOR SHARE`, never
@@ -327,35 +327,87 @@ pub struct Paged<T> {
 }
 
 /// Writes an outbox row (with the facts its lines are told from), and the notifications of the people it concerns,
-/// in the caller's transaction. The row takes its id behind the commit
-/// fence (`feed::FENCE`, shared, held until the transaction ends), so the
-/// relay knows when every id below the newest is final.
+/// in the caller's transaction: [`record_all`] of one event.
 async fn record(tx: &mut sqlx::PgConnection, event: &NewEvent) -> MarketResult<i64> {
-    let id = sqlx::query_scalar!(
-        r#"WITH fence AS (SELECT pg_advisory_xact_lock_shared($9)::text)
+    let ids = record_all(tx, std::slice::from_ref(event)).await?;
+    ids.first()
+        .copied()
+        .ok_or_else(|| MarketError::Internal(anyhow::anyhow!("the event insert returned no id")))
+}
+
+/// Writes the outbox rows of `events` (with the facts their lines are told
+/// from) in one insert, then the notifications of the people they concern
+/// in one more, in the caller's transaction; returns the events' ids, in
+/// order. The rows take their ids behind the commit fence (`feed::FENCE`,
+/// shared, taken once before the first id and held until the transaction
+/// ends), so the relay knows when every id below the newest is final.
+async fn record_all(tx: &mut sqlx::PgConnection, events: &[NewEvent]) -> MarketResult<Vec<i64>> {
+    // Each event's audience is its slice `from..=to` (1-based) of the one
+    // array of every audience.
+    let mut audience = Vec::new();
+    let (mut from, mut to) = (Vec::new(), Vec::new());
+    for event in events {
+        from.push(slice_index(audience.len() + 1)?);
+        audience.extend_from_slice(&event.audience);
+        to.push(slice_index(audience.len())?);
+    }
+    let kinds: Vec<&str> = events.iter().map(|event| event.kind.as_str()).collect();
+    let column = |id: fn(&NewEvent) -> Option<i64>| events.iter().map(id).collect::<Vec<_>>();
+    let all_vendors: Vec<bool> = events.iter().map(|event| event.all_vendors).collect();
+    let payloads: Vec<serde_json::Value> = events
+        .iter()
+        .map(|event| event.facts.to_payload())
+        .collect();
+    // The rows are inserted in the events' order and each takes the next id
+    // as it is inserted, so the ids sorted are the events' ids in order.
+    let mut ids = sqlx::query_scalar!(
+        r#"WITH fence AS (SELECT pg_advisory_xact_lock_shared($1)::text)
            INSERT INTO events (kind, actor_id, request_id, offer_id, order_id, dispute_id,
                                audience_users, all_vendors, payload)
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10 FROM fence RETURNING id"#,
-        event.kind.as_str(),
-        event.actor_id,
-        event.request_id,
-        event.offer_id,
-        event.order_id,
-        event.dispute_id,
-        &event.audience,
-        event.all_vendors,
+           SELECT e.kind, e.actor_id, e.request_id, e.offer_id, e.order_id, e.dispute_id,
+                  ($8::bigint[])[e.audience_from : e.audience_to], e.all_vendors, e.payload
+           FROM fence,
+                UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
+                       $7::bigint[], $9::int[], $10::int[], $11::bool[], $12::jsonb[])
+                    WITH ORDINALITY AS e(kind, actor_id, request_id, offer_id, order_id,
+                                         dispute_id, audience_from, audience_to,
+                                         all_vendors, payload, n)
+           ORDER BY e.n
+           RETURNING id"#,
         feed::FENCE,
-        event.facts.to_payload(),
+        &kinds as &[&str],
+        &column(|event| event.actor_id) as &[Option<i64>],
+        &column(|event| event.request_id) as &[Option<i64>],
+        &column(|event| event.offer_id) as &[Option<i64>],
+        &column(|event| event.order_id) as &[Option<i64>],
+        &column(|event| event.dispute_id) as &[Option<i64>],
+        &audience,
+        &from,
+        &to,
+        &all_vendors,
+        &payloads,
     )
-    .fetch_one(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    let recipients = event.recipients();
-    if let Some(note) = event.note().filter(|_| !recipients.is_empty()) {
-        notifications::InApp
-            .deliver(tx, id, &recipients, &note)
-            .await?;
+    ids.sort_unstable();
+    let notes: Vec<_> = events
+        .iter()
+        .zip(&ids)
+        .filter_map(|(event, &event_id)| {
+            let to = event.recipients();
+            let note = event.note().filter(|_| !to.is_empty())?;
+            Some(notifications::Delivery { event_id, to, note })
+        })
+        .collect();
+    if !notes.is_empty() {
+        notifications::InApp.deliver(tx, &notes).await?;
     }
-    Ok(id)
+    Ok(ids)
+}
+
+/// A position in a Postgres array (they are indexed by `int`).
+fn slice_index(position: usize) -> MarketResult<i32> {
+    i32::try_from(position).map_err(|err| MarketError::Internal(err.into()))
 }
 
 const CHANGED_MEANWHILE: &str =

@@ -10,14 +10,20 @@ use super::accounts::User;
 use super::{MarketError, MarketResult, Paged, Paging, identity};
 use crate::events::Note;
 
-/// A way of telling people about an event.
+/// An event to tell people about: its id, the people it concerns and what
+/// they are told.
+pub struct Delivery {
+    pub event_id: i64,
+    pub to: Vec<i64>,
+    pub note: Note,
+}
+
+/// A way of telling people about events, all of one transaction's at once.
 pub trait Deliver {
     fn deliver(
         &self,
         tx: &mut PgConnection,
-        event_id: i64,
-        to: &[i64],
-        note: &Note,
+        deliveries: &[Delivery],
     ) -> impl Future<Output = MarketResult<()>> + Send;
 }
 
@@ -26,21 +32,27 @@ pub trait Deliver {
 pub struct InApp;
 
 impl Deliver for InApp {
-    async fn deliver(
-        &self,
-        tx: &mut PgConnection,
-        event_id: i64,
-        to: &[i64],
-        note: &Note,
-    ) -> MarketResult<()> {
+    /// One insert for every person of every event.
+    async fn deliver(&self, tx: &mut PgConnection, deliveries: &[Delivery]) -> MarketResult<()> {
+        let rows = deliveries
+            .iter()
+            .flat_map(|delivery| delivery.to.iter().map(move |&person| (person, delivery)));
+        let (mut people, mut events, mut titles, mut links) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (person, delivery) in rows {
+            people.push(person);
+            events.push(delivery.event_id);
+            titles.push(delivery.note.title.as_str());
+            links.push(delivery.note.link.as_str());
+        }
         sqlx::query!(
             r#"INSERT INTO notifications (user_id, event_id, title, link)
-               SELECT person, $2, $3, $4 FROM UNNEST($1::bigint[]) AS person
+               SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[])
                ON CONFLICT (user_id, event_id) DO NOTHING"#,
-            to,
-            event_id,
-            note.title,
-            note.link,
+            &people,
+            &events,
+            &titles as &[&str],
+            &links as &[&str],
         )
         .execute(tx)
         .await?;

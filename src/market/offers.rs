@@ -1,13 +1,14 @@
 //! Offers: submit, update, withdraw, list, and the accept transaction.
 
-use sqlx::{PgConnection, PgExecutor, PgPool};
+use sqlx::{Connection as _, PgConnection, PgExecutor, PgPool};
 use time::OffsetDateTime;
 
 use super::accounts::User;
 use super::payments::PaymentMethod;
 use super::requests::{OfferRow, OfferView};
 use super::{
-    CHANGED_MEANWHILE, MarketError, MarketResult, Paged, Paging, record, status, unique_as,
+    CHANGED_MEANWHILE, MarketError, MarketResult, Paged, Paging, record, record_all, status,
+    unique_as,
 };
 use crate::domain::account::{Role, UserStatus};
 use crate::domain::commission::Rate;
@@ -313,7 +314,9 @@ pub enum Accepted {
 /// make exactly one order. If the offer has changed since the customer saw
 /// it, nothing is created and the offer as it is now comes back. The
 /// customer's choice of payment `method` is kept on the order; paying
-/// happens after this transaction, never inside it.
+/// happens after this transaction, never inside it. A plain read comes
+/// first and refuses, without a transaction or a lock, what can never be
+/// accepted any more (a race's late losers among them).
 pub async fn accept_offer(
     pool: &PgPool,
     actor: &User,
@@ -323,98 +326,95 @@ pub async fn accept_offer(
     method: PaymentMethod,
 ) -> MarketResult<Accepted> {
     let now = OffsetDateTime::now_utc();
-    let mut tx = pool.begin().await?;
-    let request_id = sqlx::query_scalar!("SELECT request_id FROM offers WHERE id = $1", offer_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(MarketError::NotFound)?;
+    let mut conn = pool.acquire().await?;
+    // First a plain read, without a transaction or a lock. A request that is
+    // closed or past its expiry stays so (nothing reopens a request or moves
+    // its expiry), and so does an offer that is no longer pending or past
+    // its own; a version once passed never comes back. So what this read
+    // refuses is refused for good, and the losers of a race that come after
+    // the winner's commit cost one statement. The commission rate in force
+    // is read here too (a plain read, as ever): the laundry's negotiated
+    // rate, else the platform's, else the configured default
+    // (market::commission; a laundry's row without a rate ends its
+    // negotiated one).
+    let seen = sqlx::query!(
+        r#"SELECT o.request_id, r.customer_id, r.status AS request_status,
+                  r.expires_at AS request_expires_at, o.vendor_id, o.price_paisa, o.status,
+                  o.expires_at, o.version,
+                  COALESCE(
+                      (SELECT c.bps FROM commission_rates c WHERE c.vendor_id = o.vendor_id
+                       ORDER BY c.effective_from DESC, c.id DESC LIMIT 1),
+                      (SELECT c.bps FROM commission_rates c WHERE c.vendor_id IS NULL
+                       ORDER BY c.effective_from DESC, c.id DESC LIMIT 1),
+                      $2) AS "commission_bps!"
+           FROM offers o JOIN requests r ON r.id = o.request_id WHERE o.id = $1"#,
+        offer_id,
+        commission_bps,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(MarketError::NotFound)?;
+    if actor.role != Role::Customer || seen.customer_id != actor.id {
+        return Err(MarketError::NotFound);
+    }
+    check_acceptable_request(status(&seen.request_status)?, seen.request_expires_at, now)?;
+    check_acceptable_offer(status(&seen.status)?, seen.expires_at, now)?;
+    if seen.version != version {
+        drop(conn);
+        return offer_as_it_is(pool, actor, offer_id).await;
+    }
+    let request_id = seen.request_id;
+    let price = Money::from_paisa(seen.price_paisa);
+    let commission_bps = Rate::from_bps(seen.commission_bps).bps();
+
+    let mut tx = conn.begin().await?;
+    // The request's lock is a statement of its own: the next one's snapshot
+    // is taken after it is granted, so it sees (and rejects) every offer
+    // made before.
     let request = lock_request(&mut tx, request_id, true)
         .await?
         .ok_or(MarketError::NotFound)?;
-    if actor.role != Role::Customer || request.customer_id != actor.id {
-        return Err(MarketError::NotFound);
-    }
-    match request.status {
-        RequestStatus::Open if request.expires_at > now => {}
-        RequestStatus::Open | RequestStatus::Expired => {
-            return Err(MarketError::Conflict(
-                "This request has expired; offers can no longer be accepted.".into(),
-            ));
-        }
-        RequestStatus::OrderCreated => {
-            return Err(MarketError::Conflict(
-                "This request already has an order.".into(),
-            ));
-        }
-        RequestStatus::Cancelled => {
-            return Err(MarketError::Conflict("This request was cancelled.".into()));
-        }
-    }
-    // The commission rate in force is read in the same statement (no extra
-    // round trip): the laundry's negotiated rate, else the platform's, else
-    // the configured default (market::commission; a laundry's row without
-    // a rate ends its negotiated one).
-    let offer = sqlx::query!(
-        r#"SELECT o.vendor_id, o.price_paisa, o.status, o.expires_at, o.pickup_at,
-                  o.delivery_at, o.version,
-                  COALESCE(
-                      (SELECT r.bps FROM commission_rates r WHERE r.vendor_id = o.vendor_id
-                       ORDER BY r.effective_from DESC, r.id DESC LIMIT 1),
-                      (SELECT r.bps FROM commission_rates r WHERE r.vendor_id IS NULL
-                       ORDER BY r.effective_from DESC, r.id DESC LIMIT 1),
-                      $2) AS "commission_bps!"
-           FROM offers o WHERE o.id = $1 FOR NO KEY UPDATE OF o"#,
+    check_acceptable_request(request.status, request.expires_at, now)?;
+    // Then every row change in one statement: the offer is accepted only if
+    // it is still as read above (pending, unexpired, the version seen at
+    // the price read), and only then are the others rejected, the order
+    // made with the snapshot of price and commission, the request closed
+    // and the order's history begun.
+    let made = sqlx::query!(
+        r#"WITH accepted AS (
+               UPDATE offers SET status = 'ACCEPTED', updated_at = now()
+               WHERE id = $1 AND status = 'PENDING' AND version = $2 AND price_paisa = $3
+                 AND expires_at > $4
+               RETURNING id, vendor_id, price_paisa, pickup_at, delivery_at),
+           rejected AS (
+               UPDATE offers SET status = 'REJECTED', updated_at = now()
+               WHERE request_id = $5 AND status = 'PENDING' AND id <> $1
+                 AND EXISTS (SELECT FROM accepted)
+               RETURNING id, vendor_id),
+           placed AS (
+               INSERT INTO orders (request_id, offer_id, customer_id, vendor_id, price_paisa,
+                                   commission_bps, commission_paisa, pickup_at, delivery_at,
+                                   payment_method)
+               SELECT $5, id, $6, vendor_id, price_paisa, $7, $8, pickup_at, delivery_at, $9
+               FROM accepted
+               RETURNING id),
+           closed AS (
+               UPDATE requests SET status = 'ORDER_CREATED', updated_at = now()
+               WHERE id = $5 AND EXISTS (SELECT FROM accepted)),
+           history AS (
+               INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note)
+               SELECT id, NULL, 'CREATED', $6, 'Offer accepted' FROM placed)
+           SELECT (SELECT id FROM placed) AS order_id,
+                  ARRAY(SELECT id FROM rejected ORDER BY id) AS "rejected!",
+                  ARRAY(SELECT vendor_id FROM rejected ORDER BY id) AS "rejected_vendors!""#,
         offer_id,
-        commission_bps,
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let offer_status: OfferStatus = status(&offer.status)?;
-    if offer_status != OfferStatus::Pending {
-        return Err(MarketError::Conflict(format!(
-            "This offer is no longer available: it is {}.",
-            offer_status.label().to_lowercase()
-        )));
-    }
-    if offer.expires_at <= now {
-        return Err(MarketError::Conflict("This offer has expired.".into()));
-    }
-    if offer.version != version {
-        tx.rollback().await?;
-        let current = pending_offer_for_owner(pool, actor, offer_id).await?;
-        return Ok(Accepted::Changed(Box::new(current)));
-    }
-
-    sqlx::query!(
-        "UPDATE offers SET status = 'ACCEPTED', updated_at = now() WHERE id = $1",
-        offer_id
-    )
-    .execute(&mut *tx)
-    .await?;
-    let rejected = sqlx::query!(
-        r#"UPDATE offers SET status = 'REJECTED', updated_at = now()
-           WHERE request_id = $1 AND status = 'PENDING' AND id <> $2 RETURNING id, vendor_id"#,
-        request_id,
-        offer_id,
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let price = Money::from_paisa(offer.price_paisa);
-    let commission_bps = Rate::from_bps(offer.commission_bps).bps();
-    let order_id = sqlx::query_scalar!(
-        r#"INSERT INTO orders (request_id, offer_id, customer_id, vendor_id, price_paisa,
-                               commission_bps, commission_paisa, pickup_at, delivery_at,
-                               payment_method)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id"#,
-        request_id,
-        offer_id,
-        actor.id,
-        offer.vendor_id,
+        version,
         price.paisa(),
+        now,
+        request_id,
+        actor.id,
         commission_bps,
         price.commission(commission_bps).paisa(),
-        offer.pickup_at,
-        offer.delivery_at,
         method.as_str(),
     )
     .fetch_one(&mut *tx)
@@ -422,47 +422,97 @@ pub async fn accept_offer(
     .map_err(unique_as("orders_request_id_key", || {
         MarketError::Conflict("This request already has an order.".into())
     }))?;
-    sqlx::query!(
-        "UPDATE requests SET status = 'ORDER_CREATED', updated_at = now() WHERE id = $1",
-        request_id
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        r#"INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note)
-           VALUES ($1, NULL, 'CREATED', $2, 'Offer accepted')"#,
-        order_id,
-        actor.id,
-    )
-    .execute(&mut *tx)
-    .await?;
+    let Some(order_id) = made.order_id else {
+        // The offer changed after the first read: say how, as it is now.
+        let offer = sqlx::query!(
+            "SELECT status, expires_at FROM offers WHERE id = $1",
+            offer_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        check_acceptable_offer(status(&offer.status)?, offer.expires_at, now)?;
+        tx.rollback().await?;
+        drop(conn);
+        return offer_as_it_is(pool, actor, offer_id).await;
+    };
 
-    let parties = [actor.id, offer.vendor_id];
+    let parties = [actor.id, seen.vendor_id];
     let customer = actor.shown_as(None);
-    let accepted = NewEvent::new(EventKind::OfferAccepted, actor.id, customer.clone())
-        .request(request_id)
-        .offer(offer_id)
-        .order(order_id)
-        .to(&parties);
-    record(&mut tx, &accepted).await?;
-    for loser in rejected {
-        let event = NewEvent::new(EventKind::OfferRejected, actor.id, customer.clone())
+    let mut events = Vec::with_capacity(made.rejected.len() + 3);
+    events.push(
+        NewEvent::new(EventKind::OfferAccepted, actor.id, customer.clone())
             .request(request_id)
-            .offer(loser.id)
-            .to(&[actor.id, loser.vendor_id]);
-        record(&mut tx, &event).await?;
+            .offer(offer_id)
+            .order(order_id)
+            .to(&parties),
+    );
+    for (&loser, &vendor_id) in made.rejected.iter().zip(&made.rejected_vendors) {
+        events.push(
+            NewEvent::new(EventKind::OfferRejected, actor.id, customer.clone())
+                .request(request_id)
+                .offer(loser)
+                .to(&[actor.id, vendor_id]),
+        );
     }
-    let closed = NewEvent::new(EventKind::RequestClosed, actor.id, customer.clone())
-        .request(request_id)
-        .to_all_vendors();
-    record(&mut tx, &closed).await?;
-    let created = NewEvent::new(EventKind::OrderCreated, actor.id, customer)
-        .request(request_id)
-        .order(order_id)
-        .to(&parties);
-    record(&mut tx, &created).await?;
+    events.push(
+        NewEvent::new(EventKind::RequestClosed, actor.id, customer.clone())
+            .request(request_id)
+            .to_all_vendors(),
+    );
+    events.push(
+        NewEvent::new(EventKind::OrderCreated, actor.id, customer)
+            .request(request_id)
+            .order(order_id)
+            .to(&parties),
+    );
+    record_all(&mut tx, &events).await?;
     tx.commit().await?;
     Ok(Accepted::Order(order_id))
+}
+
+/// Refuses an accept on a request that is not open, or past its expiry.
+fn check_acceptable_request(
+    status: RequestStatus,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> MarketResult<()> {
+    match status {
+        RequestStatus::Open if expires_at > now => Ok(()),
+        RequestStatus::Open | RequestStatus::Expired => Err(MarketError::Conflict(
+            "This request has expired; offers can no longer be accepted.".into(),
+        )),
+        RequestStatus::OrderCreated => Err(MarketError::Conflict(
+            "This request already has an order.".into(),
+        )),
+        RequestStatus::Cancelled => {
+            Err(MarketError::Conflict("This request was cancelled.".into()))
+        }
+    }
+}
+
+/// Refuses an accept of an offer that is not pending, or past its expiry.
+fn check_acceptable_offer(
+    status: OfferStatus,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> MarketResult<()> {
+    if status != OfferStatus::Pending {
+        return Err(MarketError::Conflict(format!(
+            "This offer is no longer available: it is {}.",
+            status.label().to_lowercase()
+        )));
+    }
+    if expires_at <= now {
+        return Err(MarketError::Conflict("This offer has expired.".into()));
+    }
+    Ok(())
+}
+
+/// The answer to an accept of an offer that is not as the customer saw it:
+/// the offer as it is now, to confirm again.
+async fn offer_as_it_is(pool: &PgPool, actor: &User, offer_id: i64) -> MarketResult<Accepted> {
+    let current = pending_offer_for_owner(pool, actor, offer_id).await?;
+    Ok(Accepted::Changed(Box::new(current)))
 }
 
 /// A pending offer on one of the customer's own open requests, for the

@@ -16,7 +16,7 @@ use tower_sessions::Session;
 
 use super::AppState;
 use super::error::AppError;
-use super::extract::{Customer, FlashKind, Id, Shell, flash};
+use super::extract::{Customer, FlashKind, Id, Shell, ShellSource, flash};
 use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
 use super::form::{ErrorSummary, FormField};
 use crate::domain::FieldErrors;
@@ -319,10 +319,13 @@ struct AcceptForm {
     payment_method: Option<String>,
 }
 
+/// Accepts an offer. The page's shell (its header: unread notifications,
+/// flashes) is only built when the page is shown again: an accept that
+/// succeeds redirects, and a refusal's error page builds its own.
 async fn accept(
     State(state): State<AppState>,
     Customer(user): Customer,
-    shell: Shell,
+    shell: ShellSource,
     session: Session,
     Id(offer_id): Id,
     Form(form): Form<AcceptForm>,
@@ -333,6 +336,7 @@ async fn accept(
     let Ok(method) = PaymentMethod::from_field(form.payment_method.as_deref().unwrap_or_default())
     else {
         let offer = offers::pending_offer_for_owner(&state.pool, &user, offer_id).await?;
+        let shell = shell.shell(&state).await;
         let page = AcceptPage::new(&state, shell, offer, Some(METHOD_UNKNOWN));
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
@@ -374,6 +378,7 @@ async fn accept(
             } else {
                 VERSION_MISSING
             };
+            let shell = shell.shell(&state).await;
             let mut page = AcceptPage::new(&state, shell, *offer, Some(notice));
             page.method = method;
             Ok((StatusCode::CONFLICT, page).into_response())

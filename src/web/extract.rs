@@ -162,7 +162,9 @@ async fn take_flashes(session: &Session) -> Vec<Flash> {
         .unwrap_or_default()
 }
 
-impl FromRequestParts<AppState> for Shell {
+/// For a handler that shows a page only sometimes: the shell is built
+/// (flashes taken out of the session) only when it asks.
+impl FromRequestParts<AppState> for ShellSource {
     type Rejection = AppError;
 
     async fn from_request_parts(
@@ -178,9 +180,19 @@ impl FromRequestParts<AppState> for Shell {
         Ok(ShellSource {
             session,
             user: auth.user,
-        }
-        .shell(state)
-        .await)
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for Shell {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let source = ShellSource::from_request_parts(parts, state).await?;
+        Ok(source.shell(state).await)
     }
 }
 

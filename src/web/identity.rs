@@ -187,7 +187,8 @@ impl Identity {
     }
 }
 
-/// Hears the notices on [`CHANNEL`] while `identity` lives.
+/// Hears the notices on [`CHANNEL`] while `identity` lives and the pool is
+/// open.
 async fn listen(pool: PgPool, identity: Weak<Identity>) {
     loop {
         let listener = async {
@@ -216,6 +217,9 @@ async fn listen(pool: PgPool, identity: Weak<Identity>) {
                         }
                         Ok(Ok(None)) | Ok(Err(_)) => {
                             kept.set_hearing(false);
+                            if pool.is_closed() {
+                                return;
+                            }
                             tracing::warn!("lost the identity notices; not keeping sessions");
                             break;
                         }
@@ -228,6 +232,9 @@ async fn listen(pool: PgPool, identity: Weak<Identity>) {
                     return;
                 };
                 kept.set_hearing(false);
+                if pool.is_closed() {
+                    return;
+                }
                 tracing::warn!(error = %err, "cannot listen for identity notices; retrying");
             }
         }

@@ -638,14 +638,123 @@ impl Captured {
         tracing::callsite::rebuild_interest_cache();
     }
 
-    /// What was logged so far, emptied.
-    pub fn take(&self) -> String {
-        let bytes = std::mem::take(&mut *self.0.lock().expect("lock"));
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-
     /// What was logged so far.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
+    }
+}
+
+/// The SQL statements the server runs while answering requests, in order:
+/// what sqlx logs (target `sqlx::query`) inside a request's span. sqlx logs
+/// every statement it sends except the `BEGIN` of a transaction (and the
+/// `ROLLBACK` of one dropped unfinished); an explicit commit or rollback is
+/// logged. Recording is for the test's thread, which also runs the server's
+/// tasks (`#[sqlx::test]` uses a current-thread runtime).
+///
+/// One subscriber serves the whole test binary and hands each statement to
+/// the recording of the thread it ran on: a subscriber set per thread lets
+/// a call site first reached on another thread cache "never" for it, which
+/// made a recording come back empty now and then.
+#[derive(Clone, Default)]
+pub struct Statements(std::sync::Arc<Mutex<Vec<String>>>);
+
+thread_local! {
+    static RECORDING: std::cell::RefCell<Option<Statements>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Ends a recording when dropped.
+pub struct Recording(());
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        RECORDING.with(|recording| recording.borrow_mut().take());
+    }
+}
+
+impl Statements {
+    /// Starts recording on this thread; it ends when the guard is dropped.
+    pub fn record() -> (Self, Recording) {
+        static SUBSCRIBER: std::sync::Once = std::sync::Once::new();
+        SUBSCRIBER.call_once(|| {
+            use tracing_subscriber::layer::SubscriberExt as _;
+            let subscriber = tracing_subscriber::registry().with(StatementLayer);
+            tracing::subscriber::set_global_default(subscriber).expect("the one subscriber");
+        });
+        let statements = Self::default();
+        RECORDING.with(|recording| *recording.borrow_mut() = Some(statements.clone()));
+        (statements, Recording(()))
+    }
+
+    /// The statements recorded since the last call, each with its SQL.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// Hands sqlx's statements inside a request's span to this thread's
+/// recording; nothing else is wanted.
+struct StatementLayer;
+
+impl<S> tracing_subscriber::Layer<S> for StatementLayer
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn register_callsite(
+        &self,
+        metadata: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        // sqlx asks `enabled!` (a hint, neither event nor span) first.
+        let wanted = metadata.target() == "sqlx::query"
+            || (metadata.is_span() && metadata.name() == "request");
+        if wanted {
+            tracing::subscriber::Interest::always()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != "sqlx::query" {
+            return;
+        }
+        let Some(statements) = RECORDING.with(|recording| recording.borrow().clone()) else {
+            return;
+        };
+        let in_request = ctx
+            .event_scope(event)
+            .is_some_and(|mut spans| spans.any(|span| span.name() == "request"));
+        if !in_request {
+            return;
+        }
+        let mut sql = Sql::default();
+        event.record(&mut sql);
+        // A short statement is logged as its summary alone.
+        let text = if sql.statement.trim().is_empty() {
+            sql.summary
+        } else {
+            sql.statement
+        };
+        statements.0.lock().unwrap().push(text.trim().to_owned());
+    }
+}
+
+/// The fields of sqlx's statement log line.
+#[derive(Default)]
+struct Sql {
+    summary: String,
+    statement: String,
+}
+
+impl tracing::field::Visit for Sql {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "summary" => self.summary = value.to_owned(),
+            "db.statement" => self.statement = value.to_owned(),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"));
     }
 }

@@ -2,6 +2,7 @@
 //! (`#[sqlx::test]`), and browsers that keep cookies and CSRF tokens.
 
 mod a11y;
+mod accept_cost;
 mod accounts;
 mod admin;
 mod admin_lists;
