@@ -1341,6 +1341,10 @@ async fn main() {
         let run = accepts(format!("POST accept, {what}"), 2 + 2 * k).await;
         let received = streams.received() - before;
         streams.close().await;
+        assert!(
+            received > 0,
+            "perf: the streams received no event during the accepts"
+        );
         println!(
             "      the streams received {:.0} bytes each per accept",
             received as f64 / count as f64 / run.calls() as f64
@@ -1489,5 +1493,6 @@ async fn main() {
         percentile(fanned, 0.5),
         percentile(fanned, 0.99),
     );
+    println!("  at the end: {}", machine());
     drop(scratch);
 }
