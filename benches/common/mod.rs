@@ -3,7 +3,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use reqwest::redirect::Policy;
 use sqlx::migrate::MigrateDatabase;
@@ -29,19 +30,25 @@ impl Server {
     pub async fn start_with(settings: &[(&str, &str)]) -> Self {
         let database = format!("{SERVER}/dhune_bench_{}", std::process::id());
         let _ = sqlx::Postgres::drop_database(&database).await;
-        Self::run(database, settings, true)
+        Self::run(database.clone(), &database, settings, true)
     }
 
     /// A server on an existing database, left in place on stop.
     pub fn start_on(database: &str, settings: &[(&str, &str)]) -> Self {
-        Self::run(database.to_owned(), settings, false)
+        Self::start_via(database, database, settings)
     }
 
-    fn run(database: String, settings: &[(&str, &str)], scratch: bool) -> Self {
+    /// A server on an existing database that it reaches at `url` (another
+    /// way to the same database, such as a proxy), left in place on stop.
+    pub fn start_via(database: &str, url: &str, settings: &[(&str, &str)]) -> Self {
+        Self::run(database.to_owned(), url, settings, false)
+    }
+
+    fn run(database: String, url: &str, settings: &[(&str, &str)], scratch: bool) -> Self {
         let mut process = Command::new(env!("CARGO_BIN_EXE_dhune"))
             .arg("serve")
             .envs(settings.iter().copied())
-            .env("DATABASE_URL", &database)
+            .env("DATABASE_URL", url)
             .env("DHUNE_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -98,6 +105,14 @@ impl Server {
     }
 }
 
+/// A bench that stops early (a failed check panics) leaves no server behind.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
 /// A signed-in user's HTTP client (cookies kept, redirects not followed).
 #[derive(Clone)]
 pub struct User {
@@ -141,10 +156,17 @@ pub fn offer_form(rupees: u32) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The password of every bench user.
+pub const PASSWORD: &str = "fold-and-press-77";
+
 impl User {
     /// A browser on `server` with no session yet, keeping its cookies and
     /// following no redirects; `reuse`: keep idle connections open.
     fn browser(server: &Server, reuse: bool) -> Self {
+        Self::browser_at(&server.base, reuse)
+    }
+
+    fn browser_at(base: &str, reuse: bool) -> Self {
         let mut builder = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(Policy::none());
@@ -153,7 +175,7 @@ impl User {
         }
         Self {
             client: builder.build().expect("client"),
-            base: server.base.clone(),
+            base: base.to_owned(),
             token: String::new(),
         }
     }
@@ -165,7 +187,7 @@ impl User {
             ("name", "Bench".to_owned()),
             ("email", email.to_owned()),
             ("phone", "9800000000".to_owned()),
-            ("password", "fold-and-press-77".to_owned()),
+            ("password", PASSWORD.to_owned()),
             ("role", role.to_owned()),
         ];
         if role == "vendor" {
@@ -191,6 +213,22 @@ impl User {
         assert_eq!(status, 303, "{email} logged in");
         user.token = token(&user.get("/notifications").await.1);
         user
+    }
+
+    /// A visitor without a session at `base` (any HTTP server), with the
+    /// same client settings as a logged-in user: cookies kept, connections
+    /// kept open, no redirects followed.
+    pub fn visitor(base: &str) -> Self {
+        Self::browser_at(base, true)
+    }
+
+    /// The same user (same cookies, so the same session) on another server
+    /// of the same database.
+    pub fn on(&self, server: &Server) -> Self {
+        Self {
+            base: server.base.clone(),
+            ..self.clone()
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -253,4 +291,84 @@ pub async fn stream_vendors(server: &Server, streams: usize) -> (Vec<User>, usiz
 /// The value at quantile `q` (0..=1) of sorted durations.
 pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+}
+
+/// What one event to many idle streams cost: see [`fan_out`].
+pub struct FanOut {
+    /// The server's RSS before the streams opened, KiB.
+    pub idle_rss: u64,
+    /// The server's RSS with every stream open and idle, KiB.
+    pub connected_rss: u64,
+    /// From the POST that caused the event to each stream's frame, sorted.
+    pub latencies: Vec<Duration>,
+    /// Where the POST sent the customer: the new request's page.
+    pub posted: String,
+}
+
+impl FanOut {
+    /// The server's memory per open stream, KiB.
+    pub fn rss_per_stream(&self) -> f64 {
+        self.connected_rss.saturating_sub(self.idle_rss) as f64 / self.latencies.len() as f64
+    }
+}
+
+/// Opens `streams` idle `GET /events` streams, stream `n` of
+/// `vendors[n / per_vendor]` (see [`stream_vendors`]), waits a second, then
+/// `customer` posts one request, whose `request_created` frame every stream
+/// waits for.
+pub async fn fan_out(
+    server: &Server,
+    vendors: &[User],
+    per_vendor: usize,
+    customer: &User,
+    streams: usize,
+) -> FanOut {
+    let idle_rss = server.rss_kib();
+    let started = Arc::new(tokio::sync::OnceCell::<Instant>::new());
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(streams);
+    let mut tasks = Vec::with_capacity(streams);
+    for n in 0..streams {
+        let vendor = vendors[n / per_vendor].client.clone();
+        let url = customer.url("/events");
+        let started = Arc::clone(&started);
+        let ready = ready_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut response = vendor.get(url).send().await.expect("GET /events");
+            assert_eq!(response.status(), 200);
+            ready.send(()).await.expect("ready");
+            let mut seen = String::new();
+            while let Some(chunk) = response.chunk().await.expect("read") {
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+                if seen.contains("event: request_created") {
+                    let t0 = started
+                        .get()
+                        .copied()
+                        .expect("the event was sent after every stream opened");
+                    return t0.elapsed();
+                }
+            }
+            panic!("stream ended before the event");
+        }));
+    }
+    for _ in 0..streams {
+        ready_rx.recv().await.expect("a stream opened");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let connected_rss = server.rss_kib();
+
+    started.set(Instant::now()).expect("once");
+    let (status, posted) = customer.post("/requests", request_form(5)).await;
+    assert_eq!(status, 303, "request posted");
+
+    let mut latencies = Vec::with_capacity(streams);
+    for task in tasks {
+        latencies.push(task.await.expect("task"));
+    }
+    latencies.sort();
+    FanOut {
+        idle_rss,
+        connected_rss,
+        latencies,
+        posted,
+    }
 }
