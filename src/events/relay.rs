@@ -35,12 +35,34 @@ const BATCH: i64 = 1000;
 /// gets no more work done).
 pub const STREAMS_PER_USER: usize = 8;
 
-/// An event as the hub hands it on, with room for a fragment that is the
-/// same for every viewer of one kind (a board row for vendors), drawn once
-/// by the first connection that needs it instead of once per connection.
+/// An event as the hub hands it on, with room for what its viewers' streams
+/// draw from it, so that each is read and drawn once per event instead of
+/// once per connection: a fragment that is the same for every viewer of one
+/// kind (a board row for vendors), and each viewer's own fragment and
+/// unread count (shared by the streams of one user).
 pub struct LiveEvent {
     pub event: FeedEvent,
-    pub shared_fragment: OnceCell<Option<String>>,
+    pub shared_fragment: OnceCell<Option<SharedFragment>>,
+    viewers: Mutex<Viewers>,
+}
+
+/// A fragment drawn once for every viewer of one kind.
+pub struct SharedFragment {
+    pub html: String,
+    /// The city of the request a board row shows, in lower case, for the
+    /// boards that filter by city.
+    pub city: Option<String>,
+}
+
+/// What the streams of each viewer drew for one event; empty (and
+/// unallocated) until a viewer's stream needs it.
+#[derive(Default)]
+struct Viewers {
+    /// A viewer's fragment, by user and the form token it carries (the
+    /// streams of one session share it).
+    fragments: Vec<(i64, String, Arc<OnceCell<Option<String>>>)>,
+    /// A viewer's unread count once this event was written.
+    unread: Vec<(i64, Arc<OnceCell<i64>>)>,
 }
 
 impl LiveEvent {
@@ -48,7 +70,38 @@ impl LiveEvent {
         Self {
             event,
             shared_fragment: OnceCell::new(),
+            viewers: Mutex::default(),
         }
+    }
+
+    /// The fragment of this event for `user_id`'s streams that carry
+    /// `form_token`, drawn by the first of them to get there.
+    pub fn viewer_fragment(&self, user_id: i64, form_token: &str) -> Arc<OnceCell<Option<String>>> {
+        let mut viewers = self.viewers.lock().unwrap_or_else(PoisonError::into_inner);
+        let found = viewers
+            .fragments
+            .iter()
+            .find(|(user, token, _)| *user == user_id && token == form_token);
+        if let Some((_, _, cell)) = found {
+            return cell.clone();
+        }
+        let cell = Arc::new(OnceCell::new());
+        viewers
+            .fragments
+            .push((user_id, form_token.to_owned(), cell.clone()));
+        cell
+    }
+
+    /// `user_id`'s unread count as of this event, read by the first of
+    /// their streams to get there.
+    pub fn viewer_unread(&self, user_id: i64) -> Arc<OnceCell<i64>> {
+        let mut viewers = self.viewers.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, cell)) = viewers.unread.iter().find(|(user, _)| *user == user_id) {
+            return cell.clone();
+        }
+        let cell = Arc::new(OnceCell::new());
+        viewers.unread.push((user_id, cell.clone()));
+        cell
     }
 }
 

@@ -32,7 +32,7 @@ use super::requests::RequestPage;
 use crate::domain::account::Role;
 use crate::domain::filter::BoardSort;
 use crate::events::EventKind;
-use crate::events::relay::{Live, LiveEvent, StreamSlot};
+use crate::events::relay::{Live, LiveEvent, SharedFragment, StreamSlot};
 use crate::market::accounts::User;
 use crate::market::feed::{self, FeedEvent, Position};
 use crate::market::requests::{self, OfferView, RequestSummary};
@@ -55,6 +55,11 @@ struct EventsQuery {
     last_event_id: String,
     /// The board's city filter, as the board page was drawn with it.
     city: String,
+    /// The position the board was drawn at (its first `last_event_id`).
+    drawn: String,
+    /// The requests the board was drawn with, comma-separated: with
+    /// `drawn`, the rows it shows, the only ones whose closing it is told of.
+    rows: String,
 }
 
 /// Replays read this many events from the table at a time.
@@ -62,6 +67,13 @@ const REPLAY_PAGE: i64 = 500;
 /// A client whose first missed event is older than this is told to reload
 /// its page instead of being replayed a day of events.
 const REPLAY_WINDOW: time::Duration = time::Duration::hours(24);
+/// The most rows a board's stream is told it was drawn with (a page has
+/// [`Paging::PER_PAGE`]).
+const BOARD_ROWS_MOST: usize = 100;
+/// A board's stream that reopens reads at most this many pages of
+/// [`REPLAY_PAGE`] events to learn which rows were added since the board was
+/// drawn; past it, it is told of every request that closes.
+const BOARD_CATCH_UP_PAGES: usize = 4;
 
 async fn events(
     State(state): State<AppState>,
@@ -77,14 +89,17 @@ async fn events(
         .unwrap_or(&query.last_event_id)
         .parse::<Position>()
         .ok();
+    // Compared with a row's city as the board's query does (`lower()`).
     let board_city = Some(
         ListQuery {
             city: query.city,
             ..ListQuery::default()
         }
-        .city(),
+        .city()
+        .to_lowercase(),
     )
     .filter(|city| !city.is_empty());
+    let mut board_rows = BoardRows::drawn_with(&query.rows);
     let slot = state.live.open_stream(user.id);
     let (receiver, head) = state.live.subscribe();
     let mut connection = Connection {
@@ -100,6 +115,7 @@ async fn events(
         ),
         user,
         board_city,
+        board_rows: None,
         receiver,
         slot,
         cursor: last.map_or(head, |last| last.max(head)),
@@ -116,12 +132,29 @@ async fn events(
             connection.replay_upto = Some(head);
         }
     }
+    if connection.user.role == Role::Vendor && !connection.reload {
+        // A board that reopens its stream shows the rows it was drawn with
+        // and those its earlier streams added, up to where they got.
+        if let (Ok(drawn), Some(upto)) = (query.drawn.parse::<Position>(), last) {
+            board_rows = board_rows
+                .catch_up(&state.pool, &connection.user, drawn, upto)
+                .await?;
+        }
+        connection.board_rows = Some(board_rows);
+    }
     let stream = futures_util::stream::unfold(connection, |mut connection| async move {
-        let frame = match connection.next().await? {
-            Next::Event(event) => connection.render(&event).await,
-            Next::Reload => connection.reload_frame(),
-        };
-        Some((Ok(frame), connection))
+        loop {
+            let frame = match connection.next().await? {
+                Next::Event(event) if connection.passes_over(&event) => continue,
+                // Boxed: drawing a fragment awaits reads an idle stream
+                // should not keep room for.
+                Next::Event(event) => Box::pin(connection.render(&event)).await,
+                Next::Reload => Some(connection.reload_frame()),
+            };
+            if let Some(frame) = frame {
+                return Some((Ok(frame), connection));
+            }
+        }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
@@ -140,9 +173,12 @@ struct Connection {
     session_id: String,
     recheck: tokio::time::Interval,
     user: User,
-    /// The filter of the board the stream was opened from: new requests
-    /// outside it draw no row.
+    /// The filter of the board the stream was opened from, in lower case:
+    /// new requests outside it draw no row.
     board_city: Option<String>,
+    /// For vendors, the board rows the page may show: only their closing
+    /// is sent.
+    board_rows: Option<BoardRows>,
     receiver: broadcast::Receiver<Arc<LiveEvent>>,
     slot: StreamSlot,
     /// The last position sent (or replayed); nothing at or before it is sent again.
@@ -293,41 +329,86 @@ fn describe(event: &FeedEvent, viewer: &User) -> (String, Option<String>) {
 }
 
 impl Connection {
+    /// Whether this stream lets an event pass without a frame, decided
+    /// without reading or drawing anything: a request closing off the
+    /// vendor's board, or a new one outside its city once its row is drawn.
+    fn passes_over(&self, live: &LiveEvent) -> bool {
+        let event = &live.event;
+        if self.user.role != Role::Vendor || self.is_notified(event) {
+            return false;
+        }
+        match (event.kind, event.request_id) {
+            (kind, Some(id)) if closes_request(kind) => {
+                self.board_rows.as_ref().is_some_and(|rows| !rows.shows(id))
+            }
+            (EventKind::RequestCreated, Some(_)) => match live.shared_fragment.get() {
+                Some(Some(row)) => !self.takes_row(row),
+                Some(None) => true,
+                None => false,
+            },
+            _ => false,
+        }
+    }
+
     /// The event as an SSE frame: the record's own partial for this viewer
     /// when there is one (a board row, an offer card, the order section),
-    /// otherwise a one-line notice.
-    async fn render(&self, live: &LiveEvent) -> Event {
+    /// otherwise a one-line notice; `None` when it changes nothing on the
+    /// viewer's page.
+    async fn render(&mut self, live: &LiveEvent) -> Option<Event> {
         let event = &live.event;
-        let fragment = if self.user.role == Role::Vendor && self.shares_fragment(event.kind) {
-            live.shared_fragment
+        let vendor = self.user.role == Role::Vendor;
+        let fragment = if vendor && shares_fragment(event.kind) {
+            match live
+                .shared_fragment
+                .get_or_try_init(|| self.shared_fragment(event))
+                .await
+            {
+                Ok(Some(shared)) if self.takes_row(shared) => Ok(Some(shared.html.clone())),
+                Ok(_) => Ok(None),
+                Err(err) => Err(err),
+            }
+        } else if reads_record(event.kind) {
+            live.viewer_fragment(self.user.id, &self.csrf_token)
                 .get_or_try_init(|| self.record_fragment(event))
                 .await
                 .cloned()
         } else {
             self.record_fragment(event).await
         };
+        let notified = self.is_notified(event);
         let mut html = match fragment {
-            Ok(Some(html)) => html,
-            // A new request off this vendor's board draws nothing (the
-            // board's rows are the only place it would go).
-            Ok(None)
-                if self.user.role == Role::Vendor && event.kind == EventKind::RequestCreated =>
-            {
-                String::new()
+            Ok(Some(html)) => {
+                if let (Some(rows), Some(id)) = (&mut self.board_rows, event.request_id) {
+                    rows.follow(event.kind, id);
+                }
+                html
             }
+            // A new request off this vendor's board sends nothing (the
+            // board's rows are the only place it would go).
+            Ok(None) if vendor && event.kind == EventKind::RequestCreated => return None,
             Ok(None) => self.notice(event),
             Err(err) => {
                 tracing::warn!(error = ?err, kind = %event.kind, "rendering a live fragment");
                 self.notice(event)
             }
         };
-        if self.is_notified(event) {
-            html.push_str(&self.unread_badge().await);
+        if notified {
+            html.push_str(&self.unread_badge(live).await);
         }
-        Event::default()
-            .event(event.kind.as_str())
-            .id(event.position.to_string())
-            .data(html)
+        Some(
+            Event::default()
+                .event(event.kind.as_str())
+                .id(event.position.to_string())
+                .data(html),
+        )
+    }
+
+    /// Whether a shared row goes on this stream's board (its city filter).
+    fn takes_row(&self, shared: &SharedFragment) -> bool {
+        match (&self.board_city, &shared.city) {
+            (Some(board), Some(city)) => board == city,
+            _ => true,
+        }
     }
 
     /// The shell a pushed fragment's forms need: the viewer and their token.
@@ -345,10 +426,15 @@ impl Connection {
         event.kind.notifies() && event.concerns(&self.user)
     }
 
-    /// The header's unread count, swapped in place (out of band).
-    async fn unread_badge(&self) -> String {
-        let unread = match notifications::unread_count(&self.pool, self.user.id).await {
-            Ok(unread) => unread,
+    /// The header's unread count, swapped in place (out of band); read
+    /// once for all of the viewer's streams.
+    async fn unread_badge(&self, live: &LiveEvent) -> String {
+        let cell = live.viewer_unread(self.user.id);
+        let unread = cell
+            .get_or_try_init(|| notifications::unread_count(&self.pool, self.user.id))
+            .await;
+        let unread = match unread {
+            Ok(unread) => *unread,
             Err(err) => {
                 tracing::warn!(error = ?err, "counting unread notifications");
                 return String::new();
@@ -373,31 +459,42 @@ impl Connection {
         })
     }
 
-    async fn record_fragment(&self, event: &FeedEvent) -> anyhow::Result<Option<String>> {
-        let user = &self.user;
-        let vendor = user.role == Role::Vendor;
-        match (event.kind, event.request_id, event.offer_id, event.order_id) {
-            (EventKind::RequestCreated, Some(id), _, _) if vendor => {
+    /// A vendor's fragment for a kind that is the same for every vendor:
+    /// a new request's board row (nobody has offered on it yet; boards
+    /// filtered by city compare its city), and the removal of a closed one.
+    async fn shared_fragment(&self, event: &FeedEvent) -> anyhow::Result<Option<SharedFragment>> {
+        match (event.kind, event.request_id) {
+            (EventKind::RequestCreated, Some(id)) => {
                 let page = requests::open_requests_for_board(
                     &self.pool,
-                    user,
-                    self.board_city.as_deref(),
+                    &self.user,
+                    None,
                     Some(id),
                     BoardSort::Newest,
                     Paging::new(None),
                 )
                 .await?;
                 match page.items.into_iter().next() {
-                    Some(r) => Ok(Some(BoardRow { r }.render()?)),
+                    Some(r) => Ok(Some(SharedFragment {
+                        city: Some(r.city.to_lowercase()),
+                        html: BoardRow { r }.render()?,
+                    })),
                     None => Ok(None),
                 }
             }
-            (
-                EventKind::RequestCancelled | EventKind::RequestExpired | EventKind::RequestClosed,
-                Some(id),
-                _,
-                _,
-            ) if vendor => Ok(Some(RemoveRow { id }.render()?)),
+            (kind, Some(id)) if closes_request(kind) => Ok(Some(SharedFragment {
+                html: RemoveRow { id }.render()?,
+                city: None,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    /// This viewer's fragment of an event about an offer or an order.
+    async fn record_fragment(&self, event: &FeedEvent) -> anyhow::Result<Option<String>> {
+        let user = &self.user;
+        let vendor = user.role == Role::Vendor;
+        match (event.kind, event.request_id, event.offer_id, event.order_id) {
             (
                 EventKind::OfferCreated
                 | EventKind::OfferUpdated
@@ -480,18 +577,117 @@ impl Connection {
     }
 }
 
-impl Connection {
-    /// Kinds whose fragment is the same for every vendor: a new request's
-    /// board row (nobody has offered on it yet) on unfiltered boards, and the
-    /// removal of a closed one.
-    fn shares_fragment(&self, kind: EventKind) -> bool {
-        match kind {
-            EventKind::RequestCreated => self.board_city.is_none(),
-            EventKind::RequestCancelled | EventKind::RequestExpired | EventKind::RequestClosed => {
-                true
-            }
-            _ => false,
+/// Kinds whose fragment is the same for every vendor: a new request's
+/// board row and the removal of a closed one.
+fn shares_fragment(kind: EventKind) -> bool {
+    kind == EventKind::RequestCreated || closes_request(kind)
+}
+
+/// Kinds that take a request off the board.
+fn closes_request(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::RequestCancelled | EventKind::RequestExpired | EventKind::RequestClosed
+    )
+}
+
+/// Kinds whose fragment reads its record for the viewer (an offer card and
+/// the request's summary, the order's parts): read and drawn once per
+/// viewer, whatever the number of their streams.
+fn reads_record(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::OfferCreated
+            | EventKind::OfferUpdated
+            | EventKind::OfferWithdrawn
+            | EventKind::OfferAccepted
+            | EventKind::OfferRejected
+            | EventKind::OfferExpired
+            | EventKind::OrderCreated
+            | EventKind::OrderStatusUpdated
+            | EventKind::OrderCancelled
+            | EventKind::DisputeOpened
+            | EventKind::DisputeResolved
+            | EventKind::PaymentSucceeded
+            | EventKind::PaymentFailed
+            | EventKind::PaymentRefunded
+    )
+}
+
+/// The board rows a vendor's page may show: a request closing is sent only
+/// when its row may be there (drawn with the board, or added live since).
+enum BoardRows {
+    /// The ids of these requests, sorted.
+    Only(Vec<i64>),
+    /// Too much happened since the board was drawn to follow it: every
+    /// request's closing is sent.
+    All,
+}
+
+impl BoardRows {
+    /// The rows a board says it was drawn with (`?rows=`); none for a
+    /// stream that is not a board's.
+    fn drawn_with(rows: &str) -> Self {
+        let mut ids: Vec<i64> = rows
+            .split(',')
+            .filter_map(|id| id.trim().parse().ok())
+            .take(BOARD_ROWS_MOST)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        BoardRows::Only(ids)
+    }
+
+    fn shows(&self, request_id: i64) -> bool {
+        match self {
+            BoardRows::Only(ids) => ids.binary_search(&request_id).is_ok(),
+            BoardRows::All => true,
         }
+    }
+
+    /// A row drawn for a new request joins the board; a closed request's
+    /// leaves it.
+    fn follow(&mut self, kind: EventKind, request_id: i64) {
+        let BoardRows::Only(ids) = self else {
+            return;
+        };
+        match ids.binary_search(&request_id) {
+            Err(at) if kind == EventKind::RequestCreated => ids.insert(at, request_id),
+            Ok(at) if closes_request(kind) => {
+                ids.remove(at);
+            }
+            _ => {}
+        }
+    }
+
+    /// The rows after what the vendor's earlier streams of this board sent
+    /// between `drawn` and `upto`: every new request may have been added
+    /// (filters aside), every closed one removed.
+    async fn catch_up(
+        mut self,
+        pool: &PgPool,
+        user: &User,
+        drawn: Position,
+        upto: Position,
+    ) -> Result<Self, MarketError> {
+        let mut from = drawn;
+        for _ in 0..BOARD_CATCH_UP_PAGES {
+            if from >= upto {
+                return Ok(self);
+            }
+            let page = feed::visible_between(pool, user, from, upto, REPLAY_PAGE).await?;
+            let full = page.len() as i64 == REPLAY_PAGE;
+            for event in &page {
+                from = event.position;
+                if let Some(id) = event.request_id {
+                    self.follow(event.kind, id);
+                }
+            }
+            if !full {
+                return Ok(self);
+            }
+        }
+        Ok(BoardRows::All)
     }
 }
 

@@ -19,6 +19,7 @@ mod identity;
 mod jobs;
 mod ledger;
 mod live;
+mod live_fanout;
 mod live_limits;
 mod live_pages;
 mod local_pg;

@@ -1,0 +1,204 @@
+//! Live fan-out stays cheap: a stream is sent only what changes its page,
+//! and what several streams of one viewer need is read once per event.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use crate::helpers::{Browser, EventStream, Statements, TestApp, id_after, request_fields};
+
+const QUIET: Duration = Duration::from_millis(800);
+
+/// A request posted in `city`.
+async fn request_in(customer: &Browser, city: &str) -> i64 {
+    let mut fields = request_fields();
+    for (name, value) in &mut fields {
+        if *name == "city" {
+            *value = city.into();
+        }
+    }
+    let page = customer.post("/requests", &fields).await;
+    id_after(page.location().expect("the request"), "/requests/")
+}
+
+/// The stream a page opens, as its `data-sse-connect` names it.
+async fn stream_of(browser: &Browser, path: &str) -> (EventStream, String) {
+    let page = browser.get(path).await;
+    let marker = r#"data-sse-connect=""#;
+    let start = page.body.find(marker).expect("a live page") + marker.len();
+    let url = page.body[start..start + page.body[start..].find('"').unwrap()]
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
+    (browser.events_at(&url).await, url)
+}
+
+/// The next event of `kind`, skipping others.
+async fn next_of(stream: &mut EventStream, kind: &str) -> crate::helpers::SseEvent {
+    loop {
+        let event = stream.next().await;
+        if event.event == kind {
+            return event;
+        }
+    }
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn a_board_is_told_only_of_requests_closing_on_it(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let offering = app.vendor("o@example.com").await;
+    let looking = app.vendor("v@example.com").await;
+    let on_board = request_in(&customer, "Kathmandu").await;
+    let off_board = request_in(&customer, "Pokhara").await;
+    let (mut board, url) = stream_of(&looking, "/board?city=Kathmandu").await;
+    assert!(
+        url.contains(&format!("&rows={on_board}&")),
+        "the board names the rows it shows: {url}"
+    );
+    // A page that is no board (here: the vendor's offers) draws no rows.
+    let mut elsewhere = looking.events(None).await;
+
+    for id in [off_board, on_board] {
+        offering.make_offer(id, "500").await;
+        let offer_id = app.offer_id(id, "o@example.com").await;
+        let accepted = customer.accept(offer_id, 1).await;
+        assert!(
+            accepted
+                .location()
+                .is_some_and(|to| to.starts_with("/orders/")),
+            "{}",
+            accepted.body
+        );
+    }
+
+    let closed = board.next().await;
+    assert_eq!(closed.event, "request_closed", "{closed:?}");
+    assert_eq!(
+        closed.data,
+        format!(r#"<div id="request-row-{on_board}" data-hx-swap-oob="delete"></div>"#),
+        "the request on the board leaves it; the one off it sends nothing"
+    );
+    assert!(board.next_within(QUIET).await.is_none(), "and nothing else");
+    assert!(
+        elsewhere.next_within(QUIET).await.is_none(),
+        "a stream that drew no rows is told of no closing"
+    );
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn a_reopened_board_stream_still_removes_the_rows_added_live(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let (mut first, url) = stream_of(&vendor, "/board").await;
+    let added = customer.create_request().await;
+    let row = first.next().await;
+    assert_eq!(row.event, "request_created");
+    assert!(row.data.contains(&format!(r#"id="request-row-{added}""#)));
+    drop(first);
+
+    // The page is shown again: its stream reopens from the last event it
+    // received (static/live.js keeps `last_event_id` up to date).
+    let drawn = url
+        .split("last_event_id=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .unwrap()
+        .to_owned();
+    let reopened_url = url.replacen(
+        &format!("last_event_id={drawn}"),
+        &format!("last_event_id={}", row.id),
+        1,
+    );
+    let mut reopened = vendor.events_at(&reopened_url).await;
+    customer
+        .post(&format!("/requests/{added}/cancel"), &[])
+        .await;
+    let cancelled = reopened.next().await;
+    assert_eq!(cancelled.event, "request_cancelled");
+    assert_eq!(
+        cancelled.data,
+        format!(r#"<div id="request-row-{added}" data-hx-swap-oob="delete"></div>"#)
+    );
+}
+
+/// The reads a live stream makes for a viewer: the request (an offer's
+/// card and the request's summary), the order's parts, the unread count.
+/// No page or accept in these tests runs them.
+fn stream_reads(statements: &[String]) -> usize {
+    statements
+        .iter()
+        .filter(|sql| {
+            sql.contains("u.name AS customer_name")
+                || sql.contains("c.name AS customer_name, c.phone AS customer_phone")
+                || sql.contains(r#"count(*) AS "count!" FROM notifications"#)
+        })
+        .count()
+}
+
+/// A request with offers from `winner` and `loser`; accepts the winner's
+/// while `streams` streams of each of the three are open, and reads what
+/// each stream is sent. Returns the reads the streams made.
+async fn accept_watched_by(
+    app: &TestApp,
+    statements: &Statements,
+    (customer, winner, loser): (&Browser, &Browser, &Browser),
+    streams: usize,
+) -> usize {
+    let request_id = customer.create_request().await;
+    winner.make_offer(request_id, "500").await;
+    loser.make_offer(request_id, "650").await;
+    let offer_id = app.offer_id(request_id, "w@example.com").await;
+    let mut watching = Vec::new();
+    for browser in [customer, winner, loser] {
+        for _ in 0..streams {
+            watching.push(browser.events(None).await);
+        }
+    }
+    statements.take();
+    let accepted = customer.accept(offer_id, 1).await;
+    let order_id = id_after(accepted.location().unwrap(), "/orders/");
+    for (n, stream) in watching.iter_mut().enumerate() {
+        match n / streams {
+            0 => {
+                let event = next_of(stream, "offer_accepted").await;
+                assert!(event.data.contains(&format!("Follow order #{order_id}")));
+                next_of(stream, "order_created").await;
+            }
+            1 => {
+                let event = next_of(stream, "offer_accepted").await;
+                assert!(
+                    event.data.contains(&format!("go to order #{order_id}")),
+                    "{}",
+                    event.data
+                );
+                assert!(event.data.contains(r#"id="unread-count""#));
+                next_of(stream, "order_created").await;
+            }
+            _ => {
+                let event = next_of(stream, "offer_rejected").await;
+                assert!(event.data.contains("Another laundry was chosen"));
+                assert!(event.data.contains(r#"id="unread-count""#));
+            }
+        }
+    }
+    stream_reads(&statements.take())
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn each_viewer_reads_an_event_once_however_many_streams_they_have(pool: PgPool) {
+    let (statements, _recording) = Statements::record();
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let winner = app.vendor("w@example.com").await;
+    let loser = app.vendor("l@example.com").await;
+    let parties = (&customer, &winner, &loser);
+
+    let one_each = accept_watched_by(&app, &statements, parties, 1).await;
+    let four_each = accept_watched_by(&app, &statements, parties, 4).await;
+    assert!(one_each > 0, "the streams read their records");
+    assert_eq!(
+        four_each, one_each,
+        "four streams of each viewer read what one does"
+    );
+}
