@@ -54,13 +54,16 @@ pub struct SharedFragment {
     pub city: Option<String>,
 }
 
+/// A fragment one viewer's streams draw once for an event (`None`: it has none).
+pub type ViewerFragment = Arc<OnceCell<Option<String>>>;
+
 /// What the streams of each viewer drew for one event; empty (and
 /// unallocated) until a viewer's stream needs it.
 #[derive(Default)]
 struct Viewers {
     /// A viewer's fragment, by user and the form token it carries (the
     /// streams of one session share it).
-    fragments: Vec<(i64, String, Arc<OnceCell<Option<String>>>)>,
+    fragments: Vec<(i64, String, ViewerFragment)>,
     /// A viewer's unread count once this event was written.
     unread: Vec<(i64, Arc<OnceCell<i64>>)>,
 }
@@ -76,7 +79,7 @@ impl LiveEvent {
 
     /// The fragment of this event for `user_id`'s streams that carry
     /// `form_token`, drawn by the first of them to get there.
-    pub fn viewer_fragment(&self, user_id: i64, form_token: &str) -> Arc<OnceCell<Option<String>>> {
+    pub fn viewer_fragment(&self, user_id: i64, form_token: &str) -> ViewerFragment {
         let mut viewers = self.viewers.lock().unwrap_or_else(PoisonError::into_inner);
         let found = viewers
             .fragments

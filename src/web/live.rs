@@ -21,6 +21,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use tower_sessions::Session;
+use tower_sessions::session::Id;
 
 use super::AppState;
 use super::csrf;
@@ -108,7 +109,7 @@ async fn events(
         dispute_window: state.config.dispute_window,
         provider: state.config.payments.provider,
         csrf_token,
-        session_id: session.id().map(|id| id.to_string()).unwrap_or_default(),
+        session_id: session.id(),
         recheck: tokio::time::interval_at(
             tokio::time::Instant::now() + state.config.stream_recheck,
             state.config.stream_recheck,
@@ -170,7 +171,7 @@ struct Connection {
     csrf_token: String,
     /// The session the stream was opened with; once it ends (logout,
     /// expiry) or the user is suspended, the stream ends too.
-    session_id: String,
+    session_id: Option<Id>,
     recheck: tokio::time::Interval,
     user: User,
     /// The filter of the board the stream was opened from, in lower case:
@@ -208,9 +209,16 @@ impl Connection {
                 return Some(Next::Event(live));
             }
             if let Some(upto) = self.replay_upto {
-                let page =
-                    feed::visible_between(&self.pool, &self.user, self.cursor, upto, REPLAY_PAGE)
-                        .await;
+                // Boxed, as the check below: an idle stream keeps no room
+                // for the reads it seldom makes.
+                let page = Box::pin(feed::visible_between(
+                    &self.pool,
+                    &self.user,
+                    self.cursor,
+                    upto,
+                    REPLAY_PAGE,
+                ))
+                .await;
                 match page {
                     Ok(page) => {
                         if (page.len() as i64) < REPLAY_PAGE {
@@ -233,7 +241,8 @@ impl Connection {
                     return None;
                 }
                 _ = self.recheck.tick() => {
-                    match feed::still_signed_in(&self.pool, &self.session_id, self.user.id).await {
+                    let session_id = self.session_id.map(|id| id.to_string()).unwrap_or_default();
+                    match Box::pin(feed::still_signed_in(&self.pool, &session_id, self.user.id)).await {
                         Ok(true) => {}
                         Ok(false) => return None,
                         Err(err) => tracing::warn!(error = ?err, "checking an SSE client's session"),
