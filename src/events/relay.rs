@@ -214,9 +214,16 @@ async fn run(
         if head.is_closed() && sender.receiver_count() == 0 {
             return;
         }
+        // One pass per poll, even while events keep coming: what a busy
+        // poll finds is handed on together, so each stream wakes once for
+        // it (not once per event), and writers meet the fence at most once
+        // a poll.
+        let next_poll = tokio::time::Instant::now() + POLL;
         match relay_once(&pool, &sender, &head, position).await {
-            Ok(reached) if reached > position => position = reached,
-            Ok(_) => tokio::time::sleep(POLL).await,
+            Ok(reached) => {
+                position = reached;
+                tokio::time::sleep_until(next_poll).await;
+            }
             Err(err) => {
                 // The pool reconnects; we resume from the same position, so
                 // nothing is skipped (connections drop what they already sent).
