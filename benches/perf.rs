@@ -1341,9 +1341,12 @@ async fn main() {
         let run = accepts(format!("POST accept, {what}"), 2 + 2 * k).await;
         let received = streams.received() - before;
         streams.close().await;
+        // Streams of vendors with no offer on the accepted requests are sent
+        // nothing (their boards do not show those requests); the involved
+        // vendors' streams are told of their offers' outcome.
         assert!(
-            received > 0,
-            "perf: the streams received no event during the accepts"
+            k == 0 || received > 0,
+            "perf: the involved vendors' streams received no event during the accepts"
         );
         println!(
             "      the streams received {:.0} bytes each per accept",
