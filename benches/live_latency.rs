@@ -18,15 +18,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, User, percentile, request_form};
+use common::{Server, User, env_or, percentile, request_form};
 use sqlx::{Connection, PgConnection};
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main]
 async fn main() {

@@ -13,14 +13,7 @@ mod common;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use common::{Server, User, offer_form, percentile, request_form};
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use common::{Server, User, env_or, offer_form, percentile, request_form};
 
 /// Runs `call(n)` from `concurrency` tasks for `seconds` (or until `limit`
 /// calls were made) and prints one line of figures.

@@ -42,18 +42,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::get;
-use common::{PASSWORD, SERVER, Server, User, offer_form, percentile, request_form};
+use common::{PASSWORD, SERVER, Server, User, env_or, offer_form, percentile, request_form};
 use sqlx::PgPool;
 use sqlx::migrate::MigrateDatabase;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The sizes of one run.
 struct Sizes {

@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 use reqwest::redirect::Policy;
 use sqlx::migrate::MigrateDatabase;
 
+/// The setting `name` from the environment, or `default` when it is not
+/// set or does not parse.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 pub const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
 
 /// A running `dhune serve` on its own database, stopped and dropped with
