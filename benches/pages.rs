@@ -10,58 +10,22 @@
 #[allow(dead_code, reason = "shared by the benches; each uses part of it")]
 mod common;
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use common::{Server, User, env_or, measure, offer_form, request_form};
 
-use common::{Server, User, env_or, offer_form, percentile, request_form};
-
-/// Runs `call(n)` from `concurrency` tasks for `seconds` (or until `limit`
-/// calls were made) and prints one line of figures.
-async fn measure<F, Fut>(name: &str, concurrency: u64, seconds: u64, limit: u64, call: F)
-where
-    F: Fn(u64) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = bool> + Send,
-{
-    let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (call, next) = (call.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut times = Vec::new();
-            loop {
-                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if n >= limit || Instant::now() >= deadline {
-                    return times;
-                }
-                let t0 = Instant::now();
-                assert!(call(n).await, "call {n} answered as expected");
-                times.push(t0.elapsed());
-            }
-        }));
+/// A checked answer as `measure` takes it.
+fn expected(ok: bool) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err("an unexpected answer".into())
     }
-    let mut times = Vec::new();
-    for task in tasks {
-        times.extend(task.await.expect("task"));
-    }
-    let elapsed = started.elapsed();
-    times.sort();
-    println!(
-        "  {name:<34} {:>6} calls  {:>7.0}/s  p50 {:>6.1?}  p99 {:>6.1?}  max {:>6.1?}",
-        times.len(),
-        times.len() as f64 / elapsed.as_secs_f64(),
-        percentile(&times, 0.5),
-        percentile(&times, 0.99),
-        times[times.len() - 1],
-    );
 }
 
 #[tokio::main]
 async fn main() {
     let requests = env_or("PAGES_REQUESTS", 300);
     let concurrency = env_or("PAGES_CONCURRENCY", 16);
-    let seconds = env_or("PAGES_SECONDS", 5);
+    let seconds: u64 = env_or("PAGES_SECONDS", 5);
     let server = Server::start().await;
     let customer = User::sign_up(&server, "customer@bench.test", "customer").await;
     let offering = User::sign_up(&server, "offers@bench.test", "vendor").await;
@@ -109,10 +73,10 @@ async fn main() {
         "GET /board (vendor)",
         concurrency,
         seconds,
-        u64::MAX,
+        usize::MAX,
         move |_| {
             let board = board.clone();
-            async move { board.get("/board").await.0 == 200 }
+            async move { expected(board.get("/board").await.0 == 200) }
         },
     )
     .await;
@@ -121,10 +85,10 @@ async fn main() {
         "GET /requests/{id} (owner)",
         concurrency,
         seconds,
-        u64::MAX,
+        usize::MAX,
         move |n| {
-            let (owner, id) = (owner.clone(), pages[n as usize % pages.len()]);
-            async move { owner.get(&format!("/requests/{id}")).await.0 == 200 }
+            let (owner, id) = (owner.clone(), pages[n % pages.len()]);
+            async move { expected(owner.get(&format!("/requests/{id}")).await.0 == 200) }
         },
     )
     .await;
@@ -133,10 +97,10 @@ async fn main() {
         "GET /requests (owner's list)",
         concurrency,
         seconds,
-        u64::MAX,
+        usize::MAX,
         move |_| {
             let list = list.clone();
-            async move { list.get("/requests").await.0 == 200 }
+            async move { expected(list.get("/requests").await.0 == 200) }
         },
     )
     .await;
@@ -151,14 +115,14 @@ async fn main() {
         "POST /offers/{id}/accept",
         concurrency,
         seconds * 10,
-        to_accept.len() as u64,
+        to_accept.len(),
         move |n| {
-            let (accepting, (id, version)) = (accepting.clone(), to_accept[n as usize]);
+            let (accepting, (id, version)) = (accepting.clone(), to_accept[n]);
             async move {
                 let form = vec![("offer_version", version.to_string())];
                 let (status, location) =
                     accepting.post(&format!("/offers/{id}/accept"), form).await;
-                status == 303 && location.starts_with("/orders/")
+                expected(status == 303 && location.starts_with("/orders/"))
             }
         },
     )
@@ -168,10 +132,10 @@ async fn main() {
         "GET /orders (owner's list)",
         concurrency,
         seconds,
-        u64::MAX,
+        usize::MAX,
         move |_| {
             let orders = orders.clone();
-            async move { orders.get("/orders").await.0 == 200 }
+            async move { expected(orders.get("/orders").await.0 == 200) }
         },
     )
     .await;

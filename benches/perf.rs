@@ -42,7 +42,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::get;
-use common::{PASSWORD, SERVER, Server, User, env_or, offer_form, percentile, request_form};
+use common::{
+    PASSWORD, Run, SERVER, Server, User, env_or, measure, offer_form, percentile, request_form,
+};
 use sqlx::PgPool;
 use sqlx::migrate::MigrateDatabase;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -217,79 +219,6 @@ impl Drop for Anchor {
 }
 
 // ---------------------------------------------------------------- load
-
-/// The times of one measured run.
-struct Run {
-    elapsed: Duration,
-    /// Sorted.
-    times: Vec<Duration>,
-}
-
-impl Run {
-    fn calls(&self) -> usize {
-        self.times.len()
-    }
-
-    fn rate(&self) -> f64 {
-        self.calls() as f64 / self.elapsed.as_secs_f64()
-    }
-
-    fn p(&self, q: f64) -> Duration {
-        percentile(&self.times, q)
-    }
-
-    fn print(&self, name: &str) {
-        println!(
-            "    {name:<46} {:>6} calls {:>7.0}/s  p50 {:>7.1?}  p99 {:>7.1?}",
-            self.calls(),
-            self.rate(),
-            self.p(0.5),
-            self.p(0.99)
-        );
-    }
-}
-
-/// Runs `call(n)` from `concurrency` tasks for `seconds` (or until `limit`
-/// calls were made), prints one line and returns the times. An answer that
-/// is not the expected one stops the bench.
-async fn measure<F, Fut>(name: &str, concurrency: usize, seconds: u64, limit: usize, call: F) -> Run
-where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = Result<(), String>> + Send,
-{
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (call, next) = (call.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut times = Vec::new();
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= limit || Instant::now() >= deadline {
-                    return Ok::<_, String>(times);
-                }
-                let t0 = Instant::now();
-                call(n).await?;
-                times.push(t0.elapsed());
-            }
-        }));
-    }
-    let mut times = Vec::new();
-    for task in tasks {
-        match task.await.expect("a load task") {
-            Ok(mine) => times.extend(mine),
-            Err(wrong) => panic!("perf: wrong answer during {name}: {wrong}; bench stopped"),
-        }
-    }
-    let elapsed = started.elapsed();
-    times.sort();
-    assert!(!times.is_empty(), "perf: {name} made no call");
-    let run = Run { elapsed, times };
-    run.print(name);
-    run
-}
 
 /// `job(n)` for every n below `count`, `concurrency` at a time, the results
 /// in the order of n (setting up, not measured).
