@@ -218,6 +218,86 @@ impl Drop for Anchor {
     }
 }
 
+// ---------------------------------------------------------------- CPU
+
+/// Where a run's CPU time went, in clock ticks (USER_HZ, 100 a second on
+/// Linux): the bench's own threads (the load generator), the server (the
+/// `dhune serve` process, or the anchor's threads in this process) and every
+/// Postgres process.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    client: u64,
+    server: u64,
+    postgres: u64,
+}
+
+/// Who serves a run, for [`Cpu::now`].
+#[derive(Clone, Copy)]
+enum Served {
+    Anchor,
+    Dhune(u32),
+}
+
+/// utime + stime and the command name from a `/proc/…/stat` line.
+fn stat_ticks(path: &Path) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (head, tail) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1.to_owned();
+    // After the name: state is field 3; utime and stime are fields 14 and 15.
+    let mut fields = tail.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((name, utime + stime))
+}
+
+impl Cpu {
+    fn now(served: Served) -> Self {
+        let mut cpu = Cpu::default();
+        if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+            for task in tasks.flatten() {
+                if let Some((name, ticks)) = stat_ticks(&task.path().join("stat")) {
+                    if matches!(served, Served::Anchor) && name.starts_with("anchor") {
+                        cpu.server += ticks;
+                    } else {
+                        cpu.client += ticks;
+                    }
+                }
+            }
+        }
+        if let Served::Dhune(pid) = served {
+            cpu.server = stat_ticks(Path::new(&format!("/proc/{pid}/stat"))).map_or(0, |s| s.1);
+        }
+        if let Ok(processes) = std::fs::read_dir("/proc") {
+            for process in processes.flatten() {
+                if let Some((name, ticks)) = stat_ticks(&process.path().join("stat"))
+                    && name.starts_with("postgres")
+                {
+                    cpu.postgres += ticks;
+                }
+            }
+        }
+        cpu
+    }
+
+    /// Microseconds of CPU per call since `before`: client, server, Postgres.
+    fn per_call(self, before: Cpu, calls: usize) -> [f64; 3] {
+        let per = |a: u64, b: u64| (a.saturating_sub(b)) as f64 * 10_000.0 / calls.max(1) as f64;
+        [
+            per(self.client, before.client),
+            per(self.server, before.server),
+            per(self.postgres, before.postgres),
+        ]
+    }
+}
+
+/// `run` measured with the CPU it took, per call.
+async fn with_cpu(served: Served, run: impl Future<Output = Run>) -> (Run, [f64; 3]) {
+    let before = Cpu::now(served);
+    let run = run.await;
+    let cpu = Cpu::now(served).per_call(before, run.calls());
+    (run, cpu)
+}
+
 // ---------------------------------------------------------------- load
 
 /// `job(n)` for every n below `count`, `concurrency` at a time, the results
@@ -866,15 +946,35 @@ struct Line {
     p50: Duration,
     p99: Duration,
     wire: Option<PerCall>,
+    /// CPU per call, µs: the load generator, the server, Postgres.
+    cpu: Option<[f64; 3]>,
 }
 
 fn mean(rates: &[f64]) -> f64 {
     rates.iter().sum::<f64>() / rates.len() as f64
 }
 
+/// The anchor's runs as one line.
+fn anchor_line(runs: &[(Run, [f64; 3])], wire: Option<PerCall>) -> Line {
+    let mut times: Vec<Duration> = runs.iter().flat_map(|(run, _)| run.times.clone()).collect();
+    times.sort();
+    let rate = mean(&runs.iter().map(|(run, _)| run.rate()).collect::<Vec<_>>());
+    Line {
+        what: format!("anchor GET /fortunes ({} runs)", runs.len()),
+        target: "",
+        calls: times.len(),
+        rate,
+        against: rate,
+        p50: percentile(&times, 0.5),
+        p99: percentile(&times, 0.99),
+        wire,
+        cpu: Some([0, 1, 2].map(|k| mean(&runs.iter().map(|(_, cpu)| cpu[k]).collect::<Vec<_>>()))),
+    }
+}
+
 fn print_summary(lines: &[Line]) {
     println!(
-        "\n  {:<48} {:>7} {:>7} {:>8} {:>8} {:>6} {:>8} {:>8} {:>6} {:>6} {:>6}",
+        "\n  {:<48} {:>7} {:>7} {:>8} {:>8} {:>6} {:>8} {:>8} {:>6} {:>6} {:>6} {:>20}",
         "what",
         "target",
         "calls",
@@ -885,7 +985,8 @@ fn print_summary(lines: &[Line]) {
         "p99",
         "stmts",
         "trips",
-        "pings"
+        "pings",
+        "CPU µs: load/app/pg"
     );
     for line in lines {
         let wire = |pick: fn(&PerCall) -> f64| {
@@ -893,8 +994,11 @@ fn print_summary(lines: &[Line]) {
                 .as_ref()
                 .map_or("—".to_owned(), |w| format!("{:.1}", pick(w)))
         };
+        let cpu = line.cpu.map_or("—".to_owned(), |[load, app, pg]| {
+            format!("{load:.0}/{app:.0}/{pg:.0}")
+        });
         println!(
-            "  {:<48} {:>7} {:>7} {:>8.0} {:>8.0} {:>5.2}x {:>8.1?} {:>8.1?} {:>6} {:>6} {:>6}",
+            "  {:<48} {:>7} {:>7} {:>8.0} {:>8.0} {:>5.2}x {:>8.1?} {:>8.1?} {:>6} {:>6} {:>6} {:>20}",
             line.what,
             line.target,
             line.calls,
@@ -906,6 +1010,7 @@ fn print_summary(lines: &[Line]) {
             wire(|w| w.statements),
             wire(|w| w.round_trips),
             wire(|w| w.pings),
+            cpu,
         );
     }
 }
@@ -1057,22 +1162,25 @@ async fn main() {
     );
 
     let mut lines = Vec::new();
-    let mut anchor_runs: Vec<Run> = Vec::new();
+    let mut anchor_runs: Vec<(Run, [f64; 3])> = Vec::new();
     let anchor = Anchor::start(&fortune_url).await;
     let visitor = User::visitor(&anchor.base);
     let run_anchor = |visitor: User| {
         let concurrency = sizes.concurrency;
         let seconds = sizes.seconds;
         async move {
-            measure(
-                "anchor GET /fortunes",
-                concurrency,
-                seconds,
-                usize::MAX,
-                move |_| {
-                    let visitor = visitor.clone();
-                    async move { page(&visitor, "/fortunes").await }
-                },
+            with_cpu(
+                Served::Anchor,
+                measure(
+                    "anchor GET /fortunes",
+                    concurrency,
+                    seconds,
+                    usize::MAX,
+                    move |_| {
+                        let visitor = visitor.clone();
+                        async move { page(&visitor, "/fortunes").await }
+                    },
+                ),
             )
             .await
         }
@@ -1096,16 +1204,20 @@ async fn main() {
             order.clone(),
         ),
     ];
+    let served = Served::Dhune(server.pid());
     for (what, user, path) in p1 {
-        let run = measure(
-            what,
-            sizes.concurrency,
-            sizes.seconds,
-            usize::MAX,
-            move |_| {
-                let (user, path) = (user.clone(), path.clone());
-                async move { page(&user, &path).await }
-            },
+        let (run, cpu) = with_cpu(
+            served,
+            measure(
+                what,
+                sizes.concurrency,
+                sizes.seconds,
+                usize::MAX,
+                move |_| {
+                    let (user, path) = (user.clone(), path.clone());
+                    async move { page(&user, &path).await }
+                },
+            ),
         )
         .await;
         anchor_runs.push(run_anchor(visitor.clone()).await);
@@ -1115,13 +1227,22 @@ async fn main() {
             target: "≥ 0.5x",
             calls: run.calls(),
             rate: run.rate(),
-            against: mean(&near.iter().map(Run::rate).collect::<Vec<_>>()),
+            against: mean(&near.iter().map(|(run, _)| run.rate()).collect::<Vec<_>>()),
             p50: run.p(0.5),
             p99: run.p(0.99),
             wire: None,
+            cpu: Some(cpu),
         });
     }
     drop(anchor);
+    if env_or("PERF_PAGES_ONLY", 0) == 1 {
+        println!("\nP1 only (PERF_PAGES_ONLY=1):");
+        lines.insert(0, anchor_line(&anchor_runs, None));
+        print_summary(&lines);
+        server.stop().await;
+        db.close().await;
+        return;
+    }
 
     // The accept runs' requests, each with the winner's offer first and the
     // loser's second; the losers' versions only for P2's share (P3 posts
@@ -1171,7 +1292,7 @@ async fn main() {
     println!("  P2: accepts against pgbench's minimal accept");
     let before = pgbench.accept(sizes.concurrency, sizes.seconds).await;
     before.print("pgbench minimal accept");
-    let run = accepts("POST /offers/{id}/accept".to_owned(), 0).await;
+    let (run, cpu) = with_cpu(served, accepts("POST /offers/{id}/accept".to_owned(), 0)).await;
     let after = pgbench.accept(sizes.concurrency, sizes.seconds).await;
     after.print("pgbench minimal accept");
     lines.push(Line {
@@ -1183,6 +1304,7 @@ async fn main() {
         p50: run.p(0.5),
         p99: run.p(0.99),
         wire: None,
+        cpu: Some(cpu),
     });
 
     println!(
@@ -1192,17 +1314,20 @@ async fn main() {
     let rows = losers.len();
     let before = pgbench.lock(rows, sizes.concurrency, sizes.seconds).await;
     before.print("pgbench lock and rollback");
-    let run = {
+    let (run, cpu) = {
         let (accepting, losers) = (accepting.clone(), losers.clone());
-        measure(
-            "POST /offers/{id}/accept (409)",
-            sizes.concurrency,
-            sizes.seconds,
-            usize::MAX,
-            move |n| {
-                let (accepting, pick) = (accepting.clone(), losers[n % losers.len()]);
-                async move { accept(&accepting, pick, 409).await }
-            },
+        with_cpu(
+            served,
+            measure(
+                "POST /offers/{id}/accept (409)",
+                sizes.concurrency,
+                sizes.seconds,
+                usize::MAX,
+                move |n| {
+                    let (accepting, pick) = (accepting.clone(), losers[n % losers.len()]);
+                    async move { accept(&accepting, pick, 409).await }
+                },
+            ),
         )
         .await
     };
@@ -1217,6 +1342,7 @@ async fn main() {
         p50: run.p(0.5),
         p99: run.p(0.99),
         wire: None,
+        cpu: Some(cpu),
     });
 
     // Vendors for the streams of P4 and P5, each within the streams one
@@ -1260,7 +1386,7 @@ async fn main() {
         let count = streams.len();
         let streams = Streams::open(streams).await;
         let before = streams.received();
-        let run = accepts(format!("POST accept, {what}"), 2 + 2 * k).await;
+        let (run, cpu) = with_cpu(served, accepts(format!("POST accept, {what}"), 2 + 2 * k)).await;
         let received = streams.received() - before;
         streams.close().await;
         // Streams of vendors with no offer on the accepted requests are sent
@@ -1285,6 +1411,7 @@ async fn main() {
             p50: run.p(0.5),
             p99: run.p(0.99),
             wire: None,
+            cpu: Some(cpu),
         });
     }
 
@@ -1384,25 +1511,7 @@ async fn main() {
     ])) {
         line.wire = Some(counted);
     }
-    let anchor_times = {
-        let mut times: Vec<Duration> = anchor_runs.iter().flat_map(|r| r.times.clone()).collect();
-        times.sort();
-        times
-    };
-    let anchor_rate = mean(&anchor_runs.iter().map(Run::rate).collect::<Vec<_>>());
-    lines.insert(
-        0,
-        Line {
-            what: format!("anchor GET /fortunes ({} runs)", anchor_runs.len()),
-            target: "",
-            calls: anchor_times.len(),
-            rate: anchor_rate,
-            against: anchor_rate,
-            p50: percentile(&anchor_times, 0.5),
-            p99: percentile(&anchor_times, 0.99),
-            wire: Some(anchor_wire),
-        },
-    );
+    lines.insert(0, anchor_line(&anchor_runs, Some(anchor_wire)));
     println!(
         "\nSummary (ratio: rate / the rate it is compared with; statements, round trips and pings per call):"
     );

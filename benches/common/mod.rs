@@ -85,6 +85,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
     /// The server's resident memory, KiB.
     pub fn rss_kib(&self) -> u64 {
         self.status_kib("VmRSS:")
