@@ -21,7 +21,9 @@
 //!
 //! `cargo bench --bench perf`; PERF_SECONDS (3), PERF_CONCURRENCY (16),
 //! PERF_ACCEPTS (1500 per accept run), PERF_STREAMS (10000),
-//! PERF_P4_STREAMS (1000) and PERF_COUNT_CALLS (200) change the size. Needs
+//! PERF_P4_STREAMS (1000) and PERF_COUNT_CALLS (200) change the size;
+//! PERF_ONLY=p1 (the pages), p2 (P2 and P3) or p4 runs one part and stops
+//! (no statement counts). Needs
 //! the local Postgres and pgbench; uses scratch databases `dhune_perf_*`.
 //! The load generator is reqwest (as in the other benches), the same client
 //! settings for the anchor and for Dhune.
@@ -954,6 +956,24 @@ fn mean(rates: &[f64]) -> f64 {
     rates.iter().sum::<f64>() / rates.len() as f64
 }
 
+/// The summary of the part `only` names, without the statement counts,
+/// and the server stopped.
+async fn finish_early(
+    only: &str,
+    mut lines: Vec<Line>,
+    anchor_runs: &[(Run, [f64; 3])],
+    server: Server,
+    db: PgPool,
+) {
+    println!("\nOnly {only} (PERF_ONLY):");
+    if !anchor_runs.is_empty() {
+        lines.insert(0, anchor_line(anchor_runs, None));
+    }
+    print_summary(&lines);
+    server.stop().await;
+    db.close().await;
+}
+
 /// The anchor's runs as one line.
 fn anchor_line(runs: &[(Run, [f64; 3])], wire: Option<PerCall>) -> Line {
     let mut times: Vec<Duration> = runs.iter().flat_map(|(run, _)| run.times.clone()).collect();
@@ -1185,63 +1205,62 @@ async fn main() {
             .await
         }
     };
-    println!("  P1: pages against the anchor");
-    anchor_runs.push(run_anchor(visitor.clone()).await);
-    let p1: [(&str, User, String); 3] = [
-        (
-            "GET /requests (customer, 36 requests)",
-            list.clone(),
-            "/requests".to_owned(),
-        ),
-        (
-            "GET /board (vendor, 300 open requests)",
-            board.clone(),
-            "/board".to_owned(),
-        ),
-        (
-            "GET /orders/{id} (the customer's order)",
-            list.clone(),
-            order.clone(),
-        ),
-    ];
+    let only = std::env::var("PERF_ONLY").unwrap_or_default();
+    let part = |name: &str| only.is_empty() || only == name;
     let served = Served::Dhune(server.pid());
-    for (what, user, path) in p1 {
-        let (run, cpu) = with_cpu(
-            served,
-            measure(
-                what,
-                sizes.concurrency,
-                sizes.seconds,
-                usize::MAX,
-                move |_| {
-                    let (user, path) = (user.clone(), path.clone());
-                    async move { page(&user, &path).await }
-                },
-            ),
-        )
-        .await;
+    if part("p1") {
+        println!("  P1: pages against the anchor");
         anchor_runs.push(run_anchor(visitor.clone()).await);
-        let near = &anchor_runs[anchor_runs.len() - 2..];
-        lines.push(Line {
-            what: format!("P1 {what}"),
-            target: "≥ 0.5x",
-            calls: run.calls(),
-            rate: run.rate(),
-            against: mean(&near.iter().map(|(run, _)| run.rate()).collect::<Vec<_>>()),
-            p50: run.p(0.5),
-            p99: run.p(0.99),
-            wire: None,
-            cpu: Some(cpu),
-        });
+        let p1: [(&str, User, String); 3] = [
+            (
+                "GET /requests (customer, 36 requests)",
+                list.clone(),
+                "/requests".to_owned(),
+            ),
+            (
+                "GET /board (vendor, 300 open requests)",
+                board.clone(),
+                "/board".to_owned(),
+            ),
+            (
+                "GET /orders/{id} (the customer's order)",
+                list.clone(),
+                order.clone(),
+            ),
+        ];
+        for (what, user, path) in p1 {
+            let (run, cpu) = with_cpu(
+                served,
+                measure(
+                    what,
+                    sizes.concurrency,
+                    sizes.seconds,
+                    usize::MAX,
+                    move |_| {
+                        let (user, path) = (user.clone(), path.clone());
+                        async move { page(&user, &path).await }
+                    },
+                ),
+            )
+            .await;
+            anchor_runs.push(run_anchor(visitor.clone()).await);
+            let near = &anchor_runs[anchor_runs.len() - 2..];
+            lines.push(Line {
+                what: format!("P1 {what}"),
+                target: "≥ 0.5x",
+                calls: run.calls(),
+                rate: run.rate(),
+                against: mean(&near.iter().map(|(run, _)| run.rate()).collect::<Vec<_>>()),
+                p50: run.p(0.5),
+                p99: run.p(0.99),
+                wire: None,
+                cpu: Some(cpu),
+            });
+        }
     }
     drop(anchor);
-    if env_or("PERF_PAGES_ONLY", 0) == 1 {
-        println!("\nP1 only (PERF_PAGES_ONLY=1):");
-        lines.insert(0, anchor_line(&anchor_runs, None));
-        print_summary(&lines);
-        server.stop().await;
-        db.close().await;
-        return;
+    if only == "p1" {
+        return finish_early(&only, lines, &anchor_runs, server, db).await;
     }
 
     // The accept runs' requests, each with the winner's offer first and the
@@ -1289,61 +1308,66 @@ async fn main() {
     let accepts =
         |name: String, share: usize| accept_run(name, &accepting, shares[share].clone(), &sizes);
 
-    println!("  P2: accepts against pgbench's minimal accept");
-    let before = pgbench.accept(sizes.concurrency, sizes.seconds).await;
-    before.print("pgbench minimal accept");
-    let (run, cpu) = with_cpu(served, accepts("POST /offers/{id}/accept".to_owned(), 0)).await;
-    let after = pgbench.accept(sizes.concurrency, sizes.seconds).await;
-    after.print("pgbench minimal accept");
-    lines.push(Line {
-        what: "P2 POST /offers/{id}/accept vs pgbench".to_owned(),
-        target: "≥ 0.5x",
-        calls: run.calls(),
-        rate: run.rate(),
-        against: mean(&[before.tps, after.tps]),
-        p50: run.p(0.5),
-        p99: run.p(0.99),
-        wire: None,
-        cpu: Some(cpu),
-    });
-
-    println!(
-        "  P3: accepts of offers whose request has an order (409) against a lock and rollback"
-    );
     let losers: Arc<Vec<Pick>> = Arc::new(shares[0].iter().filter_map(|c| c.loser).collect());
-    let rows = losers.len();
-    let before = pgbench.lock(rows, sizes.concurrency, sizes.seconds).await;
-    before.print("pgbench lock and rollback");
-    let (run, cpu) = {
-        let (accepting, losers) = (accepting.clone(), losers.clone());
-        with_cpu(
-            served,
-            measure(
-                "POST /offers/{id}/accept (409)",
-                sizes.concurrency,
-                sizes.seconds,
-                usize::MAX,
-                move |n| {
-                    let (accepting, pick) = (accepting.clone(), losers[n % losers.len()]);
-                    async move { accept(&accepting, pick, 409).await }
-                },
-            ),
-        )
-        .await
-    };
-    let after = pgbench.lock(rows, sizes.concurrency, sizes.seconds).await;
-    after.print("pgbench lock and rollback");
-    lines.push(Line {
-        what: "P3 POST accept, request has an order (409)".to_owned(),
-        target: "≥ 0.5x",
-        calls: run.calls(),
-        rate: run.rate(),
-        against: mean(&[before.tps, after.tps]),
-        p50: run.p(0.5),
-        p99: run.p(0.99),
-        wire: None,
-        cpu: Some(cpu),
-    });
+    if part("p2") {
+        println!("  P2: accepts against pgbench's minimal accept");
+        let before = pgbench.accept(sizes.concurrency, sizes.seconds).await;
+        before.print("pgbench minimal accept");
+        let (run, cpu) = with_cpu(served, accepts("POST /offers/{id}/accept".to_owned(), 0)).await;
+        let after = pgbench.accept(sizes.concurrency, sizes.seconds).await;
+        after.print("pgbench minimal accept");
+        lines.push(Line {
+            what: "P2 POST /offers/{id}/accept vs pgbench".to_owned(),
+            target: "≥ 0.5x",
+            calls: run.calls(),
+            rate: run.rate(),
+            against: mean(&[before.tps, after.tps]),
+            p50: run.p(0.5),
+            p99: run.p(0.99),
+            wire: None,
+            cpu: Some(cpu),
+        });
+
+        println!(
+            "  P3: accepts of offers whose request has an order (409) against a lock and rollback"
+        );
+        let rows = losers.len();
+        let before = pgbench.lock(rows, sizes.concurrency, sizes.seconds).await;
+        before.print("pgbench lock and rollback");
+        let (run, cpu) = {
+            let (accepting, losers) = (accepting.clone(), losers.clone());
+            with_cpu(
+                served,
+                measure(
+                    "POST /offers/{id}/accept (409)",
+                    sizes.concurrency,
+                    sizes.seconds,
+                    usize::MAX,
+                    move |n| {
+                        let (accepting, pick) = (accepting.clone(), losers[n % losers.len()]);
+                        async move { accept(&accepting, pick, 409).await }
+                    },
+                ),
+            )
+            .await
+        };
+        let after = pgbench.lock(rows, sizes.concurrency, sizes.seconds).await;
+        after.print("pgbench lock and rollback");
+        lines.push(Line {
+            what: "P3 POST accept, request has an order (409)".to_owned(),
+            target: "≥ 0.5x",
+            calls: run.calls(),
+            rate: run.rate(),
+            against: mean(&[before.tps, after.tps]),
+            p50: run.p(0.5),
+            p99: run.p(0.99),
+            wire: None,
+            cpu: Some(cpu),
+        });
+    }
+    if only == "p2" {
+        return finish_early(&only, lines, &anchor_runs, server, db).await;
+    }
 
     // Vendors for the streams of P4 and P5, each within the streams one
     // user may keep open.
@@ -1356,63 +1380,69 @@ async fn main() {
         setup.elapsed()
     );
 
-    println!(
-        "  P4: accepts with {} vendor streams open against none",
-        sizes.p4_streams
-    );
-    let none = accepts("POST accept, no streams".to_owned(), 1).await;
-    let mut nones = vec![none.rate()];
-    let others: Vec<User> = (0..sizes.p4_streams)
-        .map(|n| vendors[n / per_vendor].clone())
-        .collect();
-    let mut involved: Vec<User> = (0..sizes.p4_streams.saturating_sub(2 * per_vendor))
-        .map(|n| vendors[n / per_vendor].clone())
-        .collect();
-    for _ in 0..per_vendor {
-        involved.push(winner.clone());
-        involved.push(loser.clone());
-    }
-    let variants = [
-        (
-            format!("{} streams of other vendors", sizes.p4_streams),
-            others,
-        ),
-        (
-            format!("{} streams incl. both vendors'", sizes.p4_streams),
-            involved,
-        ),
-    ];
-    for (k, (what, streams)) in variants.into_iter().enumerate() {
-        let count = streams.len();
-        let streams = Streams::open(streams).await;
-        let before = streams.received();
-        let (run, cpu) = with_cpu(served, accepts(format!("POST accept, {what}"), 2 + 2 * k)).await;
-        let received = streams.received() - before;
-        streams.close().await;
-        // Streams of vendors with no offer on the accepted requests are sent
-        // nothing (their boards do not show those requests); the involved
-        // vendors' streams are told of their offers' outcome.
-        assert!(
-            k == 0 || received > 0,
-            "perf: the involved vendors' streams received no event during the accepts"
-        );
+    if part("p4") {
         println!(
-            "      the streams received {:.0} bytes each per accept",
-            received as f64 / count as f64 / run.calls() as f64
+            "  P4: accepts with {} vendor streams open against none",
+            sizes.p4_streams
         );
-        let none = accepts("POST accept, no streams".to_owned(), 3 + 2 * k).await;
-        nones.push(none.rate());
-        lines.push(Line {
-            what: format!("P4 accept, {what}"),
-            target: "≥ 0.9x",
-            calls: run.calls(),
-            rate: run.rate(),
-            against: mean(&nones[nones.len() - 2..]),
-            p50: run.p(0.5),
-            p99: run.p(0.99),
-            wire: None,
-            cpu: Some(cpu),
-        });
+        let none = accepts("POST accept, no streams".to_owned(), 1).await;
+        let mut nones = vec![none.rate()];
+        let others: Vec<User> = (0..sizes.p4_streams)
+            .map(|n| vendors[n / per_vendor].clone())
+            .collect();
+        let mut involved: Vec<User> = (0..sizes.p4_streams.saturating_sub(2 * per_vendor))
+            .map(|n| vendors[n / per_vendor].clone())
+            .collect();
+        for _ in 0..per_vendor {
+            involved.push(winner.clone());
+            involved.push(loser.clone());
+        }
+        let variants = [
+            (
+                format!("{} streams of other vendors", sizes.p4_streams),
+                others,
+            ),
+            (
+                format!("{} streams incl. both vendors'", sizes.p4_streams),
+                involved,
+            ),
+        ];
+        for (k, (what, streams)) in variants.into_iter().enumerate() {
+            let count = streams.len();
+            let streams = Streams::open(streams).await;
+            let before = streams.received();
+            let (run, cpu) =
+                with_cpu(served, accepts(format!("POST accept, {what}"), 2 + 2 * k)).await;
+            let received = streams.received() - before;
+            streams.close().await;
+            // Streams of vendors with no offer on the accepted requests are sent
+            // nothing (their boards do not show those requests); the involved
+            // vendors' streams are told of their offers' outcome.
+            assert!(
+                k == 0 || received > 0,
+                "perf: the involved vendors' streams received no event during the accepts"
+            );
+            println!(
+                "      the streams received {:.0} bytes each per accept",
+                received as f64 / count as f64 / run.calls() as f64
+            );
+            let none = accepts("POST accept, no streams".to_owned(), 3 + 2 * k).await;
+            nones.push(none.rate());
+            lines.push(Line {
+                what: format!("P4 accept, {what}"),
+                target: "≥ 0.9x",
+                calls: run.calls(),
+                rate: run.rate(),
+                against: mean(&nones[nones.len() - 2..]),
+                p50: run.p(0.5),
+                p99: run.p(0.99),
+                wire: None,
+                cpu: Some(cpu),
+            });
+        }
+    }
+    if only == "p4" {
+        return finish_early(&only, lines, &anchor_runs, server, db).await;
     }
 
     println!(
