@@ -6,7 +6,7 @@ use time::format_description::BorrowedFormatItem;
 use time::macros::{format_description, offset};
 use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
-use super::{FieldErrors, clean_text};
+use super::{FieldErrors, clean_text, when};
 
 /// Nepal time, UTC+05:45: the local time of form fields and of dates shown.
 pub const LOCAL_OFFSET: UtcOffset = offset!(+5:45);
@@ -24,10 +24,6 @@ const INPUT_FORMAT: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]");
 const INPUT_FORMAT_SECONDS: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
-const DISPLAY_FORMAT: &[BorrowedFormatItem<'static>] =
-    format_description!("[day padding:none] [month repr:short] [year], [hour]:[minute]");
-const DAY_FORMAT: &[BorrowedFormatItem<'static>] =
-    format_description!("[day padding:none] [month repr:long] [year]");
 
 /// How a service is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,32 +92,38 @@ pub fn parse_local_datetime(raw: &str) -> Result<OffsetDateTime, String> {
 /// `at` in local time, for the value of a datetime-local input:
 /// `2026-05-01T09:30`.
 pub fn format_local_input(at: OffsetDateTime) -> String {
-    format_in_local(at, INPUT_FORMAT)
+    let at = when::local(at);
+    let mut out = String::with_capacity(16);
+    when::write_date(&mut out, at.date());
+    out.push('T');
+    when::write_clock(&mut out, at.time());
+    out
 }
 
 /// `at` in local time, for people: `1 May 2026, 09:30`.
 pub fn format_local(at: OffsetDateTime) -> String {
-    format_in_local(at, DISPLAY_FORMAT)
+    let at = when::local(at);
+    let mut out = String::with_capacity(18);
+    when::write_day(&mut out, at.date(), false);
+    out.push_str(", ");
+    when::write_clock(&mut out, at.time());
+    out
 }
 
 /// The Nepal day `at` falls on, as a heading read at `now`: "Today",
 /// "Yesterday" or "5 January 2026".
 pub fn day_heading(at: OffsetDateTime, now: OffsetDateTime) -> String {
-    let day = super::when::nepal_date;
+    let day = when::nepal_date;
     let today = day(now);
     if day(at) == today {
         "Today".into()
     } else if today.previous_day() == Some(day(at)) {
         "Yesterday".into()
     } else {
-        format_in_local(at, DAY_FORMAT)
+        let mut out = String::with_capacity(17);
+        when::write_day(&mut out, day(at), true);
+        out
     }
-}
-
-fn format_in_local(at: OffsetDateTime, format: &[BorrowedFormatItem<'_>]) -> String {
-    // Only the first and last hours of year -9999/9999 cannot be shifted.
-    let local = at.checked_to_offset(LOCAL_OFFSET).unwrap_or(at);
-    local.format(format).unwrap_or_default()
 }
 
 /// How many characters of a request's notes the board shows.
