@@ -194,6 +194,12 @@ pub async fn list_my_requests(
 /// Open requests a vendor has no pending offer on, newest first or soonest
 /// pickup first, optionally in one city or just the one request `only` (for
 /// a live board row). Shows areas, never addresses.
+///
+/// The vendor's own pending offers are read once and looked up by hash (a
+/// `NOT EXISTS` per row made Postgres read every pending offer for each open
+/// request), and the one row has its own statement: a `($n IS NULL OR r.id
+/// = $n)` in the list's made the prepared plan expect one row and read all
+/// open requests through an index in random order.
 pub async fn open_requests_for_board(
     pool: &PgPool,
     actor: &User,
@@ -205,31 +211,54 @@ pub async fn open_requests_for_board(
     if actor.role != Role::Vendor {
         return Err(MarketError::Forbidden("The board is for laundries.".into()));
     }
-    let rows = sqlx::query_as!(
-        SummaryRow,
-        r#"SELECT r.id, r.status, r.city, r.area, r.pickup_from, r.pickup_to, r.expires_at,
-                  r.created_at, r.notes,
-                  (SELECT count(*) FROM offers o
-                    WHERE o.request_id = r.id AND o.status = 'PENDING') AS "pending_offers!",
-                  r.services_text AS "services!",
-                  NULL::bigint AS "order_id?"
-           FROM requests r
-           WHERE r.status = 'OPEN' AND r.expires_at > now()
-             AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.request_id = r.id
-                               AND o.vendor_id = $1 AND o.status = 'PENDING')
-             AND ($2::text IS NULL OR lower(r.city) = lower($2))
-             AND ($5::bigint IS NULL OR r.id = $5)
-           ORDER BY CASE WHEN $6::bool THEN r.pickup_from END, r.created_at DESC, r.id DESC
-           LIMIT $3 OFFSET $4"#,
-        actor.id,
-        city,
-        paging.limit(),
-        paging.offset(),
-        only,
-        sort == BoardSort::Pickup,
-    )
-    .fetch_all(pool)
-    .await?;
+    let rows = match only {
+        Some(id) => {
+            sqlx::query_as!(
+                SummaryRow,
+                r#"SELECT r.id, r.status, r.city, r.area, r.pickup_from, r.pickup_to,
+                          r.expires_at, r.created_at, r.notes,
+                          (SELECT count(*) FROM offers o
+                            WHERE o.request_id = r.id AND o.status = 'PENDING') AS "pending_offers!",
+                          r.services_text AS "services!",
+                          NULL::bigint AS "order_id?"
+                   FROM requests r
+                   WHERE r.id = $1 AND r.status = 'OPEN' AND r.expires_at > now()
+                     AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.request_id = r.id
+                                       AND o.vendor_id = $2 AND o.status = 'PENDING')
+                     AND ($3::text IS NULL OR lower(r.city) = lower($3))"#,
+                id,
+                actor.id,
+                city,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+        None => {
+            sqlx::query_as!(
+                SummaryRow,
+                r#"SELECT r.id, r.status, r.city, r.area, r.pickup_from, r.pickup_to,
+                          r.expires_at, r.created_at, r.notes,
+                          (SELECT count(*) FROM offers o
+                            WHERE o.request_id = r.id AND o.status = 'PENDING') AS "pending_offers!",
+                          r.services_text AS "services!",
+                          NULL::bigint AS "order_id?"
+                   FROM requests r
+                   WHERE r.status = 'OPEN' AND r.expires_at > now()
+                     AND r.id NOT IN (SELECT o.request_id FROM offers o
+                                       WHERE o.vendor_id = $1 AND o.status = 'PENDING')
+                     AND ($2::text IS NULL OR lower(r.city) = lower($2))
+                   ORDER BY CASE WHEN $5::bool THEN r.pickup_from END, r.created_at DESC, r.id DESC
+                   LIMIT $3 OFFSET $4"#,
+                actor.id,
+                city,
+                paging.limit(),
+                paging.offset(),
+                sort == BoardSort::Pickup,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+    };
     summaries(rows, paging)
 }
 
