@@ -340,7 +340,9 @@ fn describe(event: &FeedEvent, viewer: &User) -> (String, Option<String>) {
 impl Connection {
     /// Whether this stream lets an event pass without a frame, decided
     /// without reading or drawing anything: a request closing off the
-    /// vendor's board, or a new one outside its city once its row is drawn.
+    /// vendor's board, a new one the board already shows (its page was
+    /// drawn before the relay passed the event on), or a new one outside its
+    /// city once its row is drawn.
     fn passes_over(&self, live: &LiveEvent) -> bool {
         let event = &live.event;
         if self.user.role != Role::Vendor || self.is_notified(event) {
@@ -349,6 +351,11 @@ impl Connection {
         match (event.kind, event.request_id) {
             (kind, Some(id)) if closes_request(kind) => {
                 self.board_rows.as_ref().is_some_and(|rows| !rows.shows(id))
+            }
+            (EventKind::RequestCreated, Some(id))
+                if self.board_rows.as_ref().is_some_and(|rows| rows.has(id)) =>
+            {
+                true
             }
             (EventKind::RequestCreated, Some(_)) => match live.shared_fragment.get() {
                 Some(Some(row)) => !self.takes_row(row),
@@ -649,8 +656,16 @@ impl BoardRows {
 
     fn shows(&self, request_id: i64) -> bool {
         match self {
-            BoardRows::Only(ids) => ids.binary_search(&request_id).is_ok(),
+            BoardRows::Only(_) => self.has(request_id),
             BoardRows::All => true,
+        }
+    }
+
+    /// Whether the row is known to be on the board.
+    fn has(&self, request_id: i64) -> bool {
+        match self {
+            BoardRows::Only(ids) => ids.binary_search(&request_id).is_ok(),
+            BoardRows::All => false,
         }
     }
 

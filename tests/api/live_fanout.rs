@@ -48,8 +48,13 @@ async fn a_board_is_told_only_of_requests_closing_on_it(pool: PgPool) {
     let customer = app.customer("c@example.com").await;
     let offering = app.vendor("o@example.com").await;
     let looking = app.vendor("v@example.com").await;
+    // Streams opened before the relay passed the new requests on would be
+    // told of them; this one sees when it has.
+    let mut relayed = offering.events(None).await;
     let on_board = request_in(&customer, "Kathmandu").await;
     let off_board = request_in(&customer, "Pokhara").await;
+    next_of(&mut relayed, "request_created").await;
+    next_of(&mut relayed, "request_created").await;
     let (mut board, url) = stream_of(&looking, "/board?city=Kathmandu").await;
     assert!(
         url.contains(&format!("&rows={on_board}&")),
@@ -82,6 +87,35 @@ async fn a_board_is_told_only_of_requests_closing_on_it(pool: PgPool) {
     assert!(
         elsewhere.next_within(QUIET).await.is_none(),
         "a stream that drew no rows is told of no closing"
+    );
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn a_board_drawn_before_the_relay_passed_its_request_on_shows_the_row_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    let shown = customer.create_request().await;
+    let (_, url) = stream_of(&vendor, "/board").await;
+    assert!(url.contains(&format!("&rows={shown}")), "{url}");
+    // As a page drawn just before the relay passed the request on: its
+    // stream starts before the request's event.
+    let drawn = url
+        .split("drawn=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .unwrap()
+        .to_owned();
+    let early = url
+        .replacen(&format!("last_event_id={drawn}"), "last_event_id=0", 1)
+        .replacen(&format!("drawn={drawn}"), "drawn=0", 1);
+    let mut stream = vendor.events_at(&early).await;
+    let added = customer.create_request().await;
+    let row = stream.next().await;
+    assert_eq!(row.event, "request_created");
+    assert!(
+        row.data.contains(&format!(r#"id="request-row-{added}""#)),
+        "the row already on the board is not sent again: {row:?}"
     );
 }
 
@@ -145,9 +179,15 @@ async fn accept_watched_by(
     (customer, winner, loser): (&Browser, &Browser, &Browser),
     streams: usize,
 ) -> usize {
+    // The streams below open once the relay has passed the offers on;
+    // a stream opened before would read them itself.
+    let mut relayed = customer.events(None).await;
     let request_id = customer.create_request().await;
     winner.make_offer(request_id, "500").await;
     loser.make_offer(request_id, "650").await;
+    next_of(&mut relayed, "offer_created").await;
+    next_of(&mut relayed, "offer_created").await;
+    drop(relayed);
     let offer_id = app.offer_id(request_id, "w@example.com").await;
     let mut watching = Vec::new();
     for browser in [customer, winner, loser] {
