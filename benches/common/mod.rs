@@ -56,7 +56,10 @@ impl Server {
     }
 
     fn run(database: String, url: &str, settings: &[(&str, &str)], scratch: bool) -> Self {
-        let mut process = Command::new(env!("CARGO_BIN_EXE_dhune"))
+        // BENCH_DHUNE runs another build (an older one, to compare).
+        let program =
+            std::env::var("BENCH_DHUNE").unwrap_or_else(|_| env!("CARGO_BIN_EXE_dhune").to_owned());
+        let mut process = Command::new(program)
             .arg("serve")
             .envs(settings.iter().copied())
             .env("DATABASE_URL", url)
