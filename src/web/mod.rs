@@ -60,7 +60,9 @@ pub use serve::serve;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
-    pub config: Config,
+    /// Shared, so that handing the state to a handler or a middleware (a
+    /// clone per request, often several) copies no settings.
+    pub config: Arc<Config>,
     pub live: Live,
     /// The configured payment provider.
     pub payments: Arc<dyn Gateway>,
@@ -92,7 +94,7 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
     let payments = crate::gateways::payments::build(&config)?;
     let state = AppState {
         pool,
-        config,
+        config: Arc::new(config),
         live,
         payments,
         identity,
