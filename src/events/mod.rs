@@ -63,6 +63,14 @@ impl EventKind {
         EventKind::PayoutPaid,
     ];
 
+    /// Whether this kind takes a request off the vendors' boards.
+    pub fn closes_request(self) -> bool {
+        matches!(
+            self,
+            EventKind::RequestCancelled | EventKind::RequestExpired | EventKind::RequestClosed
+        )
+    }
+
     /// Whether the people concerned get a notification for this kind.
     pub fn notifies(self) -> bool {
         NewEvent::by_dhune(self).note().is_some()
@@ -129,6 +137,9 @@ pub struct Facts {
     pub received: bool,
     /// The payout statement, for `payout_issued` and `payout_paid`.
     pub statement: Option<i64>,
+    /// The new request's city, for `request_created`: the live hub sends
+    /// it only to the boards its city filter lets it on.
+    pub city: Option<String>,
 }
 
 /// [`Facts`] as read back from `events.payload`.
@@ -144,6 +155,8 @@ struct Payload {
     received: bool,
     #[serde(default)]
     statement_id: Option<i64>,
+    #[serde(default)]
+    city: Option<String>,
 }
 
 impl Facts {
@@ -165,6 +178,9 @@ impl Facts {
         if let Some(statement) = self.statement {
             payload.insert("statement_id".into(), statement.into());
         }
+        if let Some(city) = &self.city {
+            payload.insert("city".into(), city.as_str().into());
+        }
         serde_json::Value::Object(payload)
     }
 
@@ -177,6 +193,7 @@ impl Facts {
             price: payload.price_paisa.map(Money::from_paisa),
             received: payload.received,
             statement: payload.statement_id,
+            city: payload.city,
         }
     }
 }
@@ -236,6 +253,12 @@ impl NewEvent {
     /// The offer's price, or the amount paid or refunded, for the line.
     pub fn price(mut self, price: Money) -> Self {
         self.facts.price = Some(price);
+        self
+    }
+
+    /// The new request's city (see [`Facts::city`]).
+    pub fn city(mut self, city: &str) -> Self {
+        self.facts.city = Some(city.to_owned());
         self
     }
 
@@ -576,6 +599,7 @@ mod tests {
             .price(Money::from_paisa(45_000))
             .statement(12)
             .status(OrderStatus::Delivering)
+            .city("Pokhara")
             .facts;
         assert_eq!(Facts::from_payload(facts.to_payload()), facts);
         assert_eq!(Facts::from_payload(serde_json::json!({})), Facts::default());

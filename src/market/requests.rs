@@ -79,6 +79,7 @@ pub async fn create_request(pool: &PgPool, actor: &User, new: &NewRequest) -> Ma
     .await?;
     let event = NewEvent::new(EventKind::RequestCreated, actor.id, actor.shown_as(None))
         .request(id)
+        .city(&new.city)
         .to(&[actor.id])
         .to_all_vendors();
     record(&mut tx, &event).await?;

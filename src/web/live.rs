@@ -17,7 +17,6 @@ use futures_util::Stream;
 use serde::Deserialize;
 use sqlx::PgPool;
 use time::OffsetDateTime;
-use tokio::sync::broadcast::{self, error::RecvError};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use tower_sessions::Session;
@@ -33,7 +32,7 @@ use super::requests::RequestPage;
 use crate::domain::account::Role;
 use crate::domain::filter::BoardSort;
 use crate::events::EventKind;
-use crate::events::relay::{Live, LiveEvent, SharedFragment, StreamSlot};
+use crate::events::relay::{Delivery, Live, LiveEvent, SharedFragment, StreamSlot, Viewer};
 use crate::market::accounts::User;
 use crate::market::feed::{self, FeedEvent, Position};
 use crate::market::requests::{self, OfferView, RequestSummary};
@@ -101,8 +100,12 @@ async fn events(
     )
     .filter(|city| !city.is_empty());
     let mut board_rows = BoardRows::drawn_with(&query.rows);
-    let slot = state.live.open_stream(user.id);
-    let (receiver, head) = state.live.subscribe();
+    let slot = state.live.open_stream(Viewer {
+        user_id: user.id,
+        role: user.role,
+        city: board_city.clone(),
+    });
+    let head = state.live.head();
     let mut connection = Connection {
         pool: state.pool.clone(),
         live: state.live.clone(),
@@ -117,7 +120,7 @@ async fn events(
         user,
         board_city,
         board_rows: None,
-        receiver,
+        board_shown: false,
         slot,
         cursor: last.map_or(head, |last| last.max(head)),
         replay_upto: None,
@@ -180,7 +183,9 @@ struct Connection {
     /// For vendors, the board rows the page may show: only their closing
     /// is sent.
     board_rows: Option<BoardRows>,
-    receiver: broadcast::Receiver<Arc<LiveEvent>>,
+    /// Whether the hub was told which rows the board shows (once what the
+    /// stream replays first has been sent).
+    board_shown: bool,
     slot: StreamSlot,
     /// The last position sent (or replayed); nothing at or before it is sent again.
     cursor: Position,
@@ -234,12 +239,13 @@ impl Connection {
                     }
                 }
             }
+            if !std::mem::replace(&mut self.board_shown, true)
+                && let Some(BoardRows::Only(rows)) = &self.board_rows
+            {
+                self.slot.show_rows(rows);
+            }
             tokio::select! {
                 biased;
-                () = self.slot.closed() => {
-                    tracing::debug!(user = self.user.id, "a newer stream of this user replaced this one");
-                    return None;
-                }
                 _ = self.recheck.tick() => {
                     let session_id = self.session_id.map(|id| id.to_string()).unwrap_or_default();
                     match Box::pin(feed::still_signed_in(&self.pool, &session_id, self.user.id)).await {
@@ -248,23 +254,26 @@ impl Connection {
                         Err(err) => tracing::warn!(error = ?err, "checking an SSE client's session"),
                     }
                 }
-                received = self.receiver.recv() => match received {
-                    Ok(live) if self.ends_stream(&live.event) => return None,
-                    Ok(live)
+                delivery = self.slot.next() => match delivery {
+                    Delivery::Event(live) if self.ends_stream(&live.event) => return None,
+                    Delivery::Event(live)
                         if live.event.position > self.cursor
                             && live.event.visible_to(&self.user) =>
                     {
                         self.cursor = live.event.position;
                         return Some(Next::Event(live));
                     }
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(missed)) => {
+                    Delivery::Event(_) => {}
+                    Delivery::Lagged => {
                         // Too slow for the hub: re-read what was missed from
                         // the table instead of holding it in memory.
-                        tracing::debug!(missed, user = self.user.id, "SSE client lagged; re-syncing");
+                        tracing::debug!(user = self.user.id, "SSE client lagged; re-syncing");
                         self.replay_upto = Some(self.live.head());
                     }
-                    Err(RecvError::Closed) => return None,
+                    Delivery::Replaced => {
+                        tracing::debug!(user = self.user.id, "a newer stream of this user replaced this one");
+                        return None;
+                    }
                 },
             }
         }
@@ -349,7 +358,7 @@ impl Connection {
             return false;
         }
         match (event.kind, event.request_id) {
-            (kind, Some(id)) if closes_request(kind) => {
+            (kind, Some(id)) if kind.closes_request() => {
                 self.board_rows.as_ref().is_some_and(|rows| !rows.shows(id))
             }
             (EventKind::RequestCreated, Some(id))
@@ -498,7 +507,7 @@ impl Connection {
                     None => Ok(None),
                 }
             }
-            (kind, Some(id)) if closes_request(kind) => Ok(Some(SharedFragment {
+            (kind, Some(id)) if kind.closes_request() => Ok(Some(SharedFragment {
                 html: RemoveRow { id }.render()?,
                 city: None,
             })),
@@ -596,15 +605,7 @@ impl Connection {
 /// Kinds whose fragment is the same for every vendor: a new request's
 /// board row and the removal of a closed one.
 fn shares_fragment(kind: EventKind) -> bool {
-    kind == EventKind::RequestCreated || closes_request(kind)
-}
-
-/// Kinds that take a request off the board.
-fn closes_request(kind: EventKind) -> bool {
-    matches!(
-        kind,
-        EventKind::RequestCancelled | EventKind::RequestExpired | EventKind::RequestClosed
-    )
+    kind == EventKind::RequestCreated || kind.closes_request()
 }
 
 /// Kinds whose fragment reads its record for the viewer (an offer card and
@@ -677,7 +678,7 @@ impl BoardRows {
         };
         match ids.binary_search(&request_id) {
             Err(at) if kind == EventKind::RequestCreated => ids.insert(at, request_id),
-            Ok(at) if closes_request(kind) => {
+            Ok(at) if kind.closes_request() => {
                 ids.remove(at);
             }
             _ => {}

@@ -1,8 +1,11 @@
-//! Live fan-out stays cheap: a stream is sent only what changes its page,
-//! and what several streams of one viewer need is read once per event.
+//! Live fan-out stays cheap: a stream is handed and sent only what changes
+//! its page, and what several streams of one viewer need is read once per
+//! event.
 
 use std::time::Duration;
 
+use dhune::domain::account::Role;
+use dhune::events::relay::{Delivery, StreamSlot, Viewer};
 use sqlx::PgPool;
 
 use crate::helpers::{Browser, EventStream, Statements, TestApp, id_after, request_fields};
@@ -240,5 +243,159 @@ async fn each_viewer_reads_an_event_once_however_many_streams_they_have(pool: Pg
     assert_eq!(
         four_each, one_each,
         "four streams of each viewer read what one does"
+    );
+}
+
+/// What the hub handed a stream until it went quiet: each event's kind and
+/// request.
+async fn handed(slot: &StreamSlot) -> Vec<(String, Option<i64>)> {
+    let mut seen = Vec::new();
+    while let Ok(delivery) = tokio::time::timeout(QUIET, slot.next()).await {
+        match delivery {
+            Delivery::Event(live) => {
+                seen.push((live.event.kind.to_string(), live.event.request_id));
+            }
+            Delivery::Lagged | Delivery::Replaced => panic!("the stream lagged or was replaced"),
+        }
+    }
+    seen
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn an_event_is_handed_only_to_the_streams_whose_page_it_may_change(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let customer = app.customer("c@example.com").await;
+    app.customer("d@example.com").await;
+    let winner = app.vendor("w@example.com").await;
+    let loser = app.vendor("l@example.com").await;
+    app.vendor("k@example.com").await;
+    app.vendor("p@example.com").await;
+    app.admin("a@example.com").await;
+    let on_board = request_in(&customer, "Kathmandu").await;
+
+    // The hub of another instance on the same database, and streams of
+    // each of these users, as `GET /events` opens them.
+    let live = dhune::events::relay::start(pool.clone()).await.unwrap();
+    let open = |email: &'static str, role: Role, city: Option<&str>, rows: &[i64]| {
+        let (live, pool, city, rows) = (
+            live.clone(),
+            pool.clone(),
+            city.map(str::to_owned),
+            rows.to_vec(),
+        );
+        async move {
+            let user_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+                .bind(email)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            let slot = live.open_stream(Viewer {
+                user_id,
+                role,
+                city,
+            });
+            if role == Role::Vendor {
+                slot.show_rows(&rows);
+            }
+            slot
+        }
+    };
+    let customers = open("c@example.com", Role::Customer, None, &[]).await;
+    let bystander = open("d@example.com", Role::Customer, None, &[]).await;
+    let winners = open("w@example.com", Role::Vendor, None, &[]).await;
+    let losers = open("l@example.com", Role::Vendor, None, &[]).await;
+    let kathmandu = open(
+        "k@example.com",
+        Role::Vendor,
+        Some("kathmandu"),
+        &[on_board],
+    )
+    .await;
+    let pokhara = open("p@example.com", Role::Vendor, Some("pokhara"), &[]).await;
+    let admins = open("a@example.com", Role::Admin, None, &[]).await;
+
+    let request = request_in(&customer, "Kathmandu").await;
+    winner.make_offer(request, "500").await;
+    loser.make_offer(request, "650").await;
+    let offer = app.offer_id(request, "w@example.com").await;
+    customer.accept(offer, 1).await;
+    customer
+        .post(&format!("/requests/{on_board}/cancel"), &[])
+        .await;
+
+    let of = |kinds: &[(&str, i64)]| -> Vec<(String, Option<i64>)> {
+        kinds
+            .iter()
+            .map(|(kind, id)| ((*kind).to_owned(), Some(*id)))
+            .collect()
+    };
+    assert_eq!(
+        handed(&customers).await,
+        of(&[
+            ("request_created", request),
+            ("offer_created", request),
+            ("offer_created", request),
+            ("offer_accepted", request),
+            ("offer_rejected", request),
+            ("order_created", request),
+            ("request_cancelled", on_board),
+        ]),
+        "the customer: every event naming them"
+    );
+    assert_eq!(
+        handed(&winners).await,
+        of(&[
+            ("request_created", request),
+            ("offer_created", request),
+            ("offer_accepted", request),
+            ("request_closed", request),
+            ("order_created", request),
+        ]),
+        "the winner: the new request, its own offer and its outcome, the \
+         closing of a row it was handed; not the other offer, nor the closing \
+         of a request it never had a row for"
+    );
+    assert_eq!(
+        handed(&losers).await,
+        of(&[
+            ("request_created", request),
+            ("offer_created", request),
+            ("offer_rejected", request),
+            ("request_closed", request),
+        ]),
+        "the loser"
+    );
+    assert_eq!(
+        handed(&kathmandu).await,
+        of(&[
+            ("request_created", request),
+            ("request_closed", request),
+            ("request_cancelled", on_board),
+        ]),
+        "a Kathmandu board: the rows it shows"
+    );
+    assert_eq!(
+        handed(&pokhara).await,
+        of(&[]),
+        "a Pokhara board: nothing happened on it"
+    );
+    assert_eq!(
+        handed(&bystander).await,
+        of(&[]),
+        "another customer: nothing"
+    );
+    assert_eq!(
+        handed(&admins).await,
+        of(&[
+            ("request_created", request),
+            ("offer_created", request),
+            ("offer_created", request),
+            ("offer_accepted", request),
+            ("offer_rejected", request),
+            ("request_closed", request),
+            ("order_created", request),
+            ("request_cancelled", on_board),
+        ]),
+        "an admin: everything"
     );
 }
