@@ -952,6 +952,23 @@ struct Line {
     cpu: Option<[f64; 3]>,
 }
 
+impl Line {
+    /// A measured run's line, compared with `against`.
+    fn of(what: String, target: &'static str, (run, cpu): &(Run, [f64; 3]), against: f64) -> Self {
+        Line {
+            what,
+            target,
+            calls: run.calls(),
+            rate: run.rate(),
+            against,
+            p50: run.p(0.5),
+            p99: run.p(0.99),
+            wire: None,
+            cpu: Some(*cpu),
+        }
+    }
+}
+
 fn mean(rates: &[f64]) -> f64 {
     rates.iter().sum::<f64>() / rates.len() as f64
 }
@@ -1245,17 +1262,12 @@ async fn main() {
             .await;
             anchor_runs.push(run_anchor(visitor.clone()).await);
             let near = &anchor_runs[anchor_runs.len() - 2..];
-            lines.push(Line {
-                what: format!("P1 {what}"),
-                target: "≥ 0.5x",
-                calls: run.calls(),
-                rate: run.rate(),
-                against: mean(&near.iter().map(|(run, _)| run.rate()).collect::<Vec<_>>()),
-                p50: run.p(0.5),
-                p99: run.p(0.99),
-                wire: None,
-                cpu: Some(cpu),
-            });
+            lines.push(Line::of(
+                format!("P1 {what}"),
+                "≥ 0.5x",
+                &(run, cpu),
+                mean(&near.iter().map(|(run, _)| run.rate()).collect::<Vec<_>>()),
+            ));
         }
     }
     drop(anchor);
@@ -1316,17 +1328,12 @@ async fn main() {
         let (run, cpu) = with_cpu(served, accepts("POST /offers/{id}/accept".to_owned(), 0)).await;
         let after = pgbench.accept(sizes.concurrency, sizes.seconds).await;
         after.print("pgbench minimal accept");
-        lines.push(Line {
-            what: "P2 POST /offers/{id}/accept vs pgbench".to_owned(),
-            target: "≥ 0.5x",
-            calls: run.calls(),
-            rate: run.rate(),
-            against: mean(&[before.tps, after.tps]),
-            p50: run.p(0.5),
-            p99: run.p(0.99),
-            wire: None,
-            cpu: Some(cpu),
-        });
+        lines.push(Line::of(
+            "P2 POST /offers/{id}/accept vs pgbench".to_owned(),
+            "≥ 0.5x",
+            &(run, cpu),
+            mean(&[before.tps, after.tps]),
+        ));
 
         println!(
             "  P3: accepts of offers whose request has an order (409) against a lock and rollback"
@@ -1353,17 +1360,12 @@ async fn main() {
         };
         let after = pgbench.lock(rows, sizes.concurrency, sizes.seconds).await;
         after.print("pgbench lock and rollback");
-        lines.push(Line {
-            what: "P3 POST accept, request has an order (409)".to_owned(),
-            target: "≥ 0.5x",
-            calls: run.calls(),
-            rate: run.rate(),
-            against: mean(&[before.tps, after.tps]),
-            p50: run.p(0.5),
-            p99: run.p(0.99),
-            wire: None,
-            cpu: Some(cpu),
-        });
+        lines.push(Line::of(
+            "P3 POST accept, request has an order (409)".to_owned(),
+            "≥ 0.5x",
+            &(run, cpu),
+            mean(&[before.tps, after.tps]),
+        ));
     }
     if only == "p2" {
         return finish_early(&only, lines, &anchor_runs, server, db).await;
@@ -1428,17 +1430,12 @@ async fn main() {
             );
             let none = accepts("POST accept, no streams".to_owned(), 3 + 2 * k).await;
             nones.push(none.rate());
-            lines.push(Line {
-                what: format!("P4 accept, {what}"),
-                target: "≥ 0.9x",
-                calls: run.calls(),
-                rate: run.rate(),
-                against: mean(&nones[nones.len() - 2..]),
-                p50: run.p(0.5),
-                p99: run.p(0.99),
-                wire: None,
-                cpu: Some(cpu),
-            });
+            lines.push(Line::of(
+                format!("P4 accept, {what}"),
+                "≥ 0.9x",
+                &(run, cpu),
+                mean(&nones[nones.len() - 2..]),
+            ));
         }
     }
     if only == "p4" {

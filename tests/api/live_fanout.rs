@@ -35,6 +35,15 @@ async fn stream_of(browser: &Browser, path: &str) -> (EventStream, String) {
     (browser.events_at(&url).await, url)
 }
 
+/// The value of `name` in a stream URL's query.
+fn query_value(url: &str, name: &str) -> String {
+    url.split(&format!("{name}="))
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .unwrap()
+        .to_owned()
+}
+
 /// The next event of `kind`, skipping others.
 async fn next_of(stream: &mut EventStream, kind: &str) -> crate::helpers::SseEvent {
     loop {
@@ -103,12 +112,7 @@ async fn a_board_drawn_before_the_relay_passed_its_request_on_shows_the_row_once
     assert!(url.contains(&format!("&rows={shown}")), "{url}");
     // As a page drawn just before the relay passed the request on: its
     // stream starts before the request's event.
-    let drawn = url
-        .split("drawn=")
-        .nth(1)
-        .and_then(|rest| rest.split('&').next())
-        .unwrap()
-        .to_owned();
+    let drawn = query_value(&url, "drawn");
     let early = url
         .replacen(&format!("last_event_id={drawn}"), "last_event_id=0", 1)
         .replacen(&format!("drawn={drawn}"), "drawn=0", 1);
@@ -136,12 +140,7 @@ async fn a_reopened_board_stream_still_removes_the_rows_added_live(pool: PgPool)
 
     // The page is shown again: its stream reopens from the last event it
     // received (static/live.js keeps `last_event_id` up to date).
-    let drawn = url
-        .split("last_event_id=")
-        .nth(1)
-        .and_then(|rest| rest.split('&').next())
-        .unwrap()
-        .to_owned();
+    let drawn = query_value(&url, "last_event_id");
     let reopened_url = url.replacen(
         &format!("last_event_id={drawn}"),
         &format!("last_event_id={}", row.id),
