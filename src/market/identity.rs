@@ -105,6 +105,24 @@ pub async fn delete_session(pool: &PgPool, session_id: &str) -> MarketResult<()>
     Ok(())
 }
 
+/// The key that signs the site's cookies, the same on every instance: the
+/// stored one, or `generated` when there is none yet (the first instance to
+/// start stores its own).
+pub async fn cookie_key(pool: &PgPool, generated: &[u8]) -> MarketResult<Vec<u8>> {
+    sqlx::query!(
+        "INSERT INTO cookie_key (key) VALUES ($1) ON CONFLICT (id) DO NOTHING",
+        generated,
+    )
+    .execute(pool)
+    .await?;
+    // A statement of its own: it sees the key another instance stored in
+    // the moment between, which the insert's own snapshot may not.
+    let key = sqlx::query_scalar!("SELECT key FROM cookie_key")
+        .fetch_one(pool)
+        .await?;
+    Ok(key)
+}
+
 /// A user as every page's header shows them: the account and how many of
 /// their notifications are unread, in one statement.
 #[derive(Debug, Clone)]

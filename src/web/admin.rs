@@ -9,11 +9,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use super::AppState;
 use super::error::AppError;
-use super::extract::{Admin, FlashKind, Id, Shell, flash};
+use super::extract::{Admin, FlashKind, Flashes, Id, Shell};
 use super::fmt::{FilterOption, Pager, filter_options};
 use super::form::ErrorSummary;
 use super::orders::{OrderPage, ReasonFormData, ResolveTyped};
@@ -112,7 +111,7 @@ async fn suspend(
     State(state): State<AppState>,
     Admin(admin): Admin,
     shell: Shell,
-    session: Session,
+    flashes: Flashes,
     Id(id): Id,
     Form(form): Form<ReasonFormData>,
 ) -> Result<Response, AppError> {
@@ -121,7 +120,7 @@ async fn suspend(
         &state,
         &admin,
         shell,
-        &session,
+        &flashes,
         (id, done),
         "The account is suspended; its sessions have ended.",
     )
@@ -132,7 +131,7 @@ async fn reinstate(
     State(state): State<AppState>,
     Admin(admin): Admin,
     shell: Shell,
-    session: Session,
+    flashes: Flashes,
     Id(id): Id,
     Form(form): Form<ReasonFormData>,
 ) -> Result<Response, AppError> {
@@ -141,7 +140,7 @@ async fn reinstate(
         &state,
         &admin,
         shell,
-        &session,
+        &flashes,
         (id, done),
         "The account is active again.",
     )
@@ -154,7 +153,7 @@ async fn account_action(
     state: &AppState,
     admin: &User,
     shell: Shell,
-    session: &Session,
+    flashes: &Flashes,
     (id, done): (i64, Result<(), MarketError>),
     message: &str,
 ) -> Result<Response, AppError> {
@@ -162,7 +161,7 @@ async fn account_action(
         Ok(()) => {
             // The notice tells every instance; this one forgets at once.
             state.identity.forget_user(id);
-            flash(session, FlashKind::Success, message).await;
+            flashes.push(FlashKind::Success, message);
             Ok(Redirect::to("/admin/users").into_response())
         }
         Err(MarketError::Invalid(errors)) => {
@@ -190,7 +189,7 @@ async fn resolve(
     State(state): State<AppState>,
     Admin(admin): Admin,
     shell: Shell,
-    session: Session,
+    flashes: Flashes,
     Id(dispute_id): Id,
     Form(form): Form<ResolveForm>,
 ) -> Result<Response, AppError> {
@@ -214,7 +213,7 @@ async fn resolve(
     match resolved {
         Ok(order_id) => {
             crate::market::payments::send_refunds(&state.pool, &*state.payments, order_id).await?;
-            flash(&session, FlashKind::Success, "The dispute is resolved.").await;
+            flashes.push(FlashKind::Success, "The dispute is resolved.");
             Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
         }
         Err(MarketError::Invalid(errors)) => {

@@ -21,7 +21,7 @@ use super::AppState;
 use super::client::ClientAddr;
 use super::csrf;
 use super::error::AppError;
-use super::extract::{FlashKind, Shell, flash};
+use super::extract::{FlashKind, Flashes, Shell};
 use super::form::{ErrorSummary, FormField};
 use super::identity::Identity;
 use crate::domain::FieldErrors;
@@ -183,6 +183,7 @@ async fn signup(
     State(state): State<AppState>,
     mut auth: AuthSession,
     shell: Shell,
+    flashes: Flashes,
     ClientAddr(client): ClientAddr,
     HxRequest(htmx): HxRequest,
     Form(form): Form<SignupForm>,
@@ -223,12 +224,10 @@ async fn signup(
         Err(err) => return Err(err.into()),
     };
     start_session(&mut auth, &user).await?;
-    flash(
-        &auth.session,
+    flashes.push(
         FlashKind::Success,
         format!("Welcome to Dhune, {}!", user.name),
-    )
-    .await;
+    );
     Ok(to_new_session(htmx, user.role.home()))
 }
 
@@ -358,10 +357,15 @@ fn to_new_session(htmx: bool, target: &str) -> Response {
     }
 }
 
-async fn logout(mut auth: AuthSession, HxRequest(htmx): HxRequest) -> Result<Response, AppError> {
+async fn logout(
+    mut auth: AuthSession,
+    flashes: Flashes,
+    HxRequest(htmx): HxRequest,
+) -> Result<Response, AppError> {
     auth.logout()
         .await
         .map_err(|err| anyhow::anyhow!("ending the session: {err}"))?;
+    flashes.clear();
     Ok(to_new_session(htmx, "/login"))
 }
 

@@ -10,11 +10,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use super::AppState;
 use super::error::AppError;
-use super::extract::{Admin, FlashKind, Shell, flash};
+use super::extract::{Admin, FlashKind, Flashes, Shell};
 use super::form::ErrorSummary;
 use crate::domain::FieldErrors;
 use crate::market::MarketError;
@@ -114,7 +113,7 @@ async fn set_platform(
     State(state): State<AppState>,
     Admin(admin): Admin,
     shell: Shell,
-    session: Session,
+    flashes: Flashes,
     Form(form): Form<RateForm>,
 ) -> Result<Response, AppError> {
     let set = commission::set_platform_rate(
@@ -129,7 +128,7 @@ async fn set_platform(
         Ok(rate) => {
             let message =
                 format!("The platform's commission is now {rate} for orders created from now on.");
-            flash(&session, FlashKind::Success, message).await;
+            flashes.push(FlashKind::Success, message);
             Ok(Redirect::to("/admin/commission").into_response())
         }
         Err(MarketError::Invalid(errors)) => {
@@ -145,7 +144,7 @@ async fn set_vendor(
     State(state): State<AppState>,
     Admin(admin): Admin,
     shell: Shell,
-    session: Session,
+    flashes: Flashes,
     Form(form): Form<RateForm>,
 ) -> Result<Response, AppError> {
     let set =
@@ -163,7 +162,7 @@ async fn set_vendor(
                     set.business_name
                 ),
             };
-            flash(&session, FlashKind::Success, message).await;
+            flashes.push(FlashKind::Success, message);
             Ok(Redirect::to("/admin/commission").into_response())
         }
         Err(MarketError::Invalid(errors)) => {

@@ -12,11 +12,10 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 use time::OffsetDateTime;
-use tower_sessions::Session;
 
 use super::AppState;
 use super::error::AppError;
-use super::extract::{Customer, FlashKind, Id, Shell, ShellSource, flash};
+use super::extract::{Customer, FlashKind, Flashes, Id, Shell, ShellSource};
 use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
 use super::form::{ErrorSummary, FormField};
 use crate::domain::FieldErrors;
@@ -206,7 +205,7 @@ async fn create_request(
     State(state): State<AppState>,
     Customer(user): Customer,
     shell: Shell,
-    session: Session,
+    flashes: Flashes,
     Form(form): Form<RequestForm>,
 ) -> Result<Response, AppError> {
     let catalog = requests::catalog(&state.pool).await?;
@@ -231,12 +230,10 @@ async fn create_request(
     };
     match created {
         Ok(id) => {
-            flash(
-                &session,
+            flashes.push(
                 FlashKind::Success,
                 "Your request is posted. Laundries can now send offers.",
-            )
-            .await;
+            );
             Ok(Redirect::to(&format!("/requests/{id}")).into_response())
         }
         Err(MarketError::Invalid(errors)) => {
@@ -250,16 +247,14 @@ async fn create_request(
 async fn cancel_request(
     State(state): State<AppState>,
     Customer(user): Customer,
-    session: Session,
+    flashes: Flashes,
     Id(id): Id,
 ) -> Result<Redirect, AppError> {
     requests::cancel_request(&state.pool, &user, id).await?;
-    flash(
-        &session,
+    flashes.push(
         FlashKind::Info,
         "The request is cancelled; its offers were declined.",
-    )
-    .await;
+    );
     Ok(Redirect::to(&format!("/requests/{id}")))
 }
 
@@ -326,7 +321,7 @@ async fn accept(
     State(state): State<AppState>,
     Customer(user): Customer,
     shell: ShellSource,
-    session: Session,
+    flashes: Flashes,
     Id(offer_id): Id,
     Form(form): Form<AcceptForm>,
 ) -> Result<Response, AppError> {
@@ -369,7 +364,7 @@ async fn accept(
                     "Offer accepted. Your order is created; you pay the laundry in cash on delivery."
                 }
             };
-            flash(&session, FlashKind::Success, message).await;
+            flashes.push(FlashKind::Success, message);
             Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
         }
         Accepted::Changed(offer) => {

@@ -3,7 +3,11 @@
 
 use axum::extract::{FromRequestParts, Path, Request};
 use axum::http::request::Parts;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
+use tower_cookies::cookie::SameSite;
+use tower_cookies::{Cookie, Cookies, Key};
 use tower_sessions::Session;
 
 use super::AppState;
@@ -15,7 +19,11 @@ use crate::domain::account::Role;
 use crate::market::accounts::User;
 use crate::market::{MarketError, notifications};
 
-const FLASH_KEY: &str = "flash";
+/// The cookie that carries the queued flash messages.
+const FLASH_COOKIE: &str = "dhune_flash";
+
+/// At most this many messages wait for the next page; older ones drop off.
+const FLASH_QUEUE: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FlashKind {
@@ -38,23 +46,92 @@ impl Flash {
     }
 }
 
-/// Queues a message for the next page this browser shows. Called after the
-/// change is made, so a failure only loses the message: it is logged and
-/// the answer stands.
-pub async fn flash(session: &Session, kind: FlashKind, text: impl Into<String>) {
-    let stored = async {
-        let mut queued = session
-            .get::<Vec<Flash>>(FLASH_KEY)
-            .await?
-            .unwrap_or_default();
+/// This browser's flash messages: queued in a cookie signed with the site's
+/// key until the next page shows them once. Nothing is written to the
+/// session, so a form that flashes and the page after it save no session
+/// row, and any instance that shares the key shows the message.
+#[derive(Clone)]
+pub struct Flashes {
+    cookies: Cookies,
+    key: Key,
+    secure: bool,
+}
+
+impl Flashes {
+    fn new(cookies: Cookies, state: &AppState) -> Self {
+        Self {
+            cookies,
+            key: state.cookie_key.clone(),
+            secure: state.config.secure_cookies,
+        }
+    }
+
+    /// The queued messages; a cookie that is not ours (unsigned, altered,
+    /// or signed with another key) or not readable queues none.
+    fn queued(&self) -> Vec<Flash> {
+        self.cookies
+            .signed(&self.key)
+            .get(FLASH_COOKIE)
+            .and_then(|cookie| URL_SAFE_NO_PAD.decode(cookie.value()).ok())
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .unwrap_or_default()
+    }
+
+    fn cookie(&self, value: String) -> Cookie<'static> {
+        Cookie::build((FLASH_COOKIE, value))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure)
+            .build()
+    }
+
+    /// Queues a message for the next page this browser shows.
+    pub fn push(&self, kind: FlashKind, text: impl Into<String>) {
+        let mut queued = self.queued();
         queued.push(Flash {
             kind,
             text: text.into(),
         });
-        session.insert(FLASH_KEY, queued).await
-    };
-    if let Err(err) = stored.await {
-        tracing::warn!(error = %err, "could not queue a flash message");
+        let keep = queued.len().saturating_sub(FLASH_QUEUE);
+        // In base64: the cookie jar writes a value as it is, and a message
+        // may hold what a cookie cannot (`;`, quotes, any letter).
+        match serde_json::to_vec(&queued[keep..]) {
+            Ok(json) => {
+                let value = URL_SAFE_NO_PAD.encode(json);
+                self.cookies.signed(&self.key).add(self.cookie(value));
+            }
+            Err(err) => tracing::warn!(error = %err, "could not queue a flash message"),
+        }
+    }
+
+    /// The queued messages, taken out of the browser.
+    pub fn take(&self) -> Vec<Flash> {
+        let queued = self.queued();
+        self.clear();
+        queued
+    }
+
+    /// Drops the queued messages (at logout: the next person at this
+    /// browser is not shown them). A browser without any is sent nothing.
+    pub fn clear(&self) {
+        if self.cookies.get(FLASH_COOKIE).is_some() {
+            self.cookies.remove(self.cookie(String::new()));
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Flashes {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let cookies = Cookies::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, msg)| anyhow::anyhow!("cookie layer missing: {msg}"))?;
+        Ok(Self::new(cookies, state))
     }
 }
 
@@ -78,8 +155,10 @@ impl Shell {
     pub fn source(request: &Request) -> Option<ShellSource> {
         let session = request.extensions().get::<Session>()?.clone();
         let auth = request.extensions().get::<AuthSession>()?.clone();
+        let cookies = request.extensions().get::<Cookies>()?.clone();
         Some(ShellSource {
             session,
+            cookies,
             user: auth.user,
         })
     }
@@ -105,6 +184,7 @@ impl Shell {
 
 pub struct ShellSource {
     session: Session,
+    cookies: Cookies,
     user: Option<User>,
 }
 
@@ -137,7 +217,7 @@ impl ShellSource {
         if self.user.is_some() {
             session::keep_alive(&self.session).await;
         }
-        let flashes = take_flashes(&self.session).await;
+        let flashes = Flashes::new(self.cookies, state).take();
         Shell {
             user: self.user,
             csrf_token,
@@ -147,23 +227,8 @@ impl ShellSource {
     }
 }
 
-/// The queued flash messages, removed from the session; a session without
-/// any is left untouched, so showing a page writes nothing.
-async fn take_flashes(session: &Session) -> Vec<Flash> {
-    let taken = match session.get::<Vec<Flash>>(FLASH_KEY).await {
-        Ok(Some(_)) => session.remove::<Vec<Flash>>(FLASH_KEY).await,
-        other => other,
-    };
-    taken
-        .unwrap_or_else(|err| {
-            tracing::warn!(error = %err, "could not read flash messages");
-            None
-        })
-        .unwrap_or_default()
-}
-
 /// For a handler that shows a page only sometimes: the shell is built
-/// (flashes taken out of the session) only when it asks.
+/// (flashes taken out of the browser) only when it asks.
 impl FromRequestParts<AppState> for ShellSource {
     type Rejection = AppError;
 
@@ -177,8 +242,12 @@ impl FromRequestParts<AppState> for ShellSource {
         let auth = AuthSession::from_request_parts(parts, state)
             .await
             .map_err(|(_, msg)| anyhow::anyhow!("auth layer missing: {msg}"))?;
+        let cookies = Cookies::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, msg)| anyhow::anyhow!("cookie layer missing: {msg}"))?;
         Ok(ShellSource {
             session,
+            cookies,
             user: auth.user,
         })
     }

@@ -40,6 +40,7 @@ use axum::middleware;
 use axum_login::AuthManagerLayerBuilder;
 use sqlx::PgPool;
 use tower::ServiceBuilder;
+use tower_cookies::Key;
 use tower_http::compression::CompressionLayer;
 use tower_http::csrf::CsrfLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -68,6 +69,9 @@ pub struct AppState {
     pub payments: Arc<dyn Gateway>,
     /// Sessions and signed-in users this instance keeps.
     pub identity: Arc<Identity>,
+    /// Signs the cookies the app reads back (the flash messages); every
+    /// instance has the same.
+    pub cookie_key: Key,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -90,6 +94,7 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
 
     let static_files = assets::router()?;
 
+    let cookie_key = cookie_key(&pool).await?;
     let https = config.secure_cookies;
     let payments = crate::gateways::payments::build(&config)?;
     let state = AppState {
@@ -98,6 +103,7 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
         live,
         payments,
         identity,
+        cookie_key,
     };
     let pages = Router::new()
         .merge(pages::router())
@@ -157,4 +163,11 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
                 .layer(CompressionLayer::new()),
         );
     Ok(headers::secure(app, https))
+}
+
+/// The key every instance signs cookies with: the stored one, or a new one
+/// when this is the first instance to start.
+async fn cookie_key(pool: &PgPool) -> anyhow::Result<Key> {
+    let stored = crate::market::identity::cookie_key(pool, Key::generate().master()).await?;
+    Key::try_from(stored.as_slice()).map_err(|err| anyhow::anyhow!("the stored cookie key: {err}"))
 }

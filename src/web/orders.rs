@@ -9,11 +9,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use super::AppState;
 use super::error::AppError;
-use super::extract::{Admin, FlashKind, Id, Shell, SignedIn, flash};
+use super::extract::{Admin, FlashKind, Flashes, Id, Shell, SignedIn};
 use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
 use super::form::ErrorSummary;
 use super::payments::RefundTyped;
@@ -269,7 +268,7 @@ async fn update_status(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     shell: Shell,
-    session: Session,
+    flashes: Flashes,
     Id(id): Id,
     Form(form): Form<StatusForm>,
 ) -> Result<Response, AppError> {
@@ -284,7 +283,7 @@ async fn update_status(
     } else {
         format!("The order is now {}.", to.label().to_lowercase())
     };
-    flash(&session, FlashKind::Success, message).await;
+    flashes.push(FlashKind::Success, message);
     Ok(Redirect::to(&format!("/orders/{id}")).into_response())
 }
 
@@ -300,7 +299,7 @@ async fn cancel(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     shell: Shell,
-    session: Session,
+    flashes: Flashes,
     Id(id): Id,
     Form(form): Form<ReasonFormData>,
 ) -> Result<Response, AppError> {
@@ -308,7 +307,7 @@ async fn cancel(
         &state,
         &user,
         shell,
-        &session,
+        &flashes,
         id,
         ReasonForm::Cancel,
         form.reason,
@@ -320,7 +319,7 @@ async fn dispute(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     shell: Shell,
-    session: Session,
+    flashes: Flashes,
     Id(id): Id,
     Form(form): Form<ReasonFormData>,
 ) -> Result<Response, AppError> {
@@ -328,7 +327,7 @@ async fn dispute(
         &state,
         &user,
         shell,
-        &session,
+        &flashes,
         id,
         ReasonForm::Dispute,
         form.reason,
@@ -341,7 +340,7 @@ pub async fn cancel_as_admin(
     State(state): State<AppState>,
     Admin(user): Admin,
     shell: Shell,
-    session: Session,
+    flashes: Flashes,
     Id(id): Id,
     Form(form): Form<ReasonFormData>,
 ) -> Result<Response, AppError> {
@@ -349,7 +348,7 @@ pub async fn cancel_as_admin(
         &state,
         &user,
         shell,
-        &session,
+        &flashes,
         id,
         ReasonForm::Cancel,
         form.reason,
@@ -362,7 +361,7 @@ async fn with_reason(
     state: &AppState,
     user: &User,
     shell: Shell,
-    session: &Session,
+    flashes: &Flashes,
     id: i64,
     which: ReasonForm,
     reason: String,
@@ -383,7 +382,7 @@ async fn with_reason(
             if which == ReasonForm::Cancel {
                 payments::send_refunds(&state.pool, &*state.payments, id).await?;
             }
-            flash(session, FlashKind::Info, message).await;
+            flashes.push(FlashKind::Info, message);
             Ok(Redirect::to(&format!("/orders/{id}")).into_response())
         }
         Err(MarketError::Invalid(errors)) => {

@@ -12,11 +12,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use axum::{Form, Router};
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use super::AppState;
 use super::error::AppError;
-use super::extract::{Admin, Customer, FlashKind, Id, Shell, SignedIn, flash};
+use super::extract::{Admin, Customer, FlashKind, Flashes, Id, Shell, SignedIn};
 use super::orders::OrderPage;
 use crate::domain::FieldErrors;
 use crate::domain::money::Money;
@@ -90,7 +89,7 @@ struct MethodForm {
 async fn switch_method(
     State(state): State<AppState>,
     Customer(user): Customer,
-    session: Session,
+    flashes: Flashes,
     Id(id): Id,
     Form(form): Form<MethodForm>,
 ) -> Result<Response, AppError> {
@@ -101,7 +100,7 @@ async fn switch_method(
         PaymentMethod::Online => "You will pay online.",
         PaymentMethod::Cod => "You will pay in cash on delivery.",
     };
-    flash(&session, FlashKind::Success, message).await;
+    flashes.push(FlashKind::Success, message);
     Ok(Redirect::to(&format!("/orders/{id}")).into_response())
 }
 
@@ -109,7 +108,7 @@ async fn switch_method(
 async fn returned(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
-    session: Session,
+    flashes: Flashes,
     Id(id): Id,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
@@ -131,7 +130,7 @@ async fn returned(
         payment_id: id,
         claim,
     };
-    settle(&state, &session, trigger, order_id).await
+    settle(&state, &flashes, trigger, order_id).await
 }
 
 /// The customer back from the provider's failure page (no claim to
@@ -139,16 +138,16 @@ async fn returned(
 async fn check(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
-    session: Session,
+    flashes: Flashes,
     Id(id): Id,
 ) -> Result<Response, AppError> {
     let order_id = payments::order_of(&state.pool, &user, id).await?;
-    settle(&state, &session, Trigger::Check(id), order_id).await
+    settle(&state, &flashes, Trigger::Check(id), order_id).await
 }
 
 async fn settle(
     state: &AppState,
-    session: &Session,
+    flashes: &Flashes,
     trigger: Trigger,
     order_id: i64,
 ) -> Result<Response, AppError> {
@@ -181,7 +180,7 @@ async fn settle(
         ),
         Err(ConfirmError::Market(err)) => return Err(err.into()),
     };
-    flash(session, kind, message).await;
+    flashes.push(kind, message);
     Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
 }
 
@@ -243,30 +242,30 @@ async fn refund_order(
     State(state): State<AppState>,
     Admin(admin): Admin,
     shell: Shell,
-    session: Session,
+    flashes: Flashes,
     Id(order_id): Id,
     Form(form): Form<RefundForm>,
 ) -> Result<Response, AppError> {
     let id = payments::captured_payment(&state.pool, &admin, order_id).await?;
-    refund_payment(state, admin, shell, session, id, form).await
+    refund_payment(state, admin, shell, flashes, id, form).await
 }
 
 async fn refund(
     State(state): State<AppState>,
     Admin(admin): Admin,
     shell: Shell,
-    session: Session,
+    flashes: Flashes,
     Id(id): Id,
     Form(form): Form<RefundForm>,
 ) -> Result<Response, AppError> {
-    refund_payment(state, admin, shell, session, id, form).await
+    refund_payment(state, admin, shell, flashes, id, form).await
 }
 
 async fn refund_payment(
     state: AppState,
     admin: User,
     shell: Shell,
-    session: Session,
+    flashes: Flashes,
     id: i64,
     form: RefundForm,
 ) -> Result<Response, AppError> {
@@ -282,7 +281,7 @@ async fn refund_payment(
     .await;
     match refunded {
         Ok(order_id) => {
-            flash(&session, FlashKind::Success, refund_message(&form.amount)).await;
+            flashes.push(FlashKind::Success, refund_message(&form.amount));
             Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
         }
         Err(MarketError::Invalid(errors)) => {
@@ -311,16 +310,14 @@ fn refund_message(amount: &str) -> String {
 async fn retry(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    session: Session,
+    flashes: Flashes,
     Id(id): Id,
 ) -> Result<Response, AppError> {
     let order_id = payments::retry_refund(&state.pool, &*state.payments, &admin, id).await?;
-    flash(
-        &session,
+    flashes.push(
         FlashKind::Info,
         "The refund was sent again; its status shows below.",
-    )
-    .await;
+    );
     Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
 }
 
@@ -333,16 +330,11 @@ struct DoneForm {
 async fn done(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    session: Session,
+    flashes: Flashes,
     Id(id): Id,
     Form(form): Form<DoneForm>,
 ) -> Result<Response, AppError> {
     let order_id = payments::mark_refund_done(&state.pool, &admin, id, &form.reference).await?;
-    flash(
-        &session,
-        FlashKind::Success,
-        "The refund is recorded as made.",
-    )
-    .await;
+    flashes.push(FlashKind::Success, "The refund is recorded as made.");
     Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
 }

@@ -11,12 +11,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use super::AppState;
 use super::auth::safe_next;
 use super::error::AppError;
-use super::extract::{Admin, FlashKind, Id, Shell, SignedIn, Vendor, flash};
+use super::extract::{Admin, FlashKind, Flashes, Id, Shell, SignedIn, Vendor};
 use super::fmt::{FilterOption, ListQuery, Pager, filter_options, when};
 use super::form::ErrorSummary;
 use crate::domain::account::Role;
@@ -348,7 +347,7 @@ async fn adjust(
     State(state): State<AppState>,
     Admin(admin): Admin,
     shell: Shell,
-    session: Session,
+    flashes: Flashes,
     Form(mut form): Form<AdjustForm>,
 ) -> Result<Response, AppError> {
     let adjusted = payouts::adjust(
@@ -368,12 +367,10 @@ async fn adjust(
             } else {
                 format!("{} owes Dhune {amount}", laundry.business_name)
             };
-            flash(
-                &session,
+            flashes.push(
                 FlashKind::Success,
                 format!("{what}; it is on their next statement."),
-            )
-            .await;
+            );
             Ok(Redirect::to(ADMIN_LIST).into_response())
         }
         Err(MarketError::Invalid(errors)) => {
@@ -417,7 +414,7 @@ async fn mark_paid(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     shell: Shell,
-    session: Session,
+    flashes: Flashes,
     Id(id): Id,
     Form(form): Form<PaidForm>,
 ) -> Result<Response, AppError> {
@@ -427,7 +424,7 @@ async fn mark_paid(
                 "Statement #{id} is marked paid (transfer {}); the laundry is told.",
                 form.reference.trim()
             );
-            flash(&session, FlashKind::Success, message).await;
+            flashes.push(FlashKind::Success, message);
             Ok(Redirect::to(&back_to(&form.back, id)).into_response())
         }
         Err(MarketError::Invalid(errors)) => {

@@ -8,11 +8,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use time::OffsetDateTime;
-use tower_sessions::Session;
 
 use super::AppState;
 use super::error::AppError;
-use super::extract::{FlashKind, Id, Shell, Vendor, flash};
+use super::extract::{FlashKind, Flashes, Id, Shell, Vendor};
 use super::fmt::{FilterOption, ListQuery, Pager, filter_options};
 use super::requests::{OfferForm, refused_offer};
 use crate::domain::filter::BoardSort;
@@ -99,7 +98,7 @@ async fn submit_offer(
     State(state): State<AppState>,
     Vendor(user): Vendor,
     shell: Shell,
-    session: Session,
+    flashes: Flashes,
     Id(request_id): Id,
     Form(form): Form<OfferForm>,
 ) -> Result<Response, AppError> {
@@ -109,12 +108,10 @@ async fn submit_offer(
     };
     match submitted {
         Ok(_) => {
-            flash(
-                &session,
+            flashes.push(
                 FlashKind::Success,
                 "Your offer is sent. The customer sees it now.",
-            )
-            .await;
+            );
             Ok(Redirect::to(&format!("/requests/{request_id}")).into_response())
         }
         Err(MarketError::Invalid(errors)) => Ok(refused_offer(
@@ -130,7 +127,7 @@ async fn update_offer(
     State(state): State<AppState>,
     Vendor(user): Vendor,
     shell: Shell,
-    session: Session,
+    flashes: Flashes,
     Id(offer_id): Id,
     Form(form): Form<OfferForm>,
 ) -> Result<Response, AppError> {
@@ -147,18 +144,18 @@ async fn update_offer(
         Err(err) => return Err(err.into()),
     };
     let request_id = offers::update_offer(&state.pool, &user, offer_id, &new).await?;
-    flash(&session, FlashKind::Success, "Your offer is updated.").await;
+    flashes.push(FlashKind::Success, "Your offer is updated.");
     Ok(Redirect::to(&format!("/requests/{request_id}")).into_response())
 }
 
 async fn withdraw_offer(
     State(state): State<AppState>,
     Vendor(user): Vendor,
-    session: Session,
+    flashes: Flashes,
     Id(offer_id): Id,
 ) -> Result<Redirect, AppError> {
     let request_id = offers::withdraw_offer(&state.pool, &user, offer_id).await?;
-    flash(&session, FlashKind::Info, "Your offer is withdrawn.").await;
+    flashes.push(FlashKind::Info, "Your offer is withdrawn.");
     Ok(Redirect::to(&format!("/requests/{request_id}")))
 }
 

@@ -297,13 +297,89 @@ async fn hardening_page_views_do_not_rewrite_the_session(pool: PgPool) {
     }
     assert_eq!(session_versions(&pool).await, before);
 
-    // A flash message is shown once, then removed (one write each).
+    // A flash message is shown once, then removed; neither writes the
+    // session (it waits in a cookie of its own).
     let page = customer.post("/requests", &request_fields()).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     let shown = customer.get(page.location().unwrap()).await;
     assert!(shown.body.contains("class=\"flash"), "{}", shown.body);
     let again = customer.get(page.location().unwrap()).await;
     assert!(!again.body.contains("class=\"flash"), "{}", again.body);
+    assert_eq!(session_versions(&pool).await, before);
+}
+
+/// The flash cookie a response sets, as a browser sends it back.
+fn flash_cookie(page: &Page) -> String {
+    page.set_cookies()
+        .iter()
+        .find_map(|c| {
+            c.split(';')
+                .next()
+                .filter(|kv| kv.starts_with("dhune_flash="))
+                .map(str::to_owned)
+        })
+        .expect("a flash cookie")
+}
+
+/// The login page as a browser that sends only `cookie` sees it.
+async fn login_page_with(app: &TestApp, cookie: &str) -> String {
+    reqwest::Client::new()
+        .get(format!("http://{}/login", app.addr))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn hardening_a_flash_shows_only_as_the_app_signed_it(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let posted = customer.post("/requests", &request_fields()).await;
+    let cookie = flash_cookie(&posted);
+
+    let page = login_page_with(&app, &cookie).await;
+    assert!(page.contains("Your request is posted."), "{page}");
+
+    // One letter of the message changed, the signature kept.
+    let mut altered = cookie.clone().into_bytes();
+    let at = altered.len() - 5;
+    altered[at] = if altered[at] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    let page = login_page_with(&app, &altered).await;
+    assert!(
+        !page.contains("class=\"flash"),
+        "an altered message: {page}"
+    );
+
+    // A message of one's own, in the cookie's encoding, unsigned.
+    let unsigned = "dhune_flash=W3sia2luZCI6IkluZm8iLCJ0ZXh0IjoiQ2FsbCB1cyJ9XQ";
+    let page = login_page_with(&app, unsigned).await;
+    assert!(
+        !page.contains("class=\"flash"),
+        "an unsigned message: {page}"
+    );
+    assert!(!page.contains("Call us"), "{page}");
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn hardening_logging_out_drops_the_messages_still_queued(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let customer = app.customer("c@example.com").await;
+    let posted = customer.post("/requests", &request_fields()).await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER);
+
+    customer.logout().await.assert_redirect("/login");
+    let page = customer.get("/login").await;
+    assert!(!page.body.contains("class=\"flash"), "{}", page.body);
+    assert!(
+        !page.body.contains("Your request is posted."),
+        "{}",
+        page.body
+    );
 }
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
