@@ -41,12 +41,14 @@ pub const STREAMS_PER_USER: usize = 8;
 /// An event as the hub hands it on, with room for what its viewers' streams
 /// draw from it, so that each is read and drawn once per event instead of
 /// once per connection: a fragment that is the same for every viewer of one
-/// kind (a board row for vendors), and each viewer's own fragment and
-/// unread count (shared by the streams of one user).
+/// kind (a board row for vendors), each viewer's own fragment (shared by the
+/// streams of one user), and each viewer's unread count (shared by the
+/// events handed on with it as well).
 pub struct LiveEvent {
     pub event: FeedEvent,
     pub shared_fragment: OnceCell<Option<SharedFragment>>,
     viewers: Mutex<Viewers>,
+    unread: Arc<UnreadCounts>,
 }
 
 /// A fragment drawn once for every viewer of one kind.
@@ -60,23 +62,26 @@ pub struct SharedFragment {
 /// A fragment one viewer's streams draw once for an event (`None`: it has none).
 pub type ViewerFragment = Arc<OnceCell<Option<String>>>;
 
-/// What the streams of each viewer drew for one event; empty (and
-/// unallocated) until a viewer's stream needs it.
+/// A viewer's fragment for one event, by user and the form token it
+/// carries (the streams of one session share it); empty (and unallocated)
+/// until a viewer's stream needs it.
+type Viewers = Vec<(i64, String, ViewerFragment)>;
+
+/// Viewers' unread counts, shared by the events handed on together (one
+/// batch of the relay, one page of a replay): all of their notifications
+/// are written by then, so one read per viewer is the count every frame of
+/// the batch can show. An accept's events notify the winning laundry twice;
+/// its streams count once.
 #[derive(Default)]
-struct Viewers {
-    /// A viewer's fragment, by user and the form token it carries (the
-    /// streams of one session share it).
-    fragments: Vec<(i64, String, ViewerFragment)>,
-    /// A viewer's unread count once this event was written.
-    unread: Vec<(i64, Arc<OnceCell<i64>>)>,
-}
+pub struct UnreadCounts(Mutex<Vec<(i64, Arc<OnceCell<i64>>)>>);
 
 impl LiveEvent {
-    pub fn new(event: FeedEvent) -> Self {
+    pub fn new(event: FeedEvent, unread: Arc<UnreadCounts>) -> Self {
         Self {
             event,
             shared_fragment: OnceCell::new(),
             viewers: Mutex::default(),
+            unread,
         }
     }
 
@@ -85,28 +90,25 @@ impl LiveEvent {
     pub fn viewer_fragment(&self, user_id: i64, form_token: &str) -> ViewerFragment {
         let mut viewers = lock(&self.viewers);
         let found = viewers
-            .fragments
             .iter()
             .find(|(user, token, _)| *user == user_id && token == form_token);
         if let Some((_, _, cell)) = found {
             return cell.clone();
         }
         let cell = Arc::new(OnceCell::new());
-        viewers
-            .fragments
-            .push((user_id, form_token.to_owned(), cell.clone()));
+        viewers.push((user_id, form_token.to_owned(), cell.clone()));
         cell
     }
 
-    /// `user_id`'s unread count as of this event, read by the first of
-    /// their streams to get there.
+    /// `user_id`'s unread count once this event's batch was written, read
+    /// by the first of their streams to get there.
     pub fn viewer_unread(&self, user_id: i64) -> Arc<OnceCell<i64>> {
-        let mut viewers = lock(&self.viewers);
-        if let Some((_, cell)) = viewers.unread.iter().find(|(user, _)| *user == user_id) {
+        let mut counts = lock(&self.unread.0);
+        if let Some((_, cell)) = counts.iter().find(|(user, _)| *user == user_id) {
             return cell.clone();
         }
         let cell = Arc::new(OnceCell::new());
-        viewers.unread.push((user_id, cell.clone()));
+        counts.push((user_id, cell.clone()));
         cell
     }
 }
@@ -455,9 +457,10 @@ async fn relay_once(
     loop {
         let events = feed::committed_between(pool, from, upto, BATCH).await?;
         let full = events.len() as i64 == BATCH;
+        let unread = Arc::new(UnreadCounts::default());
         for event in events {
             from = event.position;
-            let live = Arc::new(LiveEvent::new(event));
+            let live = Arc::new(LiveEvent::new(event, unread.clone()));
             lock(hub).route(&live);
             // No subscriber is fine: the event stays in the table.
             let _ = sender.send(live);

@@ -32,7 +32,9 @@ use super::requests::RequestPage;
 use crate::domain::account::Role;
 use crate::domain::filter::BoardSort;
 use crate::events::EventKind;
-use crate::events::relay::{Delivery, Live, LiveEvent, SharedFragment, StreamSlot, Viewer};
+use crate::events::relay::{
+    Delivery, Live, LiveEvent, SharedFragment, StreamSlot, UnreadCounts, Viewer,
+};
 use crate::market::accounts::User;
 use crate::market::feed::{self, FeedEvent, Position};
 use crate::market::requests::{self, OfferView, RequestSummary};
@@ -229,8 +231,11 @@ impl Connection {
                         if (page.len() as i64) < REPLAY_PAGE {
                             self.replay_upto = None;
                         }
-                        self.backlog
-                            .extend(page.into_iter().map(|e| Arc::new(LiveEvent::new(e))));
+                        let unread = Arc::new(UnreadCounts::default());
+                        self.backlog.extend(
+                            page.into_iter()
+                                .map(|e| Arc::new(LiveEvent::new(e, unread.clone()))),
+                        );
                         continue;
                     }
                     Err(err) => {

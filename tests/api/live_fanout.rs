@@ -174,13 +174,13 @@ fn stream_reads(statements: &[String]) -> usize {
 
 /// A request with offers from `winner` and `loser`; accepts the winner's
 /// while `streams` streams of each of the three are open, and reads what
-/// each stream is sent. Returns the reads the streams made.
+/// each stream is sent. Returns the statements run meanwhile.
 async fn accept_watched_by(
     app: &TestApp,
     statements: &Statements,
     (customer, winner, loser): (&Browser, &Browser, &Browser),
     streams: usize,
-) -> usize {
+) -> Vec<String> {
     // The streams below open once the relay has passed the offers on;
     // a stream opened before would read them itself.
     let mut relayed = customer.events(None).await;
@@ -224,7 +224,7 @@ async fn accept_watched_by(
             }
         }
     }
-    stream_reads(&statements.take())
+    statements.take()
 }
 
 #[sqlx::test(migrator = "dhune::db::MIGRATOR")]
@@ -236,13 +236,63 @@ async fn each_viewer_reads_an_event_once_however_many_streams_they_have(pool: Pg
     let loser = app.vendor("l@example.com").await;
     let parties = (&customer, &winner, &loser);
 
-    let one_each = accept_watched_by(&app, &statements, parties, 1).await;
-    let four_each = accept_watched_by(&app, &statements, parties, 4).await;
+    let one_each = stream_reads(&accept_watched_by(&app, &statements, parties, 1).await);
+    let four_each = stream_reads(&accept_watched_by(&app, &statements, parties, 4).await);
     assert!(one_each > 0, "the streams read their records");
     assert_eq!(
         four_each, one_each,
         "four streams of each viewer read what one does"
     );
+}
+
+#[sqlx::test(migrator = "dhune::db::MIGRATOR")]
+async fn a_viewers_unread_count_is_read_once_for_the_events_handed_on_together(pool: PgPool) {
+    let (statements, _recording) = Statements::record();
+    let app = TestApp::spawn(pool.clone()).await;
+    let customer = app.customer("c@example.com").await;
+    let vendor = app.vendor("v@example.com").await;
+    // The streams below open once the relay has passed the offers on.
+    let mut relayed = customer.events(None).await;
+    let mut requests = Vec::new();
+    for _ in 0..3 {
+        let id = customer.create_request().await;
+        vendor.make_offer(id, "500").await;
+        requests.push(id);
+    }
+    for _ in &requests {
+        next_of(&mut relayed, "offer_created").await;
+    }
+    drop(relayed);
+    let mut watching = vec![
+        customer.events(None).await,
+        vendor.events(None).await,
+        vendor.events(None).await,
+    ];
+    statements.take();
+
+    // One sweep expires the three offers in one transaction: three events,
+    // each notifying the customer and the laundry, handed on together.
+    sqlx::query("UPDATE offers SET expires_at = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    dhune::market::sweeps::expire_offers(&pool).await.unwrap();
+    for stream in &mut watching {
+        for _ in &requests {
+            let event = next_of(stream, "offer_expired").await;
+            assert!(
+                event.data.contains(r#"id="unread-count""#),
+                "{}",
+                event.data
+            );
+        }
+    }
+    let ran = statements.take();
+    let counts = ran
+        .iter()
+        .filter(|sql| sql.contains(r#"count(*) AS "count!" FROM notifications"#))
+        .count();
+    assert_eq!(counts, 2, "one count for each viewer: {ran:#?}");
 }
 
 /// What the hub handed a stream until it went quiet: each event's kind and
