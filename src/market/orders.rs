@@ -254,7 +254,9 @@ pub async fn get_order(
     dispute_window: Duration,
 ) -> MarketResult<OrderView> {
     // One statement: the order with its history, latest dispute, services
-    // and payments (times in the JSON as microseconds since the epoch).
+    // and payments (times in the JSON as microseconds since the epoch). A
+    // change's actor is mostly one of the parties, whose names are at hand;
+    // only anyone else (an admin) is looked up.
     let row = sqlx::query!(
         r#"SELECT o.id, o.request_id, o.status, o.price_paisa, o.commission_bps, o.commission_paisa,
                   o.customer_id, c.name AS customer_name, c.phone AS customer_phone,
@@ -267,10 +269,15 @@ pub async fn get_order(
                       AND p.status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED')) AS "awaiting_payment!",
                   (SELECT coalesce(json_agg(json_build_object(
                               'from', h.from_status, 'to', h.to_status,
-                              'actor_name', coalesce(u.name, 'Dhune'), 'note', h.note,
+                              'actor_name', coalesce(
+                                  CASE h.actor_id WHEN o.customer_id THEN c.name
+                                                  WHEN o.vendor_id THEN vu.name END,
+                                  (SELECT u.name FROM users u WHERE u.id = h.actor_id),
+                                  'Dhune'),
+                              'note', h.note,
                               'at', (extract(epoch FROM h.created_at) * 1000000)::bigint)
                               ORDER BY h.id), '[]')
-                   FROM order_status_history h LEFT JOIN users u ON u.id = h.actor_id
+                   FROM order_status_history h
                    WHERE h.order_id = o.id) AS "history!: Json<Vec<HistoryJson>>",
                   (SELECT json_build_object(
                               'id', d.id, 'opened_by_name', u.name, 'reason', d.reason,
