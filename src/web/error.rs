@@ -246,7 +246,7 @@ pub async fn render_error_pages(
     let context = ErrorContext::of(&request);
     let boosted_post =
         request.method() != Method::GET && request.headers().contains_key(HX_BOOSTED);
-    let shell_source = Shell::source(&request);
+    let shell_source = Shell::source(&request, &state);
     let mut response = next.run(request).await;
     if boosted_post && response.status().is_client_error() {
         // A refused form stays at the page's own address, not the form's action.

@@ -151,14 +151,15 @@ impl Shell {
         Self::default()
     }
 
-    /// The session and login state of a request, kept to build a shell later.
-    pub fn source(request: &Request) -> Option<ShellSource> {
+    /// The session, login and flash state of a request, kept to build a
+    /// shell later.
+    pub fn source(request: &Request, state: &AppState) -> Option<ShellSource> {
         let session = request.extensions().get::<Session>()?.clone();
         let auth = request.extensions().get::<AuthSession>()?.clone();
         let cookies = request.extensions().get::<Cookies>()?.clone();
         Some(ShellSource {
             session,
-            cookies,
+            flashes: Flashes::new(cookies, state),
             user: auth.user,
         })
     }
@@ -184,7 +185,7 @@ impl Shell {
 
 pub struct ShellSource {
     session: Session,
-    cookies: Cookies,
+    flashes: Flashes,
     user: Option<User>,
 }
 
@@ -217,7 +218,7 @@ impl ShellSource {
         if self.user.is_some() {
             session::keep_alive(&self.session).await;
         }
-        let flashes = Flashes::new(self.cookies, state).take();
+        let flashes = self.flashes.take();
         Shell {
             user: self.user,
             csrf_token,
@@ -242,12 +243,9 @@ impl FromRequestParts<AppState> for ShellSource {
         let auth = AuthSession::from_request_parts(parts, state)
             .await
             .map_err(|(_, msg)| anyhow::anyhow!("auth layer missing: {msg}"))?;
-        let cookies = Cookies::from_request_parts(parts, state)
-            .await
-            .map_err(|(_, msg)| anyhow::anyhow!("cookie layer missing: {msg}"))?;
         Ok(ShellSource {
             session,
-            cookies,
+            flashes: Flashes::from_request_parts(parts, state).await?,
             user: auth.user,
         })
     }
