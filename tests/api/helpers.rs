@@ -147,6 +147,18 @@ impl Page {
             .collect()
     }
 
+    /// The cookie `name` this answer sets, as a browser sends it back
+    /// (`name=value`).
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        self.set_cookies().iter().find_map(|c| {
+            c.split(';')
+                .next()
+                .filter(|kv| kv.starts_with(&prefix))
+                .map(str::to_owned)
+        })
+    }
+
     #[track_caller]
     pub fn assert_redirect(&self, to: &str) {
         assert_eq!(self.status, StatusCode::SEE_OTHER, "body: {}", self.body);

@@ -90,16 +90,7 @@ async fn a_logged_out_cookie_is_refused_on_every_instance(pool: PgPool) {
     one.customer("c@example.com").await;
     let browser = one.browser();
     let login = browser.login("c@example.com", PASSWORD).await;
-    let cookie = login
-        .set_cookies()
-        .iter()
-        .find_map(|c| {
-            c.split(';')
-                .next()
-                .filter(|kv| kv.starts_with("dhune_session="))
-        })
-        .map(str::to_owned)
-        .expect("a session cookie");
+    let cookie = login.cookie("dhune_session").expect("a session cookie");
     for app in [&one, &two] {
         for _ in 0..2 {
             assert_eq!(

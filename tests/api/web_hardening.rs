@@ -308,19 +308,6 @@ async fn hardening_page_views_do_not_rewrite_the_session(pool: PgPool) {
     assert_eq!(session_versions(&pool).await, before);
 }
 
-/// The flash cookie a response sets, as a browser sends it back.
-fn flash_cookie(page: &Page) -> String {
-    page.set_cookies()
-        .iter()
-        .find_map(|c| {
-            c.split(';')
-                .next()
-                .filter(|kv| kv.starts_with("dhune_flash="))
-                .map(str::to_owned)
-        })
-        .expect("a flash cookie")
-}
-
 /// The login page as a browser that sends only `cookie` sees it.
 async fn login_page_with(app: &TestApp, cookie: &str) -> String {
     reqwest::Client::new()
@@ -339,7 +326,7 @@ async fn hardening_a_flash_shows_only_as_the_app_signed_it(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let customer = app.customer("c@example.com").await;
     let posted = customer.post("/requests", &request_fields()).await;
-    let cookie = flash_cookie(&posted);
+    let cookie = posted.cookie("dhune_flash").expect("a flash cookie");
 
     let page = login_page_with(&app, &cookie).await;
     assert!(page.contains("Your request is posted."), "{page}");
