@@ -149,6 +149,15 @@ async fn pages_update_live_in_a_real_browser(pool: PgPool) {
         .unwrap();
     let url = customer.current_url().await.unwrap();
     let request_id: i64 = url.path().rsplit('/').next().unwrap().parse().unwrap();
+    // The flash came through the browser's own cookie handling.
+    let flash = customer
+        .find(Locator::Css("p.flash"))
+        .await
+        .expect("a flash message")
+        .text()
+        .await
+        .unwrap();
+    assert!(flash.contains("Your request is posted."), "{flash}");
 
     let row = format!(r#"#board-rows article[data-request-id="{request_id}"]"#);
     vendor
