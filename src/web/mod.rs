@@ -59,11 +59,14 @@ pub use serve::serve;
 
 /// What every handler can reach.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What every handler and middleware shares, behind the one `Arc` of
+/// [`AppState`]: handing the state on (a clone per extractor and
+/// middleware, several each request) is one count, not one per part.
+pub struct Shared {
     pub pool: PgPool,
-    /// Shared, so that handing the state to a handler or a middleware (a
-    /// clone per request, often several) copies no settings.
-    pub config: Arc<Config>,
+    pub config: Config,
     pub live: Live,
     /// The configured payment provider.
     pub payments: Arc<dyn Gateway>,
@@ -72,6 +75,14 @@ pub struct AppState {
     /// Signs the cookies the app reads back (the flash messages); every
     /// instance has the same.
     pub cookie_key: Key,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -97,14 +108,14 @@ pub async fn build_app(pool: PgPool, config: Config) -> anyhow::Result<Router> {
     let cookie_key = cookie_key(&pool).await?;
     let https = config.secure_cookies;
     let payments = crate::gateways::payments::build(&config)?;
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         pool,
-        config: Arc::new(config),
+        config,
         live,
         payments,
         identity,
         cookie_key,
-    };
+    }));
     let pages = Router::new()
         .merge(pages::router())
         .merge(auth::router())
